@@ -1,0 +1,199 @@
+// Two shapes of the same config: what a user writes (`UserConfig`, loose: strings for
+// durations and sizes, optional everything) and what the rest of the code reads
+// (`ResolvedConfig`: milliseconds, bytes, absolute paths, every default filled in, frozen).
+// Only src/config/ turns one into the other.
+
+/** `'100ms'`, `'10s'`, `'5m'`, `'1h'` or a number of milliseconds. */
+export type Duration = string | number;
+/** `'10MB'`, `'512KB'`, `'1GB'` or a number of bytes. */
+export type Size = string | number;
+
+export type DependencyCondition = 'started' | 'healthy' | 'completed';
+export type RestartPolicyName = 'always' | 'on-failure' | 'never';
+export type UnitKind = 'process' | 'task' | 'compose';
+
+export interface HealthTiming {
+  /** Time between probe attempts (default 1s). */
+  interval?: Duration;
+  /** Bound on one attempt (default 5s). */
+  timeout?: Duration;
+  /** Failures in a row, after the first pass, that make the unit unhealthy (default 3). */
+  retries?: number;
+  /** Grace time after start: failures do not count; if no attempt passed by its end the unit is unhealthy. */
+  startPeriod?: Duration;
+}
+
+export interface HttpProbe { http: string; method?: string; expectStatus?: number | number[]; headers?: Record<string, string> }
+export interface TcpProbe { tcp: string | number } // 'host:port' or a port on 127.0.0.1
+export interface ExecProbe { exec: string | string[]; cwd?: string }
+export interface LogProbe { log: string } // regex over the unit's own output lines
+export interface PostgresProbe { postgres: string; query?: string }
+export interface NatsRequestCheck { subject: string; payload?: unknown; expect?: unknown }
+export interface NatsProbe { nats: string; jetstream?: boolean; request?: NatsRequestCheck; user?: string; pass?: string; token?: string }
+export interface RedisProbe { redis: string; password?: string }
+export interface DockerProbe { docker: string | true } // container name/id, or true = this compose unit's container
+
+export type ProbeSpec = HttpProbe | TcpProbe | ExecProbe | LogProbe | PostgresProbe | NatsProbe | RedisProbe | DockerProbe;
+export type HealthcheckConfig = ProbeSpec & HealthTiming;
+
+export interface RestartConfig {
+  policy?: RestartPolicyName;
+  backoff?: { initial?: Duration; max?: Duration; factor?: number; jitter?: number };
+  /** More than this many restarts inside `window` is a crash loop: the unit becomes `failed`. */
+  maxRestarts?: number;
+  window?: Duration;
+}
+
+export interface StopConfig { signal?: NodeJS.Signals; timeout?: Duration }
+
+export interface OnceConfig {
+  /** Globs (relative to root) whose file contents are part of the fingerprint. */
+  inputs?: string[];
+  /** A probe: when it passes, the task is skipped. */
+  skipIf?: ProbeSpec & { timeout?: Duration };
+}
+
+export interface PostgresTaskConfig { url: string; ensureDatabases?: string[] }
+
+interface UnitCommon {
+  kind?: UnitKind;
+  enabled?: boolean;
+  description?: string;
+  env?: Record<string, string | number | boolean>;
+  envFile?: string;
+  dependsOn?: Record<string, DependencyCondition> | string[];
+  healthcheck?: HealthcheckConfig;
+  restart?: RestartConfig;
+  stop?: StopConfig;
+}
+
+export interface ProcessUnitConfig extends UnitCommon {
+  kind?: 'process';
+  /** A string runs through /bin/sh -c; an array is argv. */
+  command: string | string[];
+  cwd?: string;
+}
+
+export interface TaskUnitConfig extends UnitCommon {
+  kind: 'task';
+  command?: string | string[];
+  cwd?: string;
+  postgres?: PostgresTaskConfig;
+  once?: boolean | OnceConfig;
+}
+
+export interface ComposeUnitConfig extends UnitCommon {
+  kind: 'compose';
+  service: string;
+  file?: string;
+  project?: string;
+}
+
+export type UnitConfig = ProcessUnitConfig | TaskUnitConfig | ComposeUnitConfig;
+
+export interface VerifyCheck {
+  name: string;
+  method?: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  expectStatus?: number;
+  /** Dotted paths into the JSON reply → expected value; `{ contains: x }` for arrays. */
+  expect?: Record<string, unknown>;
+  timeout?: Duration;
+}
+
+export interface UserConfig {
+  root?: string;
+  env?: Record<string, string | number | boolean>;
+  envFile?: string;
+  logs?: { dir?: string; maxSize?: Size; keep?: number; ringSize?: number };
+  control?: { host?: string; port?: number; allowRemote?: boolean };
+  compose?: { file?: string; project?: string };
+  units: Record<string, UnitConfig>;
+  verify?: VerifyCheck[];
+}
+
+export type ConfigInput = UserConfig | (() => UserConfig | Promise<UserConfig>);
+
+// ---------------------------------------------------------------- resolved
+
+export interface ResolvedHealthcheck {
+  probe: ProbeSpec;
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+export interface ResolvedRestart {
+  policy: RestartPolicyName;
+  initialMs: number;
+  maxMs: number;
+  factor: number;
+  jitter: number;
+  maxRestarts: number;
+  windowMs: number;
+}
+
+interface ResolvedUnitCommon {
+  name: string;
+  enabled: boolean;
+  description: string | undefined;
+  /** Full environment for the child: process.env < config.env < envFile < unit.env < unit envFile. */
+  env: Readonly<Record<string, string>>;
+  /** Only the variables the config set (for fingerprints and display), not the inherited process env. */
+  configEnv: Readonly<Record<string, string>>;
+  dependsOn: Readonly<Record<string, DependencyCondition>>;
+  healthcheck: ResolvedHealthcheck | undefined;
+  restart: ResolvedRestart;
+  stop: { signal: NodeJS.Signals; timeoutMs: number };
+}
+
+export interface ResolvedProcessUnit extends ResolvedUnitCommon {
+  kind: 'process';
+  command: string | readonly string[];
+  cwd: string;
+}
+
+export interface ResolvedTaskUnit extends ResolvedUnitCommon {
+  kind: 'task';
+  command: string | readonly string[] | undefined;
+  cwd: string;
+  postgres: PostgresTaskConfig | undefined;
+  once: { inputs: readonly string[]; skipIf: (ProbeSpec & { timeoutMs: number }) | undefined } | undefined;
+}
+
+export interface ResolvedComposeUnit extends ResolvedUnitCommon {
+  kind: 'compose';
+  service: string;
+  file: string;
+  project: string;
+}
+
+export type ResolvedUnit = ResolvedProcessUnit | ResolvedTaskUnit | ResolvedComposeUnit;
+
+export interface ResolvedVerifyCheck {
+  name: string;
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+  expectStatus: number | undefined;
+  expect: Record<string, unknown>;
+  timeoutMs: number;
+}
+
+export interface ResolvedConfig {
+  /** The config file it came from (absolute), or '<inline>'. */
+  file: string;
+  root: string;
+  logs: { dir: string; maxSizeBytes: number; keep: number; ringSize: number };
+  control: { host: string; port: number; allowRemote: boolean };
+  /** `.supervisor/` under root. */
+  stateDir: string;
+  units: Readonly<Record<string, ResolvedUnit>>;
+  /** Unit names in a dependency order (every unit after its dependencies). */
+  order: readonly string[];
+  verify: readonly ResolvedVerifyCheck[];
+}

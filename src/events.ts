@@ -1,0 +1,98 @@
+// The one typed event stream of the daemon. Units publish; the terminal printer, the log
+// files, the in-memory rings, the supervisor log and the WebSocket server subscribe.
+//
+// Path of one log line (the hot path; nothing here is per line except string slicing):
+//
+//   child stdout/stderr pipe
+//     │  'data' Buffer chunk (up to 64 KiB)
+//     ▼
+//   LineSplitter (src/logs/line-splitter.ts)   one splitter per stream; keeps the partial tail
+//     │  string[] of whole lines for this chunk
+//     ▼
+//   Unit.#emitLines → LogBatch { unit, stream, firstSeq, ts, lines }   one object per chunk,
+//     │                                                              seq = firstSeq + index
+//     ▼
+//   EventBus.publishLogs(batch) ── synchronous fan-out, same batch object to every subscriber:
+//     ├─ LogFiles  : formats the batch into ONE string, appends to the unit's pending buffer;
+//     │              one fs write per unit per flush (setImmediate / 64 KiB), rotation between writes
+//     ├─ LogRing   : pushes the lines into the unit's bounded ring (tail= / since= for clients)
+//     ├─ Terminal  : one process.stdout.write per batch, `unit | line` with colours
+//     └─ WebSocket : per-client bounded queue; frames packed per flush, `gap` when a client lags
+//
+// State changes travel on the same bus as `StateEvent`s.
+
+import type { UnitKind } from './config/types.ts';
+
+export type UnitStateName =
+  | 'disabled'
+  | 'pending'
+  | 'starting'
+  | 'running'
+  | 'healthy'
+  | 'unhealthy'
+  | 'backoff'
+  | 'stopping'
+  | 'stopped'
+  | 'completed'
+  | 'skipped'
+  | 'failed';
+
+export type LogStream = 'stdout' | 'stderr' | 'system';
+
+export interface LogBatch {
+  unit: string;
+  stream: LogStream;
+  /** seq of lines[0]; line i has seq firstSeq + i. Per unit, contiguous, starting at 1. */
+  firstSeq: number;
+  /** ms since epoch, one stamp for the whole chunk (lines of one read arrived together). */
+  ts: number;
+  lines: string[];
+}
+
+export interface StateEvent {
+  type: 'state';
+  unit: string;
+  kind: UnitKind;
+  state: UnitStateName;
+  prev: UnitStateName;
+  ts: number;
+  pid?: number;
+  exitCode?: number | null;
+  signal?: string | null;
+  reason?: string;
+}
+
+/** Results of `verify` smoke checks, also published on the events stream. */
+export interface VerifyEvent {
+  type: 'verify';
+  ts: number;
+  ok: boolean;
+  results: { name: string; ok: boolean; detail: string }[];
+}
+
+export type SupervisorEvent = StateEvent | VerifyEvent;
+
+type Listener<T> = (value: T) => void;
+
+export class EventBus {
+  readonly #logListeners = new Set<Listener<LogBatch>>();
+  readonly #eventListeners = new Set<Listener<SupervisorEvent>>();
+
+  onLogs(fn: Listener<LogBatch>): () => void {
+    this.#logListeners.add(fn);
+    return () => this.#logListeners.delete(fn);
+  }
+
+  onEvent(fn: Listener<SupervisorEvent>): () => void {
+    this.#eventListeners.add(fn);
+    return () => this.#eventListeners.delete(fn);
+  }
+
+  publishLogs(batch: LogBatch): void {
+    for (const fn of this.#logListeners) fn(batch);
+  }
+
+  publishEvent(event: SupervisorEvent): void {
+    for (const fn of this.#eventListeners) fn(event);
+  }
+}

@@ -1,0 +1,45 @@
+// What the outside (control API, CLI status, dashboard) may see of and do to the running stack.
+
+import type { UnitKind } from '../config/types.ts';
+import type { EventBus, LogStream, UnitStateName } from '../events.ts';
+
+/** The row of `GET /api/units` and `bksup status --json`. Contains no secrets. */
+export interface UnitSnapshot {
+  name: string;
+  kind: UnitKind;
+  state: UnitStateName;
+  pid: number | null;
+  restarts: number;
+  /** Last probe outcome: 'passing', 'failing: <error>', or null without a healthcheck. */
+  health: string | null;
+  /** ms since epoch of the last state change. */
+  since: number;
+  exitCode: number | null;
+  reason: string | null;
+  dependsOn: Record<string, string>;
+  /** Compose container that was running before the supervisor started; left running on exit. */
+  adopted?: boolean;
+}
+
+export interface LogLine {
+  unit: string;
+  stream: LogStream;
+  seq: number;
+  ts: number;
+  line: string;
+}
+
+export type ControlResult = { ok: true } | { ok: false; status: 404 | 409; error: string };
+
+/** The supervisor as the control plane sees it. */
+export interface SupervisorHandle {
+  readonly bus: EventBus;
+  /** Unit names in dependency order. */
+  unitNames(): readonly string[];
+  snapshot(): UnitSnapshot[];
+  start(unit: string): ControlResult;
+  stop(unit: string): ControlResult;
+  restart(unit: string): ControlResult;
+  /** Stops everything in reverse dependency order; resolves when all is stopped. */
+  shutdown(reason: string): Promise<void>;
+}
