@@ -1,0 +1,113 @@
+// `.supervisor/state.json`: what must outlive one daemon run.
+// - task fingerprints after their last success (for `once`),
+// - every child the daemon started (pid + kernel start time), written as it starts, so that the
+//   next `up` after a SIGKILLed daemon can find and stop leftovers without touching a reused pid.
+// Writes are rare (a child starts or ends, a task succeeds) and atomic (temp file + rename).
+// A malformed file is reported and set aside, never fatal.
+
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TaskStore } from './units/task.ts';
+
+export interface ChildRecord {
+  unit: string;
+  pid: number;
+  startTime: number;
+  startedAt: number;
+}
+
+interface StateFile {
+  version: 1;
+  tasks: Record<string, { fingerprint: string; completedAt: number }>;
+  children: ChildRecord[];
+}
+
+export class StateStore implements TaskStore {
+  readonly path: string;
+  readonly #dir: string;
+  #data: StateFile;
+  /** Set when the file existed but could not be read; says where it was moved. */
+  readonly problem: string | undefined;
+
+  constructor(stateDir: string) {
+    this.#dir = stateDir;
+    this.path = join(stateDir, 'state.json');
+    const loaded = load(this.path);
+    this.#data = loaded.data;
+    this.problem = loaded.problem;
+  }
+
+  fingerprint(unit: string): string | undefined {
+    return this.#data.tasks[unit]?.fingerprint;
+  }
+
+  recordSuccess(unit: string, fingerprint: string): void {
+    this.#data.tasks[unit] = { fingerprint, completedAt: Date.now() };
+    this.#save();
+  }
+
+  forget(unit: string): void {
+    delete this.#data.tasks[unit];
+    this.#save();
+  }
+
+  children(): readonly ChildRecord[] {
+    return this.#data.children;
+  }
+
+  childStarted(rec: ChildRecord): void {
+    this.#data.children.push(rec);
+    this.#save();
+  }
+
+  childGone(pid: number): void {
+    const before = this.#data.children.length;
+    this.#data.children = this.#data.children.filter((c) => c.pid !== pid);
+    if (this.#data.children.length !== before) this.#save();
+  }
+
+  clearChildren(): void {
+    this.#data.children = [];
+    this.#save();
+  }
+
+  #save(): void {
+    mkdirSync(this.#dir, { recursive: true });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.#data, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, this.path);
+  }
+}
+
+function empty(): StateFile {
+  return { version: 1, tasks: {}, children: [] };
+}
+
+function load(path: string): { data: StateFile; problem?: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return { data: empty() };
+  }
+  try {
+    const raw = JSON.parse(text) as Partial<StateFile>;
+    if (typeof raw !== 'object' || raw === null || raw.version !== 1) throw new Error('unknown format');
+    const tasks: StateFile['tasks'] = {};
+    for (const [k, v] of Object.entries(raw.tasks ?? {})) {
+      if (v && typeof v.fingerprint === 'string') tasks[k] = { fingerprint: v.fingerprint, completedAt: Number(v.completedAt) || 0 };
+    }
+    const children = Array.isArray(raw.children)
+      ? raw.children.filter((c): c is ChildRecord => !!c && Number.isInteger(c.pid) && c.pid > 1 && Number.isFinite(c.startTime) && typeof c.unit === 'string')
+      : [];
+    return { data: { version: 1, tasks, children } };
+  } catch (err) {
+    const aside = `${path}.bad-${Date.now()}`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      // leave it; the next save overwrites it
+    }
+    return { data: empty(), problem: `${path} was unreadable (${(err as Error).message}); moved it to ${aside} and started with empty state (tasks with once will run again)` };
+  }
+}

@@ -1,0 +1,213 @@
+// The conductor: owns one unit object per configured unit, starts each as soon as its
+// dependencies meet their conditions, and stops everything dependents-first.
+//
+// Starting: every state event re-evaluates the wanted units that were not launched yet
+// (coalesced to one pass per microtask). A unit is launched once; after that its own restart
+// policy keeps it alive, and only a user's start/restart launches it again.
+// Stopping: stopOne(x) waits for stopOne of every direct dependent of x, then stops x; all
+// units are asked at once, so independent branches stop in parallel and each unit stops only
+// after everything that needs it has.
+
+import type { DependencyCondition, ResolvedConfig } from './config/types.ts';
+import type { EventBus, UnitStateName } from './events.ts';
+import { ComposeUnit } from './units/compose.ts';
+import { ProcessUnit } from './units/process.ts';
+import { TaskUnit } from './units/task.ts';
+import type { ControlResult, SupervisorHandle, UnitSnapshot } from './units/types.ts';
+import type { UnitBase, UnitDeps } from './units/unit.ts';
+import type { StateStore } from './state-store.ts';
+
+export interface SupervisorOptions {
+  config: ResolvedConfig;
+  bus: EventBus;
+  store: StateStore;
+  log?: UnitDeps['log'];
+  /** Task names whose `once` is ignored for this run (`up --rerun`). */
+  rerun?: readonly string[];
+  random?: () => number;
+}
+
+const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
+  started: ['running', 'healthy', 'unhealthy', 'completed', 'skipped'],
+  healthy: ['healthy', 'completed', 'skipped'],
+  completed: ['completed', 'skipped'],
+};
+
+/** Dependency states after which a waiting dependent cannot proceed without someone acting. */
+const DEAD_END: readonly UnitStateName[] = ['failed', 'stopped'];
+
+export class Supervisor implements SupervisorHandle {
+  readonly bus: EventBus;
+  readonly config: ResolvedConfig;
+  readonly #units = new Map<string, UnitBase>();
+  readonly #dependents = new Map<string, string[]>();
+  readonly #wanted = new Set<string>();
+  readonly #launched = new Set<string>();
+  #evaluateQueued = false;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(opts: SupervisorOptions) {
+    this.bus = opts.bus;
+    this.config = opts.config;
+    const rerun = new Set(opts.rerun ?? []);
+    for (const name of opts.config.order) {
+      const cfg = opts.config.units[name]!;
+      const base = { bus: opts.bus, ...(opts.log ? { log: opts.log } : {}), ...(opts.random ? { random: opts.random } : {}) };
+      let unit: UnitBase;
+      switch (cfg.kind) {
+        case 'process':
+          unit = new ProcessUnit(cfg, {
+            ...base,
+            onChildStarted: (u, pid, startTime) => opts.store.childStarted({ unit: u, pid, startTime, startedAt: Date.now() }),
+            onChildGone: (_u, pid) => opts.store.childGone(pid),
+          });
+          break;
+        case 'task':
+          unit = new TaskUnit(cfg, { ...base, root: opts.config.root, store: opts.store, rerun: rerun.has(name) });
+          break;
+        case 'compose':
+          unit = new ComposeUnit(cfg, base);
+          break;
+      }
+      this.#units.set(name, unit);
+      for (const dep of Object.keys(cfg.dependsOn)) {
+        const list = this.#dependents.get(dep) ?? [];
+        list.push(name);
+        this.#dependents.set(dep, list);
+      }
+    }
+    this.bus.onEvent((e) => {
+      if (e.type === 'state') this.#scheduleEvaluate();
+    });
+  }
+
+  unitNames(): readonly string[] {
+    return this.config.order;
+  }
+
+  unit(name: string): UnitBase | undefined {
+    return this.#units.get(name);
+  }
+
+  snapshot(): UnitSnapshot[] {
+    return this.config.order.map((n) => this.#units.get(n)!.snapshot());
+  }
+
+  /** `up [units…]`: the named units (all enabled ones when none) and everything they depend on. */
+  startAll(only: readonly string[] = []): ControlResult {
+    const unknown = only.filter((n) => !this.#units.has(n));
+    if (unknown.length) return this.#unknown(unknown[0]!);
+    const roots = only.length ? only : this.config.order;
+    for (const n of roots) this.#want(n);
+    this.#evaluate();
+    return { ok: true };
+  }
+
+  start(name: string): ControlResult {
+    const unit = this.#units.get(name);
+    if (!unit) return this.#unknown(name);
+    if (this.#shutdown) return { ok: false, status: 409, error: 'the supervisor is shutting down' };
+    if (!unit.config.enabled) return { ok: false, status: 409, error: `unit "${name}" is disabled in the config (enabled: false)` };
+    this.#want(name);
+    this.#launched.delete(name);
+    this.#evaluate();
+    return { ok: true };
+  }
+
+  stop(name: string): ControlResult {
+    const unit = this.#units.get(name);
+    if (!unit) return this.#unknown(name);
+    this.#wanted.delete(name);
+    this.#launched.delete(name);
+    void unit.stop('stop requested');
+    return { ok: true };
+  }
+
+  restart(name: string): ControlResult {
+    const unit = this.#units.get(name);
+    if (!unit) return this.#unknown(name);
+    if (this.#shutdown) return { ok: false, status: 409, error: 'the supervisor is shutting down' };
+    if (!unit.config.enabled) return { ok: false, status: 409, error: `unit "${name}" is disabled in the config (enabled: false)` };
+    this.#want(name);
+    if (!this.#launched.has(name)) {
+      this.#evaluate();
+      return { ok: true };
+    }
+    void unit.restart('restart requested');
+    return { ok: true };
+  }
+
+  shutdown(reason: string): Promise<void> {
+    if (this.#shutdown) return this.#shutdown;
+    this.#wanted.clear();
+    const memo = new Map<string, Promise<void>>();
+    const stopOne = (name: string): Promise<void> => {
+      let p = memo.get(name);
+      if (!p) {
+        const deps = this.#dependents.get(name) ?? [];
+        p = Promise.all(deps.map(stopOne)).then(() => this.#units.get(name)!.stop(reason));
+        memo.set(name, p);
+      }
+      return p;
+    };
+    this.#shutdown = Promise.all(this.config.order.map(stopOne)).then(() => {});
+    return this.#shutdown;
+  }
+
+  get shuttingDown(): boolean {
+    return this.#shutdown !== undefined;
+  }
+
+  #want(name: string): void {
+    if (this.#wanted.has(name)) return;
+    const cfg = this.config.units[name];
+    if (!cfg || !cfg.enabled) return;
+    this.#wanted.add(name);
+    for (const dep of Object.keys(cfg.dependsOn)) this.#want(dep);
+  }
+
+  #unknown(name: string): ControlResult {
+    return { ok: false, status: 404, error: `unknown unit "${name}" (known: ${this.config.order.join(', ')})` };
+  }
+
+  #scheduleEvaluate(): void {
+    if (this.#evaluateQueued) return;
+    this.#evaluateQueued = true;
+    queueMicrotask(() => {
+      this.#evaluateQueued = false;
+      this.#evaluate();
+    });
+  }
+
+  #evaluate(): void {
+    if (this.#shutdown) return;
+    for (const name of this.config.order) {
+      if (!this.#wanted.has(name) || this.#launched.has(name)) continue;
+      const unit = this.#units.get(name)!;
+      const waiting = this.#waitingOn(name);
+      if (waiting) {
+        unit.markPending(waiting);
+        continue;
+      }
+      this.#launched.add(name);
+      unit.start();
+    }
+  }
+
+  /** Why `name` cannot start yet, or undefined when every dependency meets its condition. */
+  #waitingOn(name: string): string | undefined {
+    const cfg = this.config.units[name]!;
+    const blocked: string[] = [];
+    const waiting: string[] = [];
+    for (const [dep, cond] of Object.entries(cfg.dependsOn)) {
+      const unit = this.#units.get(dep);
+      if (!unit || unit.state === 'disabled') continue;
+      if (SATISFIES[cond].includes(unit.state)) continue;
+      if (DEAD_END.includes(unit.state) && this.#launched.has(dep)) blocked.push(`${dep} ${unit.state}`);
+      else waiting.push(`${dep} (${cond})`);
+    }
+    if (blocked.length) return `waiting: dependency ${blocked.join(', ')}`;
+    if (waiting.length) return `waiting for ${waiting.join(', ')}`;
+    return undefined;
+  }
+}

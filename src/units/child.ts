@@ -1,0 +1,139 @@
+// Starting one child in its own session/process group and ending its whole tree.
+//
+// Why a session: `detached: true` makes the child call setsid(), so it leads a new session
+// and process group whose ids equal its pid. Grandchildren (`uv run` → python, `pnpm` → node)
+// inherit both, so one kill(-pgid) reaches them, and a /proc scan by session id still finds
+// those that were re-parented to PID 1 or moved to another process group.
+//
+// Why setpriv: when the supervisor itself is SIGKILLed nothing can run in it, so direct
+// children are asked (PR_SET_PDEATHSIG) to receive SIGTERM from the kernel; the next `up`
+// finds and stops whatever survived through state.json (see src/state-store.ts).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { isAlive, listProcesses, treeMembers } from '../util/proc.ts';
+
+export interface SpawnSpec {
+  command: string | readonly string[];
+  cwd: string;
+  env: Readonly<Record<string, string>>;
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export type SpawnResult =
+  | { ok: true; child: ChildProcess; pid: number }
+  | { ok: false; reason: string };
+
+const SETPRIV = '/usr/bin/setpriv';
+const hasSetpriv = existsSync(SETPRIV) && process.platform === 'linux';
+
+export function argvFor(command: string | readonly string[]): string[] {
+  const base = typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
+  return hasSetpriv ? [SETPRIV, '--pdeathsig', 'SIGTERM', '--', ...base] : base;
+}
+
+export function spawnChild(spec: SpawnSpec): SpawnResult {
+  if (!existsSync(spec.cwd)) return { ok: false, reason: `working directory ${spec.cwd} does not exist` };
+  const [file, ...args] = argvFor(spec.command);
+  if (!file) return { ok: false, reason: 'empty command' };
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      cwd: spec.cwd,
+      env: spec.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    return { ok: false, reason: `could not start: ${(err as Error).message}` };
+  }
+  if (child.pid === undefined) {
+    // spawn failed synchronously-ish (ENOENT, EACCES): the 'error' event carries the cause.
+    child.on('error', () => {});
+    return { ok: false, reason: `could not start ${file}: not found or not executable` };
+  }
+  return { ok: true, child, pid: child.pid };
+}
+
+/** Live processes of the tree led by `leader` (the child's pid = its session and group id). */
+export function liveTree(leader: number): number[] {
+  return treeMembers(leader, listProcesses())
+    .filter((p) => p.pid !== process.pid)
+    .map((p) => p.pid);
+}
+
+function signalGroup(leader: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-leader, signal);
+  } catch {
+    // ESRCH: the group is already empty.
+  }
+}
+
+function signalPids(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+export interface StopTreeOptions {
+  signal: NodeJS.Signals;
+  timeoutMs: number;
+  /** Resolves when the direct child has exited (and been reaped by us). */
+  exited: Promise<unknown>;
+  /** Called every `slowEveryMs` while the tree is still alive, with the pids holding it up. */
+  onSlow?: (alive: number[], elapsedMs: number) => void;
+  slowEveryMs?: number;
+  pollMs?: number;
+}
+
+export interface StopTreeResult {
+  /** SIGKILL was needed. */
+  killed: boolean;
+  elapsedMs: number;
+}
+
+/**
+ * Ends a whole tree: `signal` to the process group and every other member, then SIGKILL to
+ * everything still alive after `timeoutMs`. Resolves once the child was reaped and no member
+ * of the tree is alive (zombies awaiting PID 1 count as gone).
+ */
+export async function stopTree(leader: number, opts: StopTreeOptions): Promise<StopTreeResult> {
+  const started = Date.now();
+  const pollMs = opts.pollMs ?? 20;
+  let exited = false;
+  void opts.exited.then(() => {
+    exited = true;
+  });
+  signalGroup(leader, opts.signal);
+  signalPids(liveTree(leader).filter((p) => p !== leader), opts.signal);
+  let killed = false;
+  let nextSlow = started + (opts.slowEveryMs ?? 2000);
+  for (;;) {
+    const alive = liveTree(leader).filter((pid) => pid !== leader || isAlive(pid));
+    if (exited && alive.length === 0) break;
+    const now = Date.now();
+    if (!killed && now - started >= opts.timeoutMs) {
+      killed = true;
+      signalGroup(leader, 'SIGKILL');
+      signalPids(alive, 'SIGKILL');
+    } else if (killed && alive.length > 0) {
+      // Members that appeared after the first SIGKILL (a fork racing the kill) get theirs too.
+      signalPids(alive, 'SIGKILL');
+    }
+    if (opts.onSlow && now >= nextSlow && alive.length > 0) {
+      opts.onSlow(alive, now - started);
+      nextSlow = now + (opts.slowEveryMs ?? 2000);
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  return { killed, elapsedMs: Date.now() - started };
+}

@@ -1,0 +1,305 @@
+// A long-running child process, kept alive by its restart policy.
+//
+//                start()                  no healthcheck, or first probe pass
+//   stopped ────────────► starting ──► running ─────────────────────────► healthy
+//   pending ─┘  ▲                        │  ▲                                 │
+//   failed ──┘  │ backoff timer          │  └──── probe passes again ───┐     │ `retries` failures
+//               │                        │                              │     ▼
+//            backoff ◄─── exit, or ──────┴──── exit ◄──────────────── unhealthy
+//               │         unhealthy         (every exit first ends any      │
+//               │         tree stopped       leftover grandchildren)        │ tree stopped
+//               │                                                          ▼
+//               └── budget spent ──► failed            stopping ◄──────────┘ (also stop()/restart())
+//                                                        │
+//   exit with policy saying "no restart" ──► stopped     └──► stopped, or starting after restart()
+//
+// Who causes what: the supervisor calls start() when dependencies are met and stop() on
+// shutdown; the user calls start/stop/restart through the control API; the child causes exits;
+// the HealthMonitor causes healthy/unhealthy; the backoff timer causes the next start.
+// Every callback carries the Run it belongs to and is ignored when that Run is no longer current.
+
+import type { ChildProcess } from 'node:child_process';
+import type { ResolvedProcessUnit } from '../config/types.ts';
+import { createProbe } from '../health/registry.ts';
+import { HealthMonitor } from '../health/monitor.ts';
+import { RestartBudget } from '../restart-policy.ts';
+import { readStat } from '../util/proc.ts';
+import { liveTree, spawnChild, stopTree, type ChildExit } from './child.ts';
+import { UnitBase, type UnitDeps } from './unit.ts';
+
+export interface ProcessUnitDeps extends UnitDeps {
+  /** Records a started child (pid, start time) so a later daemon can find leftovers. */
+  onChildStarted?: (unit: string, pid: number, startTime: number) => void;
+  onChildGone?: (unit: string, pid: number) => void;
+  random?: () => number;
+}
+
+interface Run {
+  pid: number;
+  child: ChildProcess;
+  startedAt: number;
+  exited: Promise<ChildExit>;
+  exit: ChildExit | undefined;
+  output: Promise<void>;
+  monitor: HealthMonitor | undefined;
+}
+
+type EndCause =
+  | { kind: 'exit' }
+  | { kind: 'unhealthy'; reason: string }
+  | { kind: 'stop'; reason: string; then: 'stay' | 'start' };
+
+type State =
+  | { name: 'idle' }
+  | { name: 'running' | 'healthy' | 'unhealthy'; run: Run }
+  | { name: 'stopping'; run: Run; cause: EndCause; done: Promise<void> }
+  | { name: 'backoff'; timer: NodeJS.Timeout };
+
+export class ProcessUnit extends UnitBase {
+  readonly kind = 'process' as const;
+  readonly config: ResolvedProcessUnit;
+  readonly #budget: RestartBudget;
+  readonly #pdeps: ProcessUnitDeps;
+  #state: State = { name: 'idle' };
+
+  constructor(config: ResolvedProcessUnit, deps: ProcessUnitDeps) {
+    super(config, deps);
+    this.config = config;
+    this.#pdeps = deps;
+    this.#budget = new RestartBudget(config.restart, deps.random);
+  }
+
+  start(): void {
+    const s = this.#state;
+    switch (s.name) {
+      case 'idle':
+        this.#spawn();
+        return;
+      case 'backoff':
+        clearTimeout(s.timer);
+        this.#spawn();
+        return;
+      case 'stopping':
+        if (s.cause.kind === 'stop') s.cause.then = 'start';
+        return;
+      case 'running':
+      case 'healthy':
+      case 'unhealthy':
+        return;
+    }
+  }
+
+  async stop(reason: string): Promise<void> {
+    const s = this.#state;
+    switch (s.name) {
+      case 'idle':
+        if (this.state !== 'stopped' && this.state !== 'disabled' && this.state !== 'failed') this.publish('stopped', { reason, pid: null });
+        return;
+      case 'backoff':
+        clearTimeout(s.timer);
+        this.#state = { name: 'idle' };
+        this.publish('stopped', { reason, pid: null });
+        return;
+      case 'stopping':
+        // A stop during a stop: stay stopped afterwards, whatever the first one intended.
+        s.cause = { kind: 'stop', reason, then: 'stay' };
+        return s.done;
+      case 'running':
+      case 'healthy':
+      case 'unhealthy':
+        return this.#endRun(s.run, { kind: 'stop', reason, then: 'stay' });
+    }
+  }
+
+  async restart(reason: string): Promise<void> {
+    this.#budget.reset();
+    const s = this.#state;
+    switch (s.name) {
+      case 'running':
+      case 'healthy':
+      case 'unhealthy':
+        return this.#endRun(s.run, { kind: 'stop', reason, then: 'start' });
+      case 'stopping':
+        s.cause = { kind: 'stop', reason, then: 'start' };
+        return s.done;
+      case 'idle':
+      case 'backoff':
+        this.start();
+        return;
+    }
+  }
+
+  #spawn(): void {
+    this.publish('starting', { pid: null, exitCode: null });
+    const res = spawnChild({ command: this.config.command, cwd: this.config.cwd, env: this.config.env });
+    if (!res.ok) {
+      this.system(`could not start: ${res.reason}`);
+      this.#afterRun({ failed: true, ranMs: 0, why: res.reason, exit: undefined });
+      return;
+    }
+    const { child, pid } = res;
+    let resolveExit!: (e: ChildExit) => void;
+    const exited = new Promise<ChildExit>((r) => (resolveExit = r));
+    const run: Run = {
+      pid,
+      child,
+      startedAt: Date.now(),
+      exited,
+      exit: undefined,
+      output: Promise.all([this.pipeStream(child.stdout, 'stdout'), this.pipeStream(child.stderr, 'stderr')]).then(() => {}),
+      monitor: undefined,
+    };
+    child.once('exit', (code, signal) => {
+      run.exit = { code, signal };
+      resolveExit(run.exit);
+    });
+    child.on('error', (err) => this.deps.log?.('warn', `${this.name}: child error: ${err.message}`));
+    const st = readStat(pid);
+    if (st) this.#pdeps.onChildStarted?.(this.name, pid, st.startTime);
+    this.#state = { name: 'running', run };
+    this.publish('running', { pid });
+    this.system(`started (pid ${pid})`);
+    void exited.then(() => this.#onExit(run));
+    this.#watchHealth(run);
+  }
+
+  #watchHealth(run: Run): void {
+    const hc = this.config.healthcheck;
+    if (!hc) {
+      this.#enterHealthy(run);
+      return;
+    }
+    const probe = createProbe(hc.probe, {
+      unit: this.name,
+      cwd: this.config.cwd,
+      env: this.config.env,
+      onLogs: (fn) => this.bus.onLogs((b) => b.unit === this.name && fn(b)),
+    });
+    run.monitor = new HealthMonitor(probe, hc, {
+      onHealthy: () => this.#isCurrent(run) && this.#enterHealthy(run),
+      onUnhealthy: (reason) => this.#isCurrent(run) && this.#enterUnhealthy(run, reason),
+      onProgress: (result) => {
+        if (!this.#isCurrent(run)) return;
+        this.health = result.ok ? 'passing' : `failing: ${result.reason}`;
+      },
+    });
+    run.monitor.start();
+  }
+
+  #isCurrent(run: Run): boolean {
+    const s = this.#state;
+    return (s.name === 'running' || s.name === 'healthy' || s.name === 'unhealthy') && s.run === run;
+  }
+
+  #enterHealthy(run: Run): void {
+    if (this.config.healthcheck) this.health = 'passing';
+    this.#state = { name: 'healthy', run };
+    this.publish('healthy', { pid: run.pid });
+  }
+
+  #enterUnhealthy(run: Run, reason: string): void {
+    this.health = `failing: ${reason}`;
+    this.#state = { name: 'unhealthy', run };
+    this.publish('unhealthy', { pid: run.pid, reason });
+    this.system(`unhealthy: ${reason}; restarting`);
+    void this.#endRun(run, { kind: 'unhealthy', reason });
+  }
+
+  #onExit(run: Run): void {
+    const s = this.#state;
+    // Exits during `stopping` are awaited by #endRun itself.
+    if (s.name === 'stopping' || !this.#isCurrent(run)) return;
+    void this.#endRun(run, { kind: 'exit' });
+  }
+
+  /** Ends a run for any cause: stops the whole tree (leftovers too), then decides what comes next. */
+  #endRun(run: Run, cause: EndCause): Promise<void> {
+    run.monitor?.stop();
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    const state: State & { name: 'stopping' } = { name: 'stopping', run, cause, done };
+    this.#state = state;
+    const needsStop = !run.exit || liveTree(run.pid).length > 0;
+    if (cause.kind === 'stop') this.publish('stopping', { pid: run.pid, reason: cause.reason });
+    else if (needsStop && cause.kind === 'unhealthy') this.publish('stopping', { pid: run.pid, reason: `unhealthy: ${cause.reason}` });
+    const { signal, timeoutMs } = this.config.stop;
+    const stopping = needsStop
+      ? stopTree(run.pid, {
+          signal,
+          timeoutMs,
+          exited: run.exited,
+          onSlow: (alive, ms) => {
+            const msg = `${this.name} is slow to stop: pids ${alive.join(', ')} still alive after ${Math.round(ms / 1000)}s (SIGKILL at ${Math.round(timeoutMs / 1000)}s)`;
+            this.system(msg);
+            this.deps.log?.('warn', msg);
+          },
+        })
+      : Promise.resolve({ killed: false, elapsedMs: 0 });
+    void stopping
+      .then(async (res) => {
+        await run.exited;
+        // Let the pipes drain so the last lines (a final line without newline too) are kept.
+        await Promise.race([run.output, new Promise((r) => setTimeout(r, 500))]);
+        this.#pdeps.onChildGone?.(this.name, run.pid);
+        if (res.killed) this.system(`stop timeout (${timeoutMs} ms) reached: sent SIGKILL`);
+        const exit = run.exit;
+        const exitText = describeExit(exit);
+        const current = state.cause; // may have been changed by a stop()/restart() meanwhile
+        if (current.kind === 'stop') {
+          this.system(`stopped (${exitText})`);
+          this.#state = { name: 'idle' };
+          this.publish('stopped', { pid: null, exitCode: exit?.code ?? null, signal: exit?.signal ?? null, reason: current.reason });
+          if (current.then === 'start') this.#spawn();
+        } else {
+          const failed = current.kind === 'unhealthy' || !exit || exit.code !== 0;
+          const why = current.kind === 'unhealthy' ? `unhealthy: ${current.reason}` : exitText;
+          this.#afterRun({ failed, ranMs: Date.now() - run.startedAt, why, exit });
+        }
+      })
+      .finally(finish);
+    return done;
+  }
+
+  #afterRun(o: { failed: boolean; ranMs: number; why: string; exit: ChildExit | undefined }): void {
+    const decision = this.#budget.decide({ failed: o.failed, ranMs: o.ranMs, now: Date.now() });
+    this.restarts = this.#budget.total;
+    const extras = { pid: null, exitCode: o.exit?.code ?? null, signal: o.exit?.signal ?? null };
+    switch (decision.action) {
+      case 'restart': {
+        const reason = `${o.why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
+        this.system(reason);
+        const timer = setTimeout(() => {
+          if (this.#state.name === 'backoff' && this.#state.timer === timer) this.#spawn();
+        }, decision.delayMs);
+        this.#state = { name: 'backoff', timer };
+        this.publish('backoff', { ...extras, reason });
+        return;
+      }
+      case 'stop': {
+        this.#state = { name: 'idle' };
+        if (o.failed) {
+          const reason = this.tailReason(`${o.why} (restart policy ${this.config.restart.policy})`);
+          this.system(`failed: ${o.why}`);
+          this.publish('failed', { ...extras, reason });
+        } else {
+          this.system(`exited: ${o.why}`);
+          this.publish('stopped', { ...extras, reason: o.why });
+        }
+        return;
+      }
+      case 'give-up': {
+        this.#state = { name: 'idle' };
+        const reason = this.tailReason(`${decision.why}; last exit: ${o.why}`);
+        this.system(`failed: ${decision.why}`);
+        this.publish('failed', { ...extras, reason });
+        return;
+      }
+    }
+  }
+}
+
+export function describeExit(exit: ChildExit | undefined): string {
+  if (!exit) return 'did not start';
+  if (exit.signal) return `killed by ${exit.signal}`;
+  return `exited with code ${exit.code}`;
+}

@@ -1,0 +1,158 @@
+// What every unit kind shares: its public view (the snapshot fields), publishing state events
+// and log lines on the bus with a per-unit contiguous `seq`, and the last output lines kept
+// for failure reasons. The per-kind state machines (process.ts, task.ts, compose.ts) own
+// their private `#state` and call `publish` from their `#enterX` methods only.
+
+import type { ResolvedUnit, UnitKind } from '../config/types.ts';
+import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
+import { LineSplitter } from '../logs/line-splitter.ts';
+import { redactText, secretValues } from '../util/redact.ts';
+import type { UnitSnapshot } from './types.ts';
+
+const TAIL_LINES = 20;
+
+export interface UnitDeps {
+  bus: EventBus;
+  /** Called for anything the supervisor log should record beyond state events. */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+}
+
+export interface StateExtras {
+  pid?: number | null;
+  exitCode?: number | null;
+  signal?: string | null;
+  reason?: string | null;
+}
+
+export abstract class UnitBase {
+  readonly name: string;
+  abstract readonly kind: UnitKind;
+  protected readonly bus: EventBus;
+  protected readonly deps: UnitDeps;
+  readonly #secrets: string[];
+
+  #stateName: UnitStateName = 'stopped';
+  #since = Date.now();
+  #pid: number | null = null;
+  #exitCode: number | null = null;
+  #reason: string | null = null;
+  protected health: string | null = null;
+  protected restarts = 0;
+  protected adopted = false;
+
+  #seq = 0;
+  readonly #tail: string[] = [];
+
+  constructor(config: ResolvedUnit, deps: UnitDeps) {
+    this.name = config.name;
+    this.bus = deps.bus;
+    this.deps = deps;
+    this.#secrets = secretValues(config.env);
+    if (!config.enabled) this.#stateName = 'disabled';
+  }
+
+  get state(): UnitStateName {
+    return this.#stateName;
+  }
+
+  get pid(): number | null {
+    return this.#pid;
+  }
+
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  abstract readonly config: ResolvedUnit;
+
+  /** Start (or start again) now; dependencies were already judged by the supervisor. */
+  abstract start(): void;
+  /** Stop and stay stopped. Resolves when nothing of the unit runs any more. */
+  abstract stop(reason: string): Promise<void>;
+  /** Stop, then start again immediately (a user's explicit request: clears crash history). */
+  abstract restart(reason: string): Promise<void>;
+
+  /** The supervisor holds the unit back: dependencies not met yet. */
+  markPending(reason: string): void {
+    if (this.#stateName === 'pending' && this.#reason === reason) return;
+    this.publish('pending', { reason, pid: null });
+  }
+
+  snapshot(): UnitSnapshot {
+    return {
+      name: this.name,
+      kind: this.kind,
+      state: this.#stateName,
+      pid: this.#pid,
+      restarts: this.restarts,
+      health: this.health === null ? null : this.redact(this.health),
+      since: this.#since,
+      exitCode: this.#exitCode,
+      reason: this.#reason === null ? null : this.redact(this.#reason),
+      dependsOn: { ...this.config.dependsOn },
+      ...(this.adopted ? { adopted: true } : {}),
+    };
+  }
+
+  /** Last lines of output, newest last (for failure reasons). */
+  lastOutput(n = 5): string[] {
+    return this.#tail.slice(-n);
+  }
+
+  protected redact(text: string): string {
+    return redactText(text, this.#secrets);
+  }
+
+  protected publish(state: UnitStateName, extras: StateExtras = {}): void {
+    const prev = this.#stateName;
+    this.#stateName = state;
+    this.#since = Date.now();
+    if (extras.pid !== undefined) this.#pid = extras.pid;
+    if (extras.exitCode !== undefined) this.#exitCode = extras.exitCode;
+    this.#reason = extras.reason ?? null;
+    const event: StateEvent = { type: 'state', unit: this.name, kind: this.kind, state, prev, ts: this.#since };
+    if (this.#pid !== null) event.pid = this.#pid;
+    if (extras.exitCode !== undefined) event.exitCode = extras.exitCode;
+    if (extras.signal !== undefined) event.signal = extras.signal;
+    if (this.#reason !== null) event.reason = this.redact(this.#reason);
+    this.bus.publishEvent(event);
+  }
+
+  /** Lines of one chunk, published as one batch. */
+  protected emitLines(stream: LogStream, lines: string[]): void {
+    if (lines.length === 0) return;
+    const firstSeq = this.#seq + 1;
+    this.#seq += lines.length;
+    if (stream !== 'system') {
+      const from = Math.max(0, lines.length - TAIL_LINES);
+      for (let i = from; i < lines.length; i++) this.#tail.push(lines[i]!);
+      if (this.#tail.length > TAIL_LINES * 2) this.#tail.splice(0, this.#tail.length - TAIL_LINES);
+    }
+    this.bus.publishLogs({ unit: this.name, stream, firstSeq, ts: Date.now(), lines });
+  }
+
+  /** A line from the supervisor about this unit, written into its log stream. */
+  protected system(line: string): void {
+    this.emitLines('system', [this.redact(line)]);
+  }
+
+  /** Wires a readable pipe through a line splitter into the bus; resolves at end of stream. */
+  protected pipeStream(stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr'): Promise<void> {
+    if (!stream) return Promise.resolve();
+    const splitter = new LineSplitter();
+    return new Promise((resolve) => {
+      stream.on('data', (chunk: Buffer) => this.emitLines(name, splitter.push(chunk)));
+      const finish = (): void => {
+        this.emitLines(name, splitter.end());
+        resolve();
+      };
+      stream.once('end', finish);
+      stream.once('error', finish);
+    });
+  }
+
+  protected tailReason(prefix: string): string {
+    const out = this.lastOutput(5);
+    return out.length ? `${prefix}; last output:\n  ${out.join('\n  ')}` : prefix;
+  }
+}
