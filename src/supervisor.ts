@@ -45,6 +45,9 @@ export class Supervisor implements SupervisorHandle {
   readonly #launched = new Set<string>();
   #evaluateQueued = false;
   #shutdown: Promise<void> | undefined;
+  #resolveStopped!: () => void;
+  /** Resolves once a shutdown (from any caller) has stopped every unit. */
+  readonly stopped: Promise<void> = new Promise((r) => (this.#resolveStopped = r));
 
   constructor(opts: SupervisorOptions) {
     this.bus = opts.bus;
@@ -150,7 +153,7 @@ export class Supervisor implements SupervisorHandle {
       }
       return p;
     };
-    this.#shutdown = Promise.all(this.config.order.map(stopOne)).then(() => {});
+    this.#shutdown = Promise.all(this.config.order.map(stopOne)).then(() => this.#resolveStopped());
     return this.#shutdown;
   }
 

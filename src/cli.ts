@@ -1,0 +1,84 @@
+// `bksup`: the command line. `up` runs the daemon in the foreground; every other command is a
+// client of a running daemon (found through .supervisor/control.json) or a config check.
+
+import { Command, Option } from 'commander';
+import { runDaemon } from './daemon.ts';
+import { checkCommand } from './check.ts';
+import { controlCommand, downCommand, logsCommand, statusCommand } from './client/index.ts';
+
+const program = new Command();
+program
+  .name('bksup')
+  .description('Process supervisor for the BK-Lite development stack')
+  .option('-c, --config <file>', 'config file (default: supervisor.config.ts here, or $SUPERVISOR_CONFIG)')
+  .option('-C, --dir <dir>', 'project directory', process.cwd())
+  .showHelpAfterError();
+
+const globals = (): { dir: string; config?: string } => program.opts<{ dir: string; config?: string }>();
+
+program
+  .command('up')
+  .description('start the stack in the foreground; Ctrl-C stops everything, dependents first')
+  .argument('[units...]', 'only these units (and what they depend on)')
+  .option('--rerun <task...>', 'run these `once` tasks even if their fingerprint is unchanged', [])
+  .option('--no-color', 'no ANSI colours')
+  .action(async (units: string[], o: { rerun: string[]; color: boolean }) => {
+    const g = globals();
+    const code = await runDaemon({
+      cwd: g.dir,
+      ...(g.config ? { configPath: g.config } : {}),
+      units,
+      rerun: o.rerun,
+      out: process.stdout,
+      err: process.stderr,
+      ...(o.color === false ? { color: false } : {}),
+    });
+    process.exit(code);
+  });
+
+program
+  .command('status')
+  .description('one line per unit: state, pid, uptime, restarts, health or reason')
+  .option('--json', 'the same rows as GET /api/units')
+  .action(async (o: { json?: boolean }) => {
+    process.exitCode = await statusCommand(globals().dir, { json: Boolean(o.json) }, process.stdout, process.stderr);
+  });
+
+program
+  .command('logs')
+  .description('print unit logs from the running daemon')
+  .argument('[units...]', 'only these units')
+  .option('-f, --follow', 'keep following new lines (reconnects if the daemon restarts)')
+  .addOption(new Option('-n, --lines <n>', 'lines of history per unit').default('100').argParser((v) => Number.parseInt(v, 10)))
+  .option('--json', 'one JSON object per line')
+  .action(async (units: string[], o: { follow?: boolean; lines: number | string; json?: boolean }) => {
+    process.exitCode = await logsCommand(globals().dir, units, { follow: Boolean(o.follow), n: Number(o.lines), json: Boolean(o.json) }, process.stdout, process.stderr);
+  });
+
+for (const action of ['restart', 'stop', 'start'] as const) {
+  program
+    .command(action)
+    .description(`${action} units of the running daemon`)
+    .argument('<units...>')
+    .action(async (units: string[]) => {
+      process.exitCode = await controlCommand(globals().dir, action, units, process.stdout, process.stderr);
+    });
+}
+
+program
+  .command('down')
+  .description('stop the running daemon and everything it supervises')
+  .action(async () => {
+    process.exitCode = await downCommand(globals().dir, process.stdout, process.stderr);
+  });
+
+program
+  .command('check')
+  .description('validate the config, print the dependency graph, run the preflight checks')
+  .option('--no-preflight', 'only validate the config and print the graph')
+  .action(async (o: { preflight: boolean }) => {
+    const g = globals();
+    process.exitCode = await checkCommand({ cwd: g.dir, ...(g.config ? { configPath: g.config } : {}), preflight: o.preflight }, process.stdout, process.stderr);
+  });
+
+await program.parseAsync(process.argv);

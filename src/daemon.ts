@@ -1,0 +1,172 @@
+// `bksup up`: one foreground daemon run, from config to the last flushed log line.
+//
+//   load + validate config ── errors? print them all, exit 2, start nothing
+//   take .supervisor/daemon.lock ── held by a live daemon? say which pid, exit 1
+//   stop leftovers of a previous run that died (state.json: pid + start time)
+//   wire the bus: log files, ring, terminal, supervisor.log; start the control API
+//   start the units in dependency order … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
+//   stop dependents first, flush every log, remove control.json and the lock, exit 0
+
+import { loadConfig } from './config/load.ts';
+import type { ResolvedConfig } from './config/types.ts';
+import { startControlServer } from './control/server.ts';
+import { acquireDaemonLock } from './daemon-lock.ts';
+import { EventBus } from './events.ts';
+import { stopLeftovers } from './leftovers.ts';
+import { runPreflight } from './preflight-run.ts';
+import { LogFiles } from './logs/files.ts';
+import { readLogLines } from './logs/read-file.ts';
+import { LogRing } from './logs/ring.ts';
+import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-log.ts';
+import { TerminalPrinter } from './logs/terminal.ts';
+import { StateStore } from './state-store.ts';
+import { Supervisor } from './supervisor.ts';
+
+export interface DaemonOptions {
+  cwd: string;
+  configPath?: string;
+  units: string[];
+  rerun: string[];
+  out: NodeJS.WritableStream & { isTTY?: boolean };
+  err: NodeJS.WritableStream;
+  color?: boolean;
+  /** Called with the running supervisor (tests and `verify` use it). */
+  onReady?: (sup: Supervisor, config: ResolvedConfig) => void;
+  /** Install SIGINT/SIGTERM/SIGHUP handlers (off in tests that run several daemons). */
+  handleSignals?: boolean;
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const loaded = await loadConfig({ cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) });
+  if (!loaded.ok) {
+    opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
+    return 2;
+  }
+  let config = loaded.config;
+  const unknown = opts.units.filter((u) => !(u in config.units));
+  const badRerun = opts.rerun.filter((u) => config.units[u]?.kind !== 'task');
+  if (unknown.length || badRerun.length) {
+    const known = config.order.join(', ');
+    for (const u of unknown) opts.err.write(`bksup: unknown unit "${u}" (known: ${known})\n`);
+    for (const u of badRerun) opts.err.write(`bksup: --rerun ${u}: not a task unit (tasks: ${config.order.filter((n) => config.units[n]!.kind === 'task').join(', ') || 'none'})\n`);
+    return 2;
+  }
+
+  const lock = acquireDaemonLock(config.stateDir);
+  if (!lock.ok) {
+    opts.err.write(`bksup: ${lock.reason}\n`);
+    return 1;
+  }
+
+  // Problems are warnings here: the units they concern will fail with the same reason, and
+  // everything else should still come up.
+  const pre = await runPreflight(config);
+  config = pre.config;
+  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${note}\n`);
+  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);
+
+  const store = new StateStore(config.stateDir);
+  const bus = new EventBus();
+  const logger = createSupervisorLogger(config.logs.dir);
+  const say = (line: string): void => {
+    opts.out.write(`${line}\n`);
+  };
+  if (store.problem) {
+    say(`bksup: ${store.problem}`);
+    logger.warn(store.problem);
+  }
+  const leftovers = await stopLeftovers(store);
+  for (const l of leftovers) {
+    const msg = `stopped a leftover ${l.unit} process tree (pid ${l.pid}) from a previous run that did not stop cleanly${l.killed ? ' (needed SIGKILL)' : ''}`;
+    say(`bksup: ${msg}`);
+    logger.warn({ unit: l.unit, pid: l.pid }, msg);
+  }
+
+  const files = new LogFiles({
+    dir: config.logs.dir,
+    maxSizeBytes: config.logs.maxSizeBytes,
+    keep: config.logs.keep,
+    onError: (unit, err) => {
+      const msg = `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory until writing works again)`;
+      opts.err.write(`bksup: ${msg}\n`);
+      logger.error({ unit }, msg);
+    },
+  });
+  files.attach(bus);
+  const ring = new LogRing(config.logs.ringSize);
+  ring.attach(bus);
+  const terminal = new TerminalPrinter(opts.out, { color: opts.color ?? Boolean(opts.out.isTTY && !process.env.NO_COLOR), unitNames: [...config.order] });
+  terminal.attach(bus);
+  attachSupervisorLog(bus, logger);
+
+  const sup = new Supervisor({
+    config,
+    bus,
+    store,
+    rerun: opts.rerun,
+    log: (level, msg, extra) => logger[level](extra ?? {}, msg),
+  });
+
+  const control = await startControlServer({
+    host: config.control.host,
+    port: config.control.port,
+    allowRemote: config.control.allowRemote,
+    stateDir: config.stateDir,
+    handle: sup,
+    history: {
+      read: (unit, o) => ring.read(unit, o),
+      readFile: (unit, o) => readLogLines(config.logs.dir, unit, o),
+      lastSeq: (unit) => ring.lastSeq(unit),
+    },
+    logger,
+  });
+  say(`bksup: supervising ${config.order.length} units from ${config.file}`);
+  say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
+  logger.info({ pid: process.pid, config: config.file, port: control.port }, 'supervisor started');
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      say(`bksup: ${sig}: stopping every unit, dependents first (${sig === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill at once)`);
+      void sup.shutdown(`supervisor received ${sig}`);
+    } else {
+      say('bksup: second signal: killing every process tree now');
+      forceKill(sup);
+    }
+  };
+  const handled: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  if (opts.handleSignals !== false) for (const s of handled) process.on(s, onSignal);
+  // Whatever happens, the last lines reach the files.
+  const onExit = (): void => files.flushSync();
+  process.on('exit', onExit);
+
+  const started = sup.startAll(opts.units);
+  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+  opts.onReady?.(sup, config);
+
+  // The daemon lives until someone asks for the shutdown (signal or control API).
+  await sup.stopped;
+  say('bksup: all units stopped');
+  logger.info('supervisor stopped');
+  await control.close();
+  await files.flush();
+  files.close();
+  logger.flush();
+  if (opts.handleSignals !== false) for (const s of handled) process.off(s, onSignal);
+  process.off('exit', onExit);
+  lock.release();
+  return 0;
+}
+
+function forceKill(sup: Supervisor): void {
+  for (const s of sup.snapshot()) {
+    if (s.pid) {
+      try {
+        process.kill(-s.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+}

@@ -1,0 +1,68 @@
+// Runs every preflight check against a resolved config: programs (with the ~/.local/bin
+// fallback), compose file and Docker for compose units, and ports that process units will
+// serve but something else already holds (a stale server would pass this unit's probe).
+
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { ResolvedConfig } from './config/types.ts';
+import { dockerReachable } from './compose/driver.ts';
+import { checkPrograms, withPathAdditions, type Problem } from './preflight.ts';
+
+export interface PreflightResult {
+  problems: Problem[];
+  notes: string[];
+  /** The config with PATH extended for programs found outside PATH. */
+  config: ResolvedConfig;
+}
+
+export async function runPreflight(config: ResolvedConfig): Promise<PreflightResult> {
+  const { problems, pathAdditions } = checkPrograms(config);
+  const notes: string[] = [];
+  for (const [unit, dir] of pathAdditions) notes.push(`${unit}: found its program in ${dir}, which is not on PATH; the unit's PATH will include it`);
+
+  const composeUnits = config.order.filter((n) => config.units[n]!.enabled && config.units[n]!.kind === 'compose');
+  const files = new Set(composeUnits.map((n) => { const u = config.units[n]!; return u.kind === 'compose' ? u.file : ''; }));
+  for (const file of files) {
+    if (!existsSync(file)) {
+      const users = composeUnits.filter((n) => { const u = config.units[n]!; return u.kind === 'compose' && u.file === file; });
+      problems.push({ unit: undefined, message: `compose file ${file} not found (needed by ${users.join(', ')}; set compose.file or BKLITE_ROOT)` });
+    }
+  }
+  if (composeUnits.length) {
+    const docker = await dockerReachable();
+    if (!docker.ok) problems.push({ unit: undefined, message: `${docker.reason} (needed by ${composeUnits.join(', ')}; start Docker first)` });
+  }
+
+  for (const name of config.order) {
+    const u = config.units[name]!;
+    if (!u.enabled || u.kind !== 'process' || !u.healthcheck) continue;
+    const port = loopbackPort(u.healthcheck.probe);
+    if (port !== undefined && !(await portFree(port))) {
+      problems.push({ unit: name, message: `port ${port} is already in use before ${name} started: another copy may still run (stop it), or its health check would pass for the wrong process` });
+    }
+  }
+  return { problems, notes, config: withPathAdditions(config, pathAdditions) };
+}
+
+function loopbackPort(probe: object): number | undefined {
+  let target: string | undefined;
+  if ('http' in probe && typeof probe.http === 'string') target = probe.http;
+  else if ('tcp' in probe) target = typeof probe.tcp === 'number' ? `tcp://127.0.0.1:${probe.tcp}` : `tcp://${String(probe.tcp)}`;
+  if (!target) return undefined;
+  try {
+    const url = new URL(target);
+    if (!['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'].includes(url.hostname)) return undefined;
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
