@@ -57,16 +57,14 @@ export function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
  * has exited and its pipes are closed (at once if it already had).
  */
 export function terminate(child: ChildProcess, graceMs = KILL_GRACE_MS): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-    // Exited already; its group may still hold stragglers, which the group kill reaches.
-    if (child.pid !== undefined) killGroup(child, 'SIGKILL');
-    return Promise.resolve();
-  }
+  // Exited long ago: its group id may belong to someone else by now, so nothing is sent.
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
     child.once('close', () => {
       clearTimeout(timer);
-      // The CLI is gone; anything it left in its group goes too.
+      // The CLI is gone; anything it left in its group (the v2 compose plugin is a child of
+      // the docker CLI) goes too. Right after the exit, the group id cannot have been reused.
       killGroup(child, 'SIGKILL');
       resolve();
     });

@@ -4,17 +4,18 @@
 // Images are cached by `docker image inspect`: the label `bksup.test.source` carries a hash of the
 // host binary, so a changed binary (package upgrade) rebuilds the image. Images are kept between
 // tests and runs (a few MB each; CI machines are discarded); `removeTestImages()` deletes them.
-// Two test workers building the same image at once is harmless: each imports under its own
-// temporary tag and then moves the final tag, so the tag always names a complete image.
+// Test workers (separate processes) that want the same image at once take turns through a lock
+// directory in the temp dir; the second finds the image built and does nothing.
 
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { dockerReachable, type ReachableResult } from '../../src/compose/driver.ts';
+import { isAlive } from '../../src/util/proc.ts';
 
 const exec = promisify(execFile);
 
@@ -77,51 +78,92 @@ async function imageSource(name: TestImageName): Promise<{ binary: string; hash:
   return { binary, hash };
 }
 
-async function currentLabel(ref: string): Promise<string | undefined> {
+async function imageInfo(ref: string): Promise<{ id: string; source: string } | undefined> {
   try {
-    const { stdout } = await exec('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${SOURCE_LABEL}"}}`, ref]);
-    return stdout.trim();
+    const { stdout } = await exec('docker', ['image', 'inspect', '--format', `{{.Id}} {{index .Config.Labels "${SOURCE_LABEL}"}}`, ref]);
+    const [id = '', source = ''] = stdout.trim().split(' ');
+    return { id, source };
   } catch {
     return undefined;
+  }
+}
+
+/** Runs fn while holding a lock directory shared by all processes of this machine. */
+async function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const dir = join(tmpdir(), `bksup-test-image-${key.replace(/[^a-z0-9]+/gi, '-')}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    } catch {
+      // the owner is between mkdir and writing its pid, or died there
+    }
+    let age = 0;
+    try {
+      age = Date.now() - statSync(dir).mtimeMs;
+    } catch {
+      continue; // released meanwhile
+    }
+    const stale = Number.isInteger(owner) && owner > 0 ? !isAlive(owner) : age > 10_000;
+    if (stale) {
+      rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${dir} (held by pid ${owner})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
 async function build(name: TestImageName): Promise<string> {
   const ref = `${name}:latest`;
   const { binary, hash } = await imageSource(name);
-  if ((await currentLabel(ref)) === hash) return ref;
-
-  const spec = SPECS[name];
-  const work = await mkdtemp(join(tmpdir(), 'bksup-image-'));
-  try {
-    const root = join(work, 'root');
-    const put = async (from: string, to: string): Promise<void> => {
-      await mkdir(join(root, dirname(to)), { recursive: true });
-      await copyFile(realpathSync(from), join(root, to)); // dereferences symlinked libraries
-    };
-    await put(binary, spec.target);
-    for (const lib of await sharedLibraries(binary)) await put(lib, lib);
-    for (const dir of ['data', 'tmp']) await mkdir(join(root, dir), { recursive: true });
-    await chmod(join(root, 'tmp'), 0o1777);
-    const tarball = join(work, 'image.tar');
-    await exec('tar', ['-C', root, '--owner=0', '--group=0', '--numeric-owner', '-cf', tarball, '.']);
-
-    const tmpRef = `${name}:build-${randomBytes(4).toString('hex')}`;
-    await exec('docker', [
-      'import',
-      '--change', `ENTRYPOINT ["${spec.target}"]`,
-      '--change', 'WORKDIR /data',
-      '--change', `LABEL ${SOURCE_LABEL}=${hash}`,
-      '--change', 'LABEL bksup.test=1',
-      tarball,
-      tmpRef,
-    ]);
-    await exec('docker', ['tag', tmpRef, ref]);
-    await exec('docker', ['rmi', tmpRef]);
-    return ref;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  if ((await imageInfo(ref))?.source === hash) return ref;
+  return withLock(name, async () => {
+    const old = await imageInfo(ref);
+    if (old?.source === hash) return ref; // another process built it while we waited
+    const spec = SPECS[name];
+    const work = await mkdtemp(join(tmpdir(), 'bksup-image-'));
+    try {
+      const root = join(work, 'root');
+      const put = async (from: string, to: string): Promise<void> => {
+        await mkdir(join(root, dirname(to)), { recursive: true });
+        await copyFile(realpathSync(from), join(root, to)); // dereferences symlinked libraries
+      };
+      await put(binary, spec.target);
+      for (const lib of await sharedLibraries(binary)) await put(lib, lib);
+      for (const dir of ['data', 'tmp']) await mkdir(join(root, dir), { recursive: true });
+      await chmod(join(root, 'tmp'), 0o1777);
+      const tarball = join(work, 'image.tar');
+      await exec('tar', ['-C', root, '--owner=0', '--group=0', '--numeric-owner', '-cf', tarball, '.']);
+      await exec('docker', [
+        'import',
+        '--change', `ENTRYPOINT ["${spec.target}"]`,
+        '--change', 'WORKDIR /data',
+        '--change', `LABEL ${SOURCE_LABEL}=${hash}`,
+        '--change', 'LABEL bksup.test=1',
+        tarball,
+        ref,
+      ]);
+      // The image of an older binary is now untagged; containers may still use it (then it stays).
+      if (old) await exec('docker', ['rmi', old.id]).catch(() => undefined);
+      return ref;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
 }
 
 /** Builds the image once (per process, and across runs while the host binary is unchanged); returns `name:latest`. */
