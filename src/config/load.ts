@@ -1,0 +1,146 @@
+// Finding, importing and checking `supervisor.config.ts`. The file is real TypeScript, imported
+// with tsx so there is no build step; its default export is the config or a (sync/async)
+// function returning it. Every failure — no file, a syntax error, a bad value — comes back as
+// `{ ok: false, errors }`, one line per problem, each naming the file.
+
+import { statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
+import { redactText } from '../util/redact.ts';
+import { crossIssues } from './checks.ts';
+import { describeType } from './duration.ts';
+import { type ConfigIssue, formatIssue } from './errors.ts';
+import { resolveUserConfig } from './resolve.ts';
+import { asUserConfig, isPlainObject, structuralIssues } from './schema.ts';
+import type { ResolvedConfig } from './types.ts';
+
+export const CONFIG_FILE_NAMES = ['supervisor.config.ts', 'supervisor.config.mts', 'supervisor.config.js', 'supervisor.config.mjs'] as const;
+
+export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; errors: string[] };
+
+export interface LoadOptions {
+  /** Where to look for the config file and what relative paths are relative to. */
+  cwd: string;
+  /** An explicit file (or a directory holding one), e.g. from `--config`. */
+  configPath?: string;
+  /** Environment: SUPERVISOR_CONFIG is read from it, and children inherit it (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ResolveConfigOptions {
+  /** The config file the value came from (for error messages and as the base of `root`), or '<inline>'. */
+  file: string;
+  /** Base of relative paths for display and for an '<inline>' config (default process.cwd()). */
+  cwd?: string;
+  /** Inherited environment of the children (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** How a file is named in messages: relative to cwd when inside it. */
+export function displayPath(file: string, cwd: string): string {
+  if (file === '<inline>') return file;
+  const rel = relative(cwd, file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
+function kindOfPath(path: string): 'file' | 'dir' | 'missing' {
+  try {
+    return statSync(path).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'missing';
+  }
+}
+
+export type FindResult = { ok: true; file: string } | { ok: false; error: string };
+
+/** opts.configPath, else $SUPERVISOR_CONFIG, else supervisor.config.{ts,mts,js,mjs} in cwd. */
+export function findConfigFile(opts: LoadOptions): FindResult {
+  const env = opts.env ?? process.env;
+  const explicit = opts.configPath ?? (env.SUPERVISOR_CONFIG || undefined);
+  const via = opts.configPath !== undefined ? '--config' : 'SUPERVISOR_CONFIG';
+  const searchIn = (dir: string): FindResult => {
+    for (const name of CONFIG_FILE_NAMES) {
+      const file = join(dir, name);
+      if (kindOfPath(file) === 'file') return { ok: true, file };
+    }
+    return { ok: false, error: `no supervisor.config.ts in ${dir}: create one (see README) or pass --config` };
+  };
+  if (explicit === undefined) return searchIn(resolve(opts.cwd));
+  const path = resolve(opts.cwd, explicit);
+  switch (kindOfPath(path)) {
+    case 'file':
+      return { ok: true, file: path };
+    case 'dir':
+      return searchIn(path);
+    default:
+      return { ok: false, error: `${displayPath(path, opts.cwd)}: config file not found (check ${via})` };
+  }
+}
+
+function errorText(err: unknown, file: string, shown: string): string {
+  const text = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+  const lines = text
+    .replace(/\?(?:tsx-)?namespace=[\w-]+/g, '')
+    .split(file)
+    .join(shown)
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  // esbuild: "Transform failed with N error(s):" then "<file>:<line>:<col>: ERROR: <what>" per error.
+  const syntax = lines.map((l) => /^(.*:\d+:\d+): ERROR: (.*)$/.exec(l)).filter((m) => m !== null);
+  if (syntax.length > 0) return redactText(`syntax error: ${syntax.map((m) => `${m[2] as string} at ${m[1] as string}`).join('; ')}`);
+  return redactText(lines.slice(0, 6).join(' | '));
+}
+
+export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
+  const found = findConfigFile(opts);
+  if (!found.ok) return { ok: false, errors: [found.error] };
+  const file = found.file;
+  const shown = displayPath(file, opts.cwd);
+
+  let mod: Record<string, unknown>;
+  try {
+    // tsconfig: false — the user's project tsconfig (paths, jsx, …) has no say over this one file.
+    mod = (await tsImport(pathToFileURL(file).href, { parentURL: import.meta.url, tsconfig: false })) as Record<string, unknown>;
+  } catch (err) {
+    return { ok: false, errors: [`${shown}: cannot load the config: ${errorText(err, file, shown)} (fix the file or what it imports)`] };
+  }
+
+  let value = mod.default;
+  // A file compiled as CommonJS (no "type": "module" nearby) arrives as module.exports with an
+  // __esModule marker; its own default export is inside.
+  if (isPlainObject(value) && value.__esModule === true) value = value.default;
+  if (value === undefined) {
+    const named = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule');
+    const hint = named.length > 0 ? `; found only named exports: ${named.join(', ')}` : '';
+    return { ok: false, errors: [`${shown}: no default export (end the file with: export default defineConfig({ units: { ... } })${hint})`] };
+  }
+  if (typeof value === 'function') {
+    try {
+      value = await (value as () => unknown)();
+    } catch (err) {
+      return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`] };
+    }
+  }
+  if (!isPlainObject(value)) {
+    return {
+      ok: false,
+      errors: [`${shown}: the default export is ${describeType(value)}, expected an object or a function returning one (export default defineConfig({ units: { ... } }))`],
+    };
+  }
+  return resolveConfig(value, { file, cwd: opts.cwd, env: opts.env ?? process.env });
+}
+
+/** Validates and resolves a config value (what a config file's default export gives). */
+export function resolveConfig(user: unknown, opts: ResolveConfigOptions): ConfigResult {
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const file = opts.file === '<inline>' ? opts.file : resolve(cwd, opts.file);
+  const shown = displayPath(file, cwd);
+  const format = (issues: ConfigIssue[]): string[] => [...new Set(issues.map((i) => formatIssue(shown, i)))];
+
+  const issues = [...structuralIssues(user), ...crossIssues(user)];
+  if (issues.length > 0) return { ok: false, errors: format(issues) };
+
+  const resolved = resolveUserConfig(asUserConfig(user), { file, cwd, env: opts.env ?? process.env });
+  return resolved.ok ? resolved : { ok: false, errors: format(resolved.issues) };
+}
