@@ -15,6 +15,7 @@ program
   .showHelpAfterError();
 
 const globals = (): { dir: string; config?: string } => program.opts<{ dir: string; config?: string }>();
+const io = { out: process.stdout, err: process.stderr };
 
 program
   .command('up')
@@ -41,7 +42,7 @@ program
   .description('one line per unit: state, pid, uptime, restarts, health or reason')
   .option('--json', 'the same rows as GET /api/units')
   .action(async (o: { json?: boolean }) => {
-    process.exitCode = await statusCommand(globals().dir, { json: Boolean(o.json) }, process.stdout, process.stderr);
+    process.exitCode = await statusCommand(globals().dir, { json: Boolean(o.json) }, io);
   });
 
 program
@@ -52,7 +53,10 @@ program
   .addOption(new Option('-n, --lines <n>', 'lines of history per unit').default('100').argParser((v) => Number.parseInt(v, 10)))
   .option('--json', 'one JSON object per line')
   .action(async (units: string[], o: { follow?: boolean; lines: number | string; json?: boolean }) => {
-    process.exitCode = await logsCommand(globals().dir, units, { follow: Boolean(o.follow), n: Number(o.lines), json: Boolean(o.json) }, process.stdout, process.stderr);
+    // Ctrl-C ends a follow cleanly (exit 0) instead of killing the process mid-line.
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    process.exitCode = await logsCommand(globals().dir, units, { follow: Boolean(o.follow), n: Number(o.lines), json: Boolean(o.json) }, { ...io, signal: abort.signal });
   });
 
 for (const action of ['restart', 'stop', 'start'] as const) {
@@ -61,7 +65,7 @@ for (const action of ['restart', 'stop', 'start'] as const) {
     .description(`${action} units of the running daemon`)
     .argument('<units...>')
     .action(async (units: string[]) => {
-      process.exitCode = await controlCommand(globals().dir, action, units, process.stdout, process.stderr);
+      process.exitCode = await controlCommand(globals().dir, action, units, io);
     });
 }
 
@@ -69,7 +73,7 @@ program
   .command('down')
   .description('stop the running daemon and everything it supervises')
   .action(async () => {
-    process.exitCode = await downCommand(globals().dir, process.stdout, process.stderr);
+    process.exitCode = await downCommand(globals().dir, io);
   });
 
 program

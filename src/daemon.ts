@@ -9,6 +9,7 @@
 
 import { loadConfig } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
+import { logHistory } from './control/history.ts';
 import { startControlServer } from './control/server.ts';
 import { acquireDaemonLock } from './daemon-lock.ts';
 import { EventBus } from './events.ts';
@@ -113,11 +114,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     allowRemote: config.control.allowRemote,
     stateDir: config.stateDir,
     handle: sup,
-    history: {
-      read: (unit, o) => ring.read(unit, o),
-      readFile: (unit, o) => readLogLines(config.logs.dir, unit, o),
-      lastSeq: (unit) => ring.lastSeq(unit),
-    },
+    history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
     logger,
   });
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);

@@ -10,7 +10,7 @@
 
 import type { DependencyCondition, ResolvedConfig } from './config/types.ts';
 import type { EventBus, UnitStateName } from './events.ts';
-import { ComposeUnit } from './units/compose.ts';
+import { ComposeProjects, ComposeUnit } from './units/compose.ts';
 import { ProcessUnit } from './units/process.ts';
 import { TaskUnit } from './units/task.ts';
 import type { ControlResult, SupervisorHandle, UnitSnapshot } from './units/types.ts';
@@ -43,6 +43,7 @@ export class Supervisor implements SupervisorHandle {
   readonly #dependents = new Map<string, string[]>();
   readonly #wanted = new Set<string>();
   readonly #launched = new Set<string>();
+  readonly #projects = new ComposeProjects();
   #evaluateQueued = false;
   #shutdown: Promise<void> | undefined;
   #resolveStopped!: () => void;
@@ -69,7 +70,7 @@ export class Supervisor implements SupervisorHandle {
           unit = new TaskUnit(cfg, { ...base, root: opts.config.root, store: opts.store, rerun: rerun.has(name) });
           break;
         case 'compose':
-          unit = new ComposeUnit(cfg, base);
+          unit = new ComposeUnit(cfg, { ...base, projects: this.#projects, root: opts.config.root });
           break;
       }
       this.#units.set(name, unit);
@@ -153,7 +154,9 @@ export class Supervisor implements SupervisorHandle {
       }
       return p;
     };
-    this.#shutdown = Promise.all(this.config.order.map(stopOne)).then(() => this.#resolveStopped());
+    this.#shutdown = Promise.all(this.config.order.map(stopOne))
+      .then(() => this.#projects.closeAll())
+      .then(() => this.#resolveStopped());
     return this.#shutdown;
   }
 

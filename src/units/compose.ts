@@ -1,0 +1,341 @@
+// A docker compose service, probed from the host.
+//
+//              start()                 container running (ours via `up -d --no-deps`,
+//   stopped ──────────► starting ───── or adopted: it was running before we started)
+//   pending ─┘   ▲          │                 │
+//   failed ──┘   │          │ up failed       ▼        first probe pass / no healthcheck
+//                │          └──────────► running ─────────────────────────────────► healthy
+//                │                          │  ▲ probe passes again                    │ retries
+//                │ backoff timer            │  └─────────────── unhealthy ◄────────────┘ failures
+//             backoff ◄── container died ───┴──────────────────────┘ (`up` again brings it back;
+//                │        (docker events `die`)                      unhealthy → stop + up)
+//                └── budget spent ──► failed
+//
+//   stop(): ours → `compose stop -t N <service>` (never `down`, never a volume) → stopped;
+//           adopted → left running, state `stopped` says so.
+//
+// Who causes what: the supervisor (start/stop), the user (start/stop/restart), Docker
+// (`die`/`start` events through one `docker events` per project), the HealthMonitor, the backoff
+// timer. Every async step carries the generation it began in and is dropped when it is stale.
+
+import type { ResolvedComposeUnit } from '../config/types.ts';
+import { ComposeProject, dockerReachable, type LogFollower } from '../compose/driver.ts';
+import { createProbe } from '../health/registry.ts';
+import { HealthMonitor } from '../health/monitor.ts';
+import { LineSplitter } from '../logs/line-splitter.ts';
+import { RestartBudget } from '../restart-policy.ts';
+import { UnitBase, type UnitDeps } from './unit.ts';
+
+/** One ComposeProject per (file, project), shared by the units of that project. */
+export class ComposeProjects {
+  readonly #projects = new Map<string, ComposeProject>();
+
+  get(file: string, project: string, cwd: string, env: Readonly<Record<string, string>>): ComposeProject {
+    const key = `${file}\0${project}`;
+    let p = this.#projects.get(key);
+    if (!p) {
+      p = new ComposeProject({ file, project, cwd, env });
+      this.#projects.set(key, p);
+    }
+    return p;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#projects.values()].map((p) => p.close()));
+    this.#projects.clear();
+  }
+}
+
+export interface ComposeUnitDeps extends UnitDeps {
+  projects: ComposeProjects;
+  root: string;
+  random?: () => number;
+}
+
+interface Attached {
+  id: string;
+  startedAt: number;
+  logs: LogFollower | undefined;
+  monitor: HealthMonitor | undefined;
+}
+
+type State =
+  | { name: 'idle' }
+  | { name: 'starting'; gen: number }
+  | { name: 'running' | 'healthy' | 'unhealthy'; gen: number; c: Attached }
+  | { name: 'stopping'; gen: number; done: Promise<void> }
+  | { name: 'backoff'; gen: number; timer: NodeJS.Timeout };
+
+export class ComposeUnit extends UnitBase {
+  readonly kind = 'compose' as const;
+  readonly config: ResolvedComposeUnit;
+  readonly #project: ComposeProject;
+  readonly #budget: RestartBudget;
+  #state: State = { name: 'idle' };
+  #gen = 0;
+  #events: { close(): Promise<void> } | undefined;
+  /** Adoption is judged only on the first start of this daemon run. */
+  #firstStart = true;
+
+  constructor(config: ResolvedComposeUnit, deps: ComposeUnitDeps) {
+    super(config, deps);
+    this.config = config;
+    this.#project = deps.projects.get(config.file, config.project, deps.root, config.env);
+    this.#budget = new RestartBudget(config.restart, deps.random);
+  }
+
+  start(): void {
+    const s = this.#state;
+    switch (s.name) {
+      case 'idle':
+        void this.#begin();
+        return;
+      case 'backoff':
+        clearTimeout(s.timer);
+        void this.#begin();
+        return;
+      case 'starting':
+      case 'running':
+      case 'healthy':
+      case 'unhealthy':
+      case 'stopping':
+        return;
+    }
+  }
+
+  async stop(reason: string): Promise<void> {
+    const s = this.#state;
+    const gen = ++this.#gen;
+    switch (s.name) {
+      case 'idle':
+        if (this.state === 'pending') this.publish('stopped', { reason, pid: null });
+        await this.#closeEvents();
+        return;
+      case 'backoff':
+        clearTimeout(s.timer);
+        this.#state = { name: 'idle' };
+        this.publish('stopped', { reason, pid: null });
+        await this.#closeEvents();
+        return;
+      case 'stopping':
+        return s.done;
+      case 'starting':
+      case 'running':
+      case 'healthy':
+      case 'unhealthy': {
+        const c = 'c' in s ? s.c : undefined;
+        const done = this.#stopContainer(gen, c, reason);
+        this.#state = { name: 'stopping', gen, done };
+        return done;
+      }
+    }
+  }
+
+  async restart(reason: string): Promise<void> {
+    this.#budget.reset();
+    this.adopted = false; // a restart the user asked for makes the container ours
+    await this.stop(reason);
+    this.start();
+  }
+
+  async #stopContainer(gen: number, c: Attached | undefined, reason: string): Promise<void> {
+    c?.monitor?.stop();
+    if (this.adopted) {
+      await c?.logs?.close();
+      await this.#closeEvents();
+      this.#state = { name: 'idle' };
+      this.publish('stopped', { reason: `${reason}; container was running before the supervisor started, left running`, pid: null });
+      return;
+    }
+    this.publish('stopping', { reason });
+    const res = await this.#project.stop(this.config.service, this.config.stop.timeoutMs / 1000);
+    await c?.logs?.close();
+    await this.#closeEvents();
+    if (gen !== this.#gen) return;
+    this.#state = { name: 'idle' };
+    if (!res.ok) this.system(`stop failed: ${res.reason}`);
+    this.publish('stopped', { reason: res.ok ? reason : `${reason}; ${res.reason}`, pid: null });
+  }
+
+  async #closeEvents(): Promise<void> {
+    const ev = this.#events;
+    this.#events = undefined;
+    await ev?.close();
+  }
+
+  async #begin(): Promise<void> {
+    const gen = ++this.#gen;
+    this.#state = { name: 'starting', gen };
+    this.publish('starting', { pid: null, exitCode: null });
+    const docker = await dockerReachable();
+    if (gen !== this.#gen) return;
+    if (!docker.ok) return this.#fail(docker.reason);
+    this.#events ??= this.#project.watchEvents((ev) => {
+      if (ev.service !== this.config.service) return;
+      if (ev.action === 'die') this.#onDie(ev.id, ev.exitCode);
+      else if (ev.action === 'start') this.#onStarted(ev.id);
+    });
+    const existing = await this.#project.containerId(this.config.service);
+    if (gen !== this.#gen) return;
+    if (!existing.ok) return this.#afterExit(existing.reason, null);
+    let id = existing.id;
+    let adopted = false;
+    if (id) {
+      const info = await this.#project.inspect(id);
+      if (gen !== this.#gen) return;
+      // Adopt only what was running before this daemon started anything for the unit.
+      adopted = info.ok && info.running && this.restarts === 0 && !this.adopted && this.#firstStart;
+      if (!(info.ok && info.running)) id = undefined;
+    }
+    this.#firstStart = false;
+    if (!id) {
+      this.system(`docker compose up -d --no-deps ${this.config.service}`);
+      const up = await this.#project.up(this.config.service);
+      if (gen !== this.#gen) return;
+      if (up.output.trim()) this.emitLines('stdout', up.output.trim().split('\n'));
+      if (!up.ok) return this.#afterExit(up.reason, null);
+      const after = await this.#project.containerId(this.config.service);
+      if (gen !== this.#gen) return;
+      if (!after.ok || !after.id) return this.#afterExit(after.ok ? 'no container after `up`' : after.reason, null);
+      id = after.id;
+    }
+    if (adopted) {
+      this.adopted = true;
+      this.system(`adopted container ${id.slice(0, 12)}: it was already running; it will be left running when the supervisor stops`);
+    }
+    await this.#attach(gen, id);
+  }
+
+  async #attach(gen: number, id: string): Promise<void> {
+    const info = await this.#project.inspect(id);
+    if (gen !== this.#gen) return;
+    if (!info.ok) return this.#afterExit(info.reason, null);
+    if (!info.running) return this.#afterExit(`container exited with code ${info.exitCode}`, info.exitCode);
+    const startedAt = Date.parse(info.startedAt) || Date.now();
+    const c: Attached = { id, startedAt, logs: undefined, monitor: undefined };
+    this.#state = { name: 'running', gen, c };
+    this.publish('running', { pid: info.pid || null, reason: this.adopted ? 'adopted (was already running)' : null });
+    this.#followLogs(gen, c);
+    this.#watchHealth(gen, c);
+  }
+
+  #followLogs(gen: number, c: Attached): void {
+    const out = new LineSplitter();
+    const err = new LineSplitter();
+    // Adopted containers: only what comes from now on; ours: everything since this start.
+    const since = this.adopted ? Date.now() : c.startedAt;
+    c.logs = this.#project.followLogs(
+      c.id,
+      { since },
+      (stream, chunk) => {
+        if (gen === this.#gen) this.emitLines(stream, (stream === 'stdout' ? out : err).push(chunk));
+      },
+      () => {
+        if (gen !== this.#gen) return;
+        this.emitLines('stdout', out.end());
+        this.emitLines('stderr', err.end());
+      },
+    );
+  }
+
+  #watchHealth(gen: number, c: Attached): void {
+    const hc = this.config.healthcheck;
+    if (!hc) {
+      this.#enter(gen, c, 'healthy');
+      return;
+    }
+    const probe = createProbe(hc.probe, {
+      unit: this.name,
+      cwd: this.config.file.replace(/\/[^/]*$/, ''),
+      env: this.config.env,
+      onLogs: (fn) => this.bus.onLogs((b) => b.unit === this.name && fn(b)),
+      containerId: () => c.id,
+    });
+    c.monitor = new HealthMonitor(probe, hc, {
+      onHealthy: () => this.#enter(gen, c, 'healthy'),
+      onUnhealthy: (reason) => {
+        if (!this.#current(gen, c)) return;
+        this.health = `failing: ${reason}`;
+        this.#enter(gen, c, 'unhealthy', reason);
+        // Compose containers are recreated by `up`: stop it and let the restart path bring it back.
+        void this.#recreate(gen, c, `unhealthy: ${reason}`);
+      },
+      onProgress: (r) => {
+        if (this.#current(gen, c)) this.health = r.ok ? 'passing' : `failing: ${r.reason}`;
+      },
+    });
+    c.monitor.start();
+  }
+
+  #current(gen: number, c: Attached): boolean {
+    const s = this.#state;
+    return gen === this.#gen && 'c' in s && s.c === c;
+  }
+
+  #enter(gen: number, c: Attached, state: 'healthy' | 'unhealthy', reason?: string): void {
+    if (!this.#current(gen, c)) return;
+    if (state === 'healthy' && this.config.healthcheck) this.health = 'passing';
+    this.#state = { name: state, gen, c };
+    this.publish(state, reason ? { reason } : {});
+  }
+
+  async #recreate(gen: number, c: Attached, why: string): Promise<void> {
+    c.monitor?.stop();
+    this.publish('stopping', { reason: why });
+    await this.#project.stop(this.config.service, this.config.stop.timeoutMs / 1000);
+    await c.logs?.close();
+    if (gen !== this.#gen) return;
+    this.#afterExit(why, null, true);
+  }
+
+  #onDie(id: string, exitCode: number | undefined): void {
+    const s = this.#state;
+    if (!('c' in s) || s.c.id !== id) return;
+    const { gen, c } = s;
+    c.monitor?.stop();
+    void c.logs?.done.then(() => {
+      if (gen === this.#gen && 'c' in this.#state && this.#state.c === c) this.#afterExit(`container died (exit code ${exitCode ?? '?'})`, exitCode ?? null, true);
+    });
+  }
+
+  /** A `start` of our service's container we did not cause (docker's own restart policy, `docker start`). */
+  #onStarted(id: string): void {
+    const s = this.#state;
+    if (s.name === 'backoff') {
+      clearTimeout(s.timer);
+      const gen = ++this.#gen;
+      this.#state = { name: 'starting', gen };
+      this.publish('starting', { pid: null, reason: 'container started outside the supervisor' });
+      void this.#attach(gen, id);
+    }
+  }
+
+  #afterExit(why: string, exitCode: number | null, ranOnce = false): void {
+    const gen = ++this.#gen;
+    const decision = this.#budget.decide({ failed: true, ranMs: ranOnce ? Date.now() - this.#startedAt() : 0, now: Date.now() });
+    this.restarts = this.#budget.total;
+    if (decision.action === 'restart') {
+      const reason = `${why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
+      this.system(reason);
+      const timer = setTimeout(() => {
+        if (this.#state.name === 'backoff' && this.#state.timer === timer) void this.#begin();
+      }, decision.delayMs);
+      this.#state = { name: 'backoff', gen, timer };
+      this.publish('backoff', { pid: null, exitCode, reason });
+      return;
+    }
+    this.#fail(decision.action === 'give-up' ? `${decision.why}; last: ${why}` : why, exitCode);
+  }
+
+  #startedAt(): number {
+    const s = this.#state;
+    return 'c' in s ? s.c.startedAt : Date.now();
+  }
+
+  #fail(why: string, exitCode: number | null = null): void {
+    this.#gen++;
+    this.#state = { name: 'idle' };
+    this.system(`failed: ${why}`);
+    this.publish('failed', { pid: null, exitCode, reason: this.tailReason(why) });
+  }
+}

@@ -1,0 +1,198 @@
+// The core promises, with real child processes and fixtures that misbehave on purpose.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isAlive } from '../src/util/proc.ts';
+import { freePort } from './helpers/ports.ts';
+import { fixture, removeDir, startStack, tempDir, type Stack } from './helpers/stack.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const stacks: Stack[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const s of stacks.splice(0)) await s.stop();
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+async function stack(...args: Parameters<typeof startStack>): Promise<Stack> {
+  const s = await startStack(...args);
+  stacks.push(s);
+  if (!args[1]?.dir) dirs.push(s.dir);
+  return s;
+}
+
+describe('dependency order', () => {
+  it('starts B only after A passed its health check (A opens its port after ~1 s)', async () => {
+    const port = await freePort();
+    const s = await stack({
+      units: {
+        a: { command: fixture('ready-after.mjs', 1000, port), healthcheck: { http: `http://127.0.0.1:${port}/`, interval: '100ms' } },
+        b: { command: fixture('forever.mjs'), dependsOn: { a: 'healthy' } },
+        c: { command: fixture('forever.mjs') },
+      },
+    });
+    await s.waitState('b', 'healthy');
+    const aHealthy = s.events.findIndex((e) => e.unit === 'a' && e.state === 'healthy');
+    const bStarting = s.events.findIndex((e) => e.unit === 'b' && e.state === 'starting');
+    const aRunning = s.events.find((e) => e.unit === 'a' && e.state === 'running')!;
+    expect(aHealthy).toBeGreaterThanOrEqual(0);
+    expect(bStarting).toBeGreaterThan(aHealthy);
+    // B waited, and said what for.
+    expect(s.events.find((e) => e.unit === 'b' && e.state === 'pending')?.reason).toBe('waiting for a (healthy)');
+    // A really was probed: healthy no earlier than ~1 s after it started.
+    expect(s.events[aHealthy]!.ts - aRunning.ts).toBeGreaterThanOrEqual(900);
+    // C, independent, did not wait for A.
+    const cRunning = s.events.findIndex((e) => e.unit === 'c' && e.state === 'running');
+    expect(cRunning).toBeLessThan(aHealthy);
+  });
+
+  it('stops dependents first on shutdown', async () => {
+    const s = await stack({
+      units: {
+        db: { command: fixture('forever.mjs') },
+        api: { command: fixture('forever.mjs'), dependsOn: { db: 'healthy' } },
+        web: { command: fixture('forever.mjs'), dependsOn: { api: 'healthy' } },
+      },
+    });
+    await s.waitState('web', 'healthy');
+    await s.stop();
+    const order = s.events.filter((e) => e.state === 'stopped').map((e) => e.unit);
+    expect(order).toEqual(['web', 'api', 'db']);
+  });
+});
+
+describe('tasks with once', () => {
+  it('runs once, is skipped on the next up, runs again when an input changes', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    writeFileSync(join(dir, 'migration.sql'), 'create table a();');
+    const counter = join(dir, 'runs.txt');
+    const user = {
+      units: {
+        init: { kind: 'task' as const, command: `echo run >> ${counter}`, once: { inputs: ['*.sql'] } },
+        app: { command: fixture('forever.mjs'), dependsOn: { init: 'completed' as const } },
+      },
+    };
+    const first = await stack(user, { dir });
+    await first.waitState('app', 'healthy');
+    expect(first.statesOf('init')).toContain('completed');
+    await first.stop();
+
+    const second = await stack(user, { dir });
+    await second.waitState('app', 'healthy');
+    expect(second.statesOf('init')).toContain('skipped');
+    expect(second.statesOf('init')).not.toContain('running');
+    await second.stop();
+
+    writeFileSync(join(dir, 'migration.sql'), 'create table b();');
+    const third = await stack(user, { dir });
+    await third.waitState('app', 'healthy');
+    expect(third.statesOf('init')).toContain('completed');
+    await third.stop();
+
+    const fourth = await stack(user, { dir, rerun: ['init'] });
+    await fourth.waitState('app', 'healthy');
+    expect(fourth.statesOf('init')).toContain('completed');
+    await fourth.stop();
+    expect(readFileSync(counter, 'utf8').trim().split('\n')).toHaveLength(3);
+  });
+
+  it('a failing task is not recorded and blocks its dependents with a clear reason', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const user = {
+      units: {
+        'db-init': { kind: 'task' as const, command: 'echo "relation base_user does not exist" >&2; exit 3', once: true },
+        server: { command: fixture('forever.mjs'), dependsOn: { 'db-init': 'completed' as const } },
+      },
+    };
+    const s = await stack(user, { dir });
+    const failed = await s.waitState('db-init', 'failed');
+    expect(failed.exitCode).toBe(3);
+    expect(failed.reason).toContain('exited with code 3');
+    expect(failed.reason).toContain('relation base_user does not exist');
+    await waitFor(() => s.sup.unit('server')!.snapshot().reason === 'waiting: dependency db-init failed');
+    expect(s.sup.unit('server')!.state).toBe('pending');
+    await s.stop();
+    const statePath = join(dir, '.supervisor', 'state.json');
+    const state = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as { tasks: Record<string, unknown> }) : { tasks: {} };
+    expect(state.tasks['db-init']).toBeUndefined();
+  });
+});
+
+describe('restarts', () => {
+  it('restarts a crashing child with growing delays, then gives up after maxRestarts', async () => {
+    const s = await stack({
+      units: {
+        crashy: {
+          command: fixture('crash-after.mjs', 0, 7),
+          restart: { policy: 'always', backoff: { initial: '100ms', max: '10s' }, maxRestarts: 3, window: '1m' },
+        },
+      },
+    });
+    const failed = await s.waitState('crashy', 'failed', 30_000);
+    const backoffs = s.events.filter((e) => e.unit === 'crashy' && e.state === 'backoff');
+    expect(backoffs).toHaveLength(3);
+    const delays = backoffs.map((e) => Number(/in (\d+) ms/.exec(e.reason ?? '')?.[1]));
+    expect(delays[0]).toBeGreaterThanOrEqual(90);
+    expect(delays[1]).toBeGreaterThan(delays[0]!);
+    expect(delays[2]).toBeGreaterThan(delays[1]!);
+    expect(backoffs[0]!.reason).toContain('exited with code 7');
+    expect(failed.reason).toContain('crash loop');
+    expect(failed.reason).toContain('crashing now with code 7');
+    expect(s.sup.unit('crashy')!.snapshot().restarts).toBe(3);
+  });
+
+  it('on-failure (the default) leaves a cleanly exiting process stopped', async () => {
+    const s = await stack({ units: { once: { command: fixture('crash-after.mjs', 0, 0) } } });
+    const ev = await s.waitState('once', 'stopped');
+    expect(ev.exitCode).toBe(0);
+    expect(s.statesOf('once')).not.toContain('backoff');
+  });
+});
+
+describe('stopping process trees', () => {
+  it('ends a child that ignores SIGTERM and its grandchildren (one in another process group)', async () => {
+    const s = await stack({
+      units: { stubborn: { command: fixture('ignores-sigterm.mjs'), stop: { timeout: '500ms' } } },
+    });
+    await s.waitState('stubborn', 'healthy');
+    const tree = await waitFor(() => {
+      const text = readLog(s, 'stubborn');
+      const m = /tree (\d+) (\d+) (\d+)/.exec(text);
+      const grand = (text.match(/grandchild \d+/g) ?? []).length;
+      return m && grand >= 2 ? m.slice(1).map(Number) : undefined;
+    });
+    expect(tree.every((pid) => isAlive(pid))).toBe(true);
+    await s.stop();
+    for (const pid of tree) expect(isAlive(pid), `pid ${pid} still alive`).toBe(false);
+    expect(readLog(s, 'stubborn')).toContain('sent SIGKILL');
+  });
+});
+
+describe('logs', () => {
+  it('keeps 100,000 lines written as fast as possible, in order, none split or merged, and a final line without newline', async () => {
+    // 100k lines of ~130 bytes with their prefixes: one file (rotation has its own tests).
+    const s = await stack({ logs: { maxSize: '100MB' }, units: { flood: { command: fixture('floods-output.mjs', 100000, 'nofinalnl') } } });
+    await s.waitState('flood', 'stopped', 60_000);
+    await s.files.flush();
+    const lines = readLog(s, 'flood')
+      .split('\n')
+      .filter((l) => / stdout /.test(l));
+    expect(lines).toHaveLength(100000);
+    const pad = 'x'.repeat(80);
+    for (let i = 0; i < lines.length; i++) {
+      const m = /^\S+ stdout (\d+) (.*)$/.exec(lines[i]!);
+      if (!m || m[2] !== `line ${i + 1} ${pad}`) throw new Error(`line ${i + 1} is wrong: ${lines[i]}`);
+    }
+  });
+});
+
+function readLog(s: Stack, unit: string): string {
+  try {
+    return readFileSync(join(s.config.logs.dir, `${unit}.log`), 'utf8');
+  } catch {
+    return '';
+  }
+}
