@@ -14,7 +14,7 @@
 //     ▼
 //   EventBus.publishLogs(batch) ── synchronous fan-out, same batch object to every subscriber:
 //     ├─ LogFiles  : formats the batch into ONE string, appends to the unit's pending buffer;
-//     │              one fs write per unit per flush (setImmediate / 64 KiB), rotation between writes
+//     │              one fs write per unit per flush (setImmediate / 256 KiB), rotation between writes
 //     ├─ LogRing   : pushes the lines into the unit's bounded ring (tail= / since= for clients)
 //     ├─ Terminal  : one process.stdout.write per batch, `unit | line` with colours
 //     └─ WebSocket : per-client bounded queue; frames packed per flush, `gap` when a client lags
@@ -47,6 +47,9 @@ export interface LogBatch {
   /** ms since epoch, one stamp for the whole chunk (lines of one read arrived together). */
   ts: number;
   lines: string[];
+  /** System lines that restate a StateEvent (for the files and log clients); the terminal,
+   *  which prints the StateEvent itself, skips them. */
+  stateEcho?: true;
 }
 
 export interface StateEvent {

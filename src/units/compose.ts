@@ -316,7 +316,6 @@ export class ComposeUnit extends UnitBase {
     this.restarts = this.#budget.total;
     if (decision.action === 'restart') {
       const reason = `${why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
-      this.system(reason);
       const timer = setTimeout(() => {
         if (this.#state.name === 'backoff' && this.#state.timer === timer) void this.#begin();
       }, decision.delayMs);
@@ -335,7 +334,6 @@ export class ComposeUnit extends UnitBase {
   #fail(why: string, exitCode: number | null = null): void {
     this.#gen++;
     this.#state = { name: 'idle' };
-    this.system(`failed: ${why}`);
     this.publish('failed', { pid: null, exitCode, reason: this.tailReason(why) });
   }
 }

@@ -158,7 +158,6 @@ export class ProcessUnit extends UnitBase {
     if (st) this.#pdeps.onChildStarted?.(this.name, pid, st.startTime);
     this.#state = { name: 'running', run };
     this.publish('running', { pid });
-    this.system(`started (pid ${pid})`);
     void exited.then(() => this.#onExit(run));
     this.#watchHealth(run);
   }
@@ -201,7 +200,6 @@ export class ProcessUnit extends UnitBase {
     this.health = `failing: ${reason}`;
     this.#state = { name: 'unhealthy', run };
     this.publish('unhealthy', { pid: run.pid, reason });
-    this.system(`unhealthy: ${reason}; restarting`);
     void this.#endRun(run, { kind: 'unhealthy', reason });
   }
 
@@ -246,7 +244,6 @@ export class ProcessUnit extends UnitBase {
         const exitText = describeExit(exit);
         const current = state.cause; // may have been changed by a stop()/restart() meanwhile
         if (current.kind === 'stop') {
-          this.system(`stopped (${exitText})`);
           this.#state = { name: 'idle' };
           this.publish('stopped', { pid: null, exitCode: exit?.code ?? null, signal: exit?.signal ?? null, reason: current.reason });
           if (current.then === 'start') this.#spawn();
@@ -267,7 +264,6 @@ export class ProcessUnit extends UnitBase {
     switch (decision.action) {
       case 'restart': {
         const reason = `${o.why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
-        this.system(reason);
         const timer = setTimeout(() => {
           if (this.#state.name === 'backoff' && this.#state.timer === timer) this.#spawn();
         }, decision.delayMs);
@@ -278,20 +274,15 @@ export class ProcessUnit extends UnitBase {
       case 'stop': {
         this.#state = { name: 'idle' };
         if (o.failed) {
-          const reason = this.tailReason(`${o.why} (restart policy ${this.config.restart.policy})`);
-          this.system(`failed: ${o.why}`);
-          this.publish('failed', { ...extras, reason });
+          this.publish('failed', { ...extras, reason: this.tailReason(`${o.why} (restart policy ${this.config.restart.policy})`) });
         } else {
-          this.system(`exited: ${o.why}`);
           this.publish('stopped', { ...extras, reason: o.why });
         }
         return;
       }
       case 'give-up': {
         this.#state = { name: 'idle' };
-        const reason = this.tailReason(`${decision.why}; last exit: ${o.why}`);
-        this.system(`failed: ${decision.why}`);
-        this.publish('failed', { ...extras, reason });
+        this.publish('failed', { ...extras, reason: this.tailReason(`${decision.why}; last exit: ${o.why}`) });
         return;
       }
     }

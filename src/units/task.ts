@@ -173,7 +173,6 @@ export class TaskUnit extends UnitBase {
     const output = Promise.all([this.pipeStream(child.stdout, 'stdout'), this.pipeStream(child.stderr, 'stderr')]);
     this.#state = { name: 'running', gen, pid, exited, startedAt };
     this.publish('running', { pid });
-    this.system(`started (pid ${pid})`);
     const exit = await exited;
     await Promise.race([output, new Promise((r) => setTimeout(r, 500))]);
     // Grandchildren a task left behind must not outlive it.
@@ -188,15 +187,13 @@ export class TaskUnit extends UnitBase {
     if (outcome.ok) {
       if (fingerprint !== undefined) this.#tdeps.store.recordSuccess(this.name, fingerprint);
       this.#state = { name: 'idle' };
-      this.system(`completed in ${Date.now() - startedAt} ms`);
-      this.publish('completed', { pid: null, exitCode });
+      this.publish('completed', { pid: null, exitCode, reason: `in ${Date.now() - startedAt} ms` });
       return;
     }
     const decision = this.#budget.decide({ failed: true, ranMs: Date.now() - startedAt, now: Date.now() });
     this.restarts = this.#budget.total;
     if (decision.action === 'restart') {
       const reason = `${outcome.why}; retry ${decision.attempt} in ${decision.delayMs} ms`;
-      this.system(reason);
       const timer = setTimeout(() => {
         if (this.#state.name === 'backoff' && this.#state.timer === timer) void this.#begin();
       }, decision.delayMs);
@@ -206,13 +203,11 @@ export class TaskUnit extends UnitBase {
     }
     this.#state = { name: 'idle' };
     const why = decision.action === 'give-up' ? `${decision.why}; last: ${outcome.why}` : outcome.why;
-    this.system(`failed: ${why}`);
     this.publish('failed', { pid: null, exitCode, reason: this.tailReason(why) });
   }
 
   #enterSkipped(reason: string): void {
     this.#state = { name: 'idle' };
-    this.system(`skipped: ${reason}`);
     this.publish('skipped', { pid: null, reason });
   }
 

@@ -116,6 +116,22 @@ export abstract class UnitBase {
     if (extras.signal !== undefined) event.signal = extras.signal;
     if (this.#reason !== null) event.reason = this.redact(this.#reason);
     this.bus.publishEvent(event);
+    this.#echoState(event);
+  }
+
+  /** The unit's own log (file, ring, WebSocket) records its state changes too. */
+  #echoState(e: StateEvent): void {
+    const details: string[] = [];
+    if (e.pid !== undefined) details.push(`pid ${e.pid}`);
+    if (e.exitCode !== undefined && e.exitCode !== null) details.push(`exit code ${e.exitCode}`);
+    if (e.signal) details.push(`signal ${e.signal}`);
+    let text = `● ${e.state}`;
+    if (details.length) text += ` (${details.join(', ')})`;
+    if (e.reason) text += `: ${e.reason}`;
+    const lines = text.split('\n');
+    const firstSeq = this.#seq + 1;
+    this.#seq += lines.length;
+    this.bus.publishLogs({ unit: this.name, stream: 'system', firstSeq, ts: e.ts, lines, stateEcho: true });
   }
 
   /** Lines of one chunk, published as one batch. */
