@@ -1,0 +1,161 @@
+// The foreground view of `bksup up`: every unit's output interleaved, one line each,
+//
+//   server    | Uvicorn running on http://0.0.0.0:18001
+//   web       ! warn  - Port 3011 is in use            (stderr: '!' bar, dim red with colour)
+//   server    | ● healthy (pid 123)                    (state changes and supervisor lines)
+//
+// Names are padded to the longest configured unit name; each unit keeps one colour (by its
+// position in the configured list, so it is the same every run). The per-unit prefixes are
+// built once; per line there is one string concatenation and per batch one write.
+
+import type { EventBus, LogBatch, StateEvent, SupervisorEvent, UnitStateName } from '../events.ts';
+import { redactText } from '../util/redact.ts';
+
+export interface TerminalPrinterOptions {
+  /** ANSI colours; see `terminalWantsColor` for the usual choice. */
+  color: boolean;
+  /** Known units, in a stable order (it picks the colours and the name column width). */
+  unitNames: readonly string[];
+}
+
+const RESET = '\x1b[0m';
+const DIM = '\x1b[2m';
+// Bright and normal variants of the six non-grey colours; red is left for stderr and failures.
+const UNIT_COLORS = ['\x1b[36m', '\x1b[35m', '\x1b[34m', '\x1b[33m', '\x1b[32m', '\x1b[96m', '\x1b[95m', '\x1b[94m', '\x1b[93m', '\x1b[92m'];
+
+const STATE_COLOR: Record<UnitStateName, string> = {
+  healthy: '\x1b[32m',
+  running: '\x1b[32m',
+  completed: '\x1b[32m',
+  skipped: '\x1b[2m',
+  disabled: '\x1b[2m',
+  stopped: '\x1b[2m',
+  pending: '\x1b[33m',
+  starting: '\x1b[33m',
+  stopping: '\x1b[33m',
+  backoff: '\x1b[33m',
+  unhealthy: '\x1b[31m',
+  failed: '\x1b[31m',
+};
+
+/** Colour when the stream is a terminal and NO_COLOR is not set (https://no-color.org). */
+export function terminalWantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  return stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '');
+}
+
+interface Prefixes {
+  stdout: string;
+  stderr: string;
+  system: string;
+}
+
+export class TerminalPrinter {
+  readonly #out: NodeJS.WritableStream;
+  readonly #color: boolean;
+  readonly #order: Map<string, number>;
+  readonly #width: number;
+  readonly #prefixes = new Map<string, Prefixes>();
+  #broken = false;
+
+  constructor(out: NodeJS.WritableStream, opts: TerminalPrinterOptions) {
+    this.#out = out;
+    this.#color = opts.color;
+    this.#order = new Map(opts.unitNames.map((n, i) => [n, i]));
+    this.#width = opts.unitNames.reduce((w, n) => Math.max(w, n.length), 0);
+    // `bksup up | head` closes the pipe: stop printing instead of dying of an unhandled EPIPE.
+    out.on('error', () => {
+      this.#broken = true;
+    });
+  }
+
+  /** Subscribes to log batches and state events; returns one function undoing both. */
+  attach(bus: EventBus): () => void {
+    const offLogs = bus.onLogs((b) => this.printBatch(b));
+    const offEvents = bus.onEvent((e) => this.printEvent(e));
+    return () => {
+      offLogs();
+      offEvents();
+    };
+  }
+
+  printBatch(batch: LogBatch): void {
+    const lines = batch.lines;
+    const n = lines.length;
+    if (n === 0 || this.#broken || batch.stateEcho) return;
+    const p = this.#prefixesOf(batch.unit);
+    const prefix = p[batch.stream];
+    let text = '';
+    if (batch.stream === 'system') {
+      for (let i = 0; i < n; i++) text += prefix + this.#paint(DIM, lines[i] as string) + '\n';
+    } else {
+      for (let i = 0; i < n; i++) text += prefix + lines[i] + '\n';
+    }
+    this.#write(text);
+  }
+
+  printEvent(event: SupervisorEvent): void {
+    if (this.#broken) return;
+    if (event.type === 'state') {
+      this.#write(this.#prefixesOf(event.unit).system + this.formatState(event) + '\n');
+    } else {
+      const failed = event.results.filter((r) => !r.ok);
+      const head = event.ok ? this.#paint('\x1b[32m', '● verify passed') : this.#paint('\x1b[31m', '● verify failed');
+      let text = this.#prefixesOf('verify').system + `${head} (${event.results.length - failed.length}/${event.results.length} checks)\n`;
+      for (const r of failed) text += this.#prefixesOf('verify').system + `  ✗ ${r.name}: ${redactText(r.detail)}\n`;
+      this.#write(text);
+    }
+  }
+
+  /** `● healthy (pid 123)`, `● backoff (exit code 1): restarting in 2s`. */
+  formatState(e: StateEvent): string {
+    const details: string[] = [];
+    if (e.pid !== undefined) details.push(`pid ${e.pid}`);
+    if (e.exitCode !== undefined && e.exitCode !== null) details.push(`exit code ${e.exitCode}`);
+    if (e.signal !== undefined && e.signal !== null) details.push(`signal ${e.signal}`);
+    let text = this.#paint(STATE_COLOR[e.state] ?? '', `● ${e.state}`);
+    if (details.length > 0) text += ` (${details.join(', ')})`;
+    if (e.reason !== undefined && e.reason !== '') text += `: ${redactText(e.reason)}`;
+    return text;
+  }
+
+  #paint(code: string, text: string): string {
+    return this.#color && code !== '' ? code + text + RESET : text;
+  }
+
+  #prefixesOf(unit: string): Prefixes {
+    let p = this.#prefixes.get(unit);
+    if (p === undefined) {
+      const name = unit.padEnd(this.#width);
+      if (this.#color) {
+        const colored = RESET + this.#colorOf(unit) + name + RESET;
+        p = {
+          stdout: `${colored} ${DIM}|${RESET} `,
+          stderr: `${colored} \x1b[2;31m!${RESET} `,
+          system: `${colored} ${DIM}|${RESET} `,
+        };
+      } else {
+        p = { stdout: `${name} | `, stderr: `${name} ! `, system: `${name} | ` };
+      }
+      this.#prefixes.set(unit, p);
+    }
+    return p;
+  }
+
+  #colorOf(unit: string): string {
+    let i = this.#order.get(unit);
+    if (i === undefined) {
+      // A unit outside the configured list still gets a stable colour: from its name.
+      i = 0;
+      for (let c = 0; c < unit.length; c++) i = (i * 31 + unit.charCodeAt(c)) >>> 0;
+    }
+    return UNIT_COLORS[i % UNIT_COLORS.length] as string;
+  }
+
+  #write(text: string): void {
+    try {
+      this.#out.write(text);
+    } catch {
+      this.#broken = true;
+    }
+  }
+}
