@@ -97,6 +97,7 @@ describe.skipIf(!gate.ok).each(variants)('ComposeProject with $label', ({ detect
   let dir: string;
   let natsPort: number;
   let redisPort: number;
+  let bridgedPort: number;
   let compose: ComposeProject;
   let watch: { close(): Promise<void> };
   const events: ContainerEvent[] = [];
@@ -125,6 +126,7 @@ describe.skipIf(!gate.ok).each(variants)('ComposeProject with $label', ({ detect
     dir = await mkdtemp(join(tmpdir(), 'bksup-compose-'));
     natsPort = await freePort();
     redisPort = await freePort();
+    bridgedPort = await freePort();
     await writeFile(
       join(dir, 'docker-compose.yml'),
       [
@@ -139,6 +141,10 @@ describe.skipIf(!gate.ok).each(variants)('ComposeProject with $label', ({ detect
         '    image: bksup-test/redis',
         '    network_mode: host',
         `    command: ["--port", "${redisPort}", "--bind", "127.0.0.1", "--requirepass", "$REDIS_PASSWORD"]`,
+        // The real stack's shape: compose's own network and a published port.
+        '  bridged:',
+        '    image: bksup-test/nats',
+        `    ports: ["127.0.0.1:${bridgedPort}:4222"]`,
         'volumes:',
         '  natsdata: {}',
         '',
@@ -287,6 +293,27 @@ describe.skipIf(!gate.ok).each(variants)('ComposeProject with $label', ({ detect
     expect(eventsFor(natsId, 'start', mark)).toHaveLength(1);
     expect(eventsFor(natsId, 'die', mark)).toHaveLength(1);
     expect(watchErrors.some((e) => e.startsWith('docker events stopped: killed by SIGKILL'))).toBe(true);
+  });
+
+  it('a service on the project network with a published port answers on the host (dockerd runs without default bridge and iptables)', async () => {
+    const up = await timed('up bridged (create, with network)', () => compose.up('bridged'));
+    expect(up, up.ok ? '' : up.reason).toMatchObject({ ok: true });
+    const banner = await waitFor(
+      () =>
+        new Promise<string>((resolve) => {
+          const sock = connect(bridgedPort, '127.0.0.1');
+          let got = '';
+          sock.on('data', (d) => {
+            got += d.toString();
+            if (got.includes('\n')) sock.end();
+          });
+          sock.on('error', () => resolve(''));
+          sock.on('close', () => resolve(got));
+        }),
+      { timeout: 20_000, message: 'NATS INFO through the published port' },
+    );
+    expect(banner).toMatch(/^INFO \{/);
+    expect((await projectLeftovers(project)).networks).toHaveLength(1);
   });
 
   it('failures are values with clear, redacted reasons', async () => {
