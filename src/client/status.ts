@@ -1,0 +1,51 @@
+// `bksup status [--json]`: the units of the running daemon as a table, or exactly the JSON of
+// `GET /api/units`.
+
+import type { UnitSnapshot } from '../units/types.ts';
+import { apiRequest, findDaemon } from './daemon.ts';
+import { errStream, formatDuration, painter, renderTable, stateColor, useColor, STYLE, type Cell, type ClientIO } from './format.ts';
+
+const UP_STATES = new Set(['starting', 'running', 'healthy', 'unhealthy']);
+const REASON_STATES = new Set(['failed', 'backoff', 'stopped', 'unhealthy', 'pending', 'skipped', 'completed', 'disabled']);
+
+export function formatStatusTable(units: UnitSnapshot[], opts: { color: boolean; now: number }): string {
+  const paint = painter(opts.color);
+  const rows: Cell[][] = units.map((u) => {
+    const up = UP_STATES.has(u.state) ? formatDuration(opts.now - u.since) : '-';
+    let detail = (REASON_STATES.has(u.state) && u.reason) || u.health || u.reason || '';
+    if (u.adopted) detail = detail ? `${detail} (adopted)` : 'adopted';
+    const healthStyle = u.health?.startsWith('failing') || u.state === 'failed' ? STYLE.red : u.health === 'passing' ? STYLE.green : undefined;
+    return [
+      { text: u.name, style: STYLE.bold },
+      { text: u.kind },
+      { text: u.state, style: stateColor(u.state) },
+      { text: u.pid === null ? '-' : String(u.pid) },
+      { text: up },
+      { text: String(u.restarts) },
+      healthStyle ? { text: detail, style: healthStyle } : { text: detail },
+    ];
+  });
+  return renderTable(['UNIT', 'KIND', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'HEALTH / REASON'], rows, paint);
+}
+
+/** Exit code: 0, or 1 when no daemon runs or it did not answer. */
+export async function statusCommand(dir: string, opts: { json?: boolean }, io: ClientIO): Promise<number> {
+  const found = await findDaemon(dir);
+  if (!found.ok) {
+    errStream(io).write(`${found.error}\n`);
+    return 1;
+  }
+  const res = await apiRequest(found.daemon, 'GET', '/api/units');
+  if (!res.ok) {
+    errStream(io).write(`status: ${res.error}\n`);
+    return 1;
+  }
+  if (!Array.isArray(res.body)) {
+    errStream(io).write('status: the supervisor answered something that is not a unit list\n');
+    return 1;
+  }
+  const units = res.body as UnitSnapshot[];
+  if (opts.json) io.out.write(`${JSON.stringify(units, null, 2)}\n`);
+  else io.out.write(formatStatusTable(units, { color: useColor(io), now: (io.now ?? Date.now)() }));
+  return 0;
+}

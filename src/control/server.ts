@@ -1,0 +1,291 @@
+// The control server: one node http server for the JSON API and both WebSockets. Authentication
+// happens on the raw request, before any route runs and before a WebSocket upgrade is accepted
+// (the `ws` server runs with noServer and only sees sockets that passed), so an unauthenticated
+// peer never gets further than a 401.
+//
+//   request ──► token? ─401─► origin? ─403─► http.ts routes
+//   upgrade ──► token (header or ?token=)? ─401─► origin? ─403─► path? ─404─► client limit? ─503─►
+//               ws handshake ──► /api/logs: LogStreamHub   /api/events: EventStreamHub
+//
+// On listen it writes `.supervisor/control.json` (0600; it holds the token); close() removes it.
+
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { SupervisorHandle } from '../units/types.ts';
+import { redactText } from '../util/redact.ts';
+import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, originAllowed } from './auth.ts';
+import { removeControlFile, writeControlFile } from './control-file.ts';
+import type { LogHistory } from './history.ts';
+import { handleApiRequest, route, sendJson } from './http.ts';
+import { CLOSE, type ControlFile } from './protocol.ts';
+import { EventStreamHub } from './ws-events.ts';
+import { LogStreamHub, type LogClientStats, type LogStreamLimits } from './ws-logs.ts';
+
+/** The slice of a pino logger the control plane uses. */
+export interface ControlLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ControlServerOptions {
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  /** Listen on a non-loopback address (the token is then the only protection). */
+  allowRemote: boolean;
+  /** `.supervisor/`: control.json goes here. */
+  stateDir: string;
+  handle: SupervisorHandle;
+  history: LogHistory;
+  logger?: ControlLogger;
+  /** Identifies this daemon run to log clients (seqs restart with a new daemon). Default: random. */
+  instance?: string;
+  /** Default: now. */
+  startedAt?: number;
+  limits?: Partial<LogStreamLimits>;
+  /** Most WebSocket clients at once (default 500). */
+  maxClients?: number;
+  /** Ping interval; a client that missed a whole interval is dropped (default 30 s). */
+  heartbeatMs?: number;
+  /** WebSocket frames from clients above this are refused with 1009 (default 64 KiB). */
+  maxPayload?: number;
+}
+
+export interface ControlServerStats {
+  logClients: LogClientStats[];
+  eventClients: number;
+  sockets: number;
+}
+
+export interface ControlServer {
+  /** The address actually listened on. */
+  host: string;
+  port: number;
+  token: string;
+  instance: string;
+  /** `http://host:port`. */
+  url: string;
+  controlFile: string;
+  stats(): ControlServerStats;
+  /** Closes every client (1001), stops listening and removes control.json. Idempotent. */
+  close(): Promise<void>;
+}
+
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+/** Refuses an upgrade with a plain HTTP answer on the raw socket. */
+function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error });
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`,
+    'Connection: close',
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+  // Do not wait for a peer that never reads.
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
+
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      const why = err.code === 'EADDRINUSE' ? `port ${port} is in use: pick another control.port (0 = any free port)` : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine` : err.message;
+      reject(new Error(`control server cannot listen on ${hostPort(host, port)}: ${why}`));
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port, exclusive: true });
+  });
+}
+
+export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
+  if (!opts.allowRemote && !isLoopbackHost(opts.host)) {
+    throw new Error(
+      `control.host ${JSON.stringify(opts.host)} is not a loopback address: the control API can stop and start everything, ` +
+        'so it only listens on 127.0.0.1/::1/localhost unless you set control.allowRemote: true (the token is then the only protection)',
+    );
+  }
+  const token = newToken();
+  const instance = opts.instance ?? randomUUID();
+  const startedAt = opts.startedAt ?? Date.now();
+  const { handle, history, logger } = opts;
+  const maxClients = opts.maxClients ?? 500;
+  const redact = (text: string): string => redactText(text, [token]);
+
+  const baseSeq = new Map<string, number>();
+  for (const unit of handle.unitNames()) {
+    try {
+      baseSeq.set(unit, history.lastSeq(unit));
+    } catch {
+      baseSeq.set(unit, 0);
+    }
+  }
+
+  const logHub = new LogStreamHub({ bus: handle.bus, handle, history, instance, startedAt, baseSeq, limits: opts.limits, logger });
+  const eventHub = new EventStreamHub({ bus: handle.bus, handle, instance, logger });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024, perMessageDeflate: false, clientTracking: true });
+  const server = createServer();
+  // Slow-loris bounds; WebSocket connections are exempt once upgraded.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 30_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  let shutdownRequested = false;
+  const requestShutdown = (reason: string): void => {
+    if (shutdownRequested) return;
+    shutdownRequested = true;
+    logger?.info({ reason }, 'control: shutdown requested');
+    handle.shutdown(reason).catch((err: unknown) => logger?.error({ err: redact(String(err)) }, 'control: shutdown failed'));
+  };
+
+  let origins = new Set<string>();
+
+  server.on('request', (req, res) => {
+    try {
+      if (!isAuthorized(req, token, false)) {
+        req.resume();
+        return sendJson(res, 401, { error: 'missing or wrong token: send Authorization: Bearer <token from .supervisor/control.json>' }, { 'www-authenticate': 'Bearer' });
+      }
+      if (!originAllowed(req, origins)) {
+        req.resume();
+        return sendJson(res, 403, { error: 'cross-origin requests are refused' });
+      }
+      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown });
+    } catch (err) {
+      logger?.error({ err: redact(String(err)) }, 'control: request failed');
+      res.destroy();
+    }
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 2000).unref();
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      if (!isAuthorized(req, token, true)) return refuseUpgrade(socket, 401, 'missing or wrong token', { 'WWW-Authenticate': 'Bearer' });
+      if (!originAllowed(req, origins)) return refuseUpgrade(socket, 403, 'cross-origin WebSocket refused');
+      const r = route(req.url ?? '/');
+      if (r.kind !== 'websocket') return refuseUpgrade(socket, 404, r.kind === 'bad' ? r.error : 'not a WebSocket endpoint');
+      if (wss.clients.size >= maxClients) return refuseUpgrade(socket, 503, `too many clients (${maxClients})`);
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const params = new URLSearchParams(q >= 0 ? url.slice(q + 1) : '');
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        alive.set(ws, true);
+        ws.on('pong', () => alive.set(ws, true));
+        ws.on('error', (err) => logger?.warn({ err: redact(String(err)) }, 'control: WebSocket client error'));
+        try {
+          if (r.path === '/api/logs') logHub.attach(ws, params);
+          else eventHub.attach(ws);
+        } catch (err) {
+          logger?.error({ err: redact(err instanceof Error ? (err.stack ?? err.message) : String(err)) }, 'control: WebSocket setup failed');
+          ws.close(1011, 'internal error');
+        }
+      });
+    } catch (err) {
+      logger?.error({ err: redact(String(err)) }, 'control: upgrade failed');
+      refuseUpgrade(socket, 500, 'internal error');
+    }
+  });
+
+  const alive = new WeakMap<WebSocket, boolean>();
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+    logHub.kick();
+  }, opts.heartbeatMs ?? 30_000);
+  heartbeat.unref();
+
+  let addr: AddressInfo;
+  try {
+    addr = await listen(server, opts.host, opts.port);
+  } catch (err) {
+    clearInterval(heartbeat);
+    logHub.close();
+    eventHub.close();
+    throw err;
+  }
+  origins = new Set([...allowedOrigins(opts.host, addr.port), ...allowedOrigins(addr.address, addr.port)]);
+
+  const info: ControlFile = { host: addr.address, port: addr.port, pid: process.pid, token, startedAt };
+  let controlFile: string;
+  try {
+    controlFile = await writeControlFile(opts.stateDir, info);
+  } catch (err) {
+    clearInterval(heartbeat);
+    logHub.close();
+    eventHub.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw new Error(`cannot write ${opts.stateDir}/control.json: ${String(err)}`);
+  }
+  logger?.info({ host: addr.address, port: addr.port }, 'control: listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      clearInterval(heartbeat);
+      // First, so a reconnecting client does not find a server that is going away.
+      await removeControlFile(opts.stateDir, token).catch((err: unknown) => logger?.warn({ err: String(err) }, 'control: removing control.json failed'));
+      logHub.close();
+      eventHub.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const ws of wss.clients) ws.close(CLOSE.goingAway, 'supervisor shutting down');
+      server.closeIdleConnections();
+      // Give clients a moment to answer the close frame; one that does not read is cut off.
+      const goodbyes = [...wss.clients].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(goodbyes), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))]);
+      clearTimeout(timer);
+      for (const ws of wss.clients) ws.terminate();
+      server.closeAllConnections();
+      for (const s of sockets) s.destroy();
+      await closed;
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    })();
+    return closing;
+  };
+
+  return {
+    host: addr.address,
+    port: addr.port,
+    token,
+    instance,
+    url: `http://${hostPort(addr.address, addr.port)}`,
+    controlFile,
+    stats: () => ({ logClients: logHub.stats(), eventClients: eventHub.size, sockets: sockets.size }),
+    close,
+  };
+}
