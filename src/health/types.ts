@@ -16,6 +16,12 @@ export interface ProbeContext {
   onLogs: (fn: (batch: LogBatch) => void) => () => void;
   /** Container id of a compose unit, when known (for `docker: true`). */
   containerId?: () => string | undefined;
+  /**
+   * The healthcheck's per-attempt bound, for probes that hand a deadline to a client library
+   * (pg `connectionTimeoutMillis`/`statement_timeout`, the NATS connect timeout) so the server side
+   * gives up too. The AbortSignal passed to `check` stays the authority; default 5000.
+   */
+  timeoutMs?: number;
 }
 
 export interface Probe {
