@@ -91,6 +91,9 @@ export interface ComposeUnitConfig extends UnitCommon {
 
 export type UnitConfig = ProcessUnitConfig | TaskUnitConfig | ComposeUnitConfig;
 
+/** A matcher in `VerifyCheck.expect`; several keys must all hold. */
+export interface VerifyMatcher { contains?: unknown; exists?: boolean; matches?: string; equals?: unknown }
+
 export interface VerifyCheck {
   name: string;
   method?: string;
@@ -98,8 +101,12 @@ export interface VerifyCheck {
   headers?: Record<string, string>;
   body?: unknown;
   expectStatus?: number;
-  /** Dotted paths into the JSON reply → expected value; `{ contains: x }` for arrays. */
-  expect?: Record<string, unknown>;
+  /**
+   * Dotted paths into the JSON reply → expected value (deep equality), or a matcher:
+   * `{ contains: x }` (array element / substring), `{ exists: true }`, `{ matches: 'regex' }`,
+   * `{ equals: x }`. See src/verify.ts.
+   */
+  expect?: Record<string, unknown | VerifyMatcher>;
   timeout?: Duration;
 }
 
