@@ -1,0 +1,127 @@
+// Micro benchmark of the log hot path: LineSplitter → LogBatch → EventBus → LogFiles (+ LogRing),
+// 500,000 lines of 100 bytes from one child, delivered as 64 KiB pipe chunks, one chunk per
+// event-loop turn as a pipe's 'data' events would. Not a test: prints time and peak RSS.
+//
+//   node --import tsx bench/logs-path.ts [lines] [--ring] [--terminal]
+//
+// The input is 25 distinct chunks (lcm of 64 KiB and 100 bytes) used round-robin, so the
+// input itself does not weigh on the RSS figure.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { EventBus } from '../src/events.ts';
+import { LogFiles } from '../src/logs/files.ts';
+import { LineSplitter } from '../src/logs/line-splitter.ts';
+import { LogRing } from '../src/logs/ring.ts';
+import { TerminalPrinter } from '../src/logs/terminal.ts';
+
+const args = process.argv.slice(2);
+const totalLines = Number(args.find((a) => /^\d+$/.test(a)) ?? 500_000);
+const withRing = args.includes('--ring');
+const withTerminal = args.includes('--terminal');
+
+const LINE = 100;
+const CHUNK = 64 * 1024;
+const PERIOD_LINES = 16_384; // 16,384 × 100 = 25 × 65,536
+const source = Buffer.alloc(PERIOD_LINES * LINE);
+for (let i = 0; i < PERIOD_LINES; i++) {
+  const head = `INFO 2026-11-26 06:14:30,123 [worker-${i % 7}] request ${i} handled in ${i % 997} ms path=/api/v1/x `;
+  source.write(head.padEnd(LINE - 1, 'x').slice(0, LINE - 1) + '\n', i * LINE, 'latin1');
+}
+const chunks: Buffer[] = [];
+for (let off = 0; off < source.length; off += CHUNK) chunks.push(source.subarray(off, off + CHUNK));
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bksup-bench-logs-'));
+const bus = new EventBus();
+const errors: string[] = [];
+const files = new LogFiles({ dir, maxSizeBytes: 10 * 1024 * 1024, keep: 10, onError: (u, e) => errors.push(`${u}: ${e.message}`) });
+files.attach(bus);
+if (withRing) new LogRing(10_000).attach(bus);
+let devnull: fs.WriteStream | undefined;
+if (withTerminal) {
+  devnull = fs.createWriteStream('/dev/null');
+  new TerminalPrinter(devnull, { color: true, unitNames: ['bench', 'server', 'nats_listener'] }).attach(bus);
+}
+
+const splitter = new LineSplitter();
+const totalBytes = totalLines * LINE;
+let seq = 1;
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+const rssBefore = process.memoryUsage().rss;
+let maxHeapTotal = 0;
+let maxExternal = 0;
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+let sent = 0;
+let c = 0;
+while (sent < totalBytes) {
+  let chunk = chunks[c++ % chunks.length] as Buffer;
+  if (totalBytes - sent < chunk.length) chunk = chunk.subarray(0, totalBytes - sent);
+  sent += chunk.length;
+  const lines = splitter.push(chunk);
+  if (lines.length > 0) {
+    bus.publishLogs({ unit: 'bench', stream: 'stdout', firstSeq: seq, ts: Date.now(), lines });
+    seq += lines.length;
+  }
+  if ((c & 63) === 0) {
+    const m = process.memoryUsage();
+    if (m.heapTotal > maxHeapTotal) maxHeapTotal = m.heapTotal;
+    if (m.external > maxExternal) maxExternal = m.external;
+  }
+  await turn();
+}
+const rest = splitter.end();
+if (rest.length > 0) bus.publishLogs({ unit: 'bench', stream: 'stdout', firstSeq: seq, ts: Date.now(), lines: rest });
+await files.flush();
+const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+
+await files.close();
+const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+
+// Outside the timing: every line is in the files, once, in order (keep is large enough).
+let written = 0;
+let expectSeq = 1;
+for (const f of listOldestFirst(dir)) {
+  const text = fs.readFileSync(f, 'latin1');
+  written += text.length;
+  for (let at = 0; at < text.length; ) {
+    const nl = text.indexOf('\n', at);
+    // `<24-char ts> <6-char stream> <seq> …`: the seq starts at column 32.
+    const seq = Number(text.slice(at + 32, text.indexOf(' ', at + 32)));
+    if (seq !== expectSeq) throw new Error(`${f}: expected seq ${expectSeq}, found ${seq}`);
+    expectSeq++;
+    at = nl + 1;
+  }
+}
+if (expectSeq - 1 !== totalLines) throw new Error(`files hold ${expectSeq - 1} lines, expected ${totalLines}`);
+console.log(
+  JSON.stringify({
+    lines: seq - 1,
+    chunks: c,
+    ms: Math.round(ms),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    linesPerSec: Math.round(((seq - 1) / ms) * 1000),
+    bytesWritten: written,
+    files: fs.readdirSync(dir).length,
+    rssBeforeMiB: Math.round(rssBefore / 1048576),
+    peakRssMiB: Math.round(peakRssMiB),
+    maxHeapTotalMiB: Math.round(maxHeapTotal / 1048576),
+    maxExternalMiB: Math.round(maxExternal / 1048576),
+    ring: withRing,
+    terminal: withTerminal,
+    errors,
+  }),
+);
+fs.rmSync(dir, { recursive: true, force: true });
+
+function listOldestFirst(d: string): string[] {
+  const rotated = fs
+    .readdirSync(d)
+    .filter((f) => /^bench\.log\.\d+$/.test(f))
+    .sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()));
+  return [...rotated, 'bench.log'].map((f) => path.join(d, f));
+}

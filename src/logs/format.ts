@@ -1,0 +1,93 @@
+// The on-disk line format of `logs/<unit>.log`, and reading it back:
+//
+//   2026-11-26T06:14:30.123Z stdout 42 hello
+//   └─ ISO-8601 UTC, ms ─────┘ └stream┘ └seq┘ └─ the line as the child wrote it
+//
+// Stream names are padded to 6 characters (all three are 6 long today), so the columns line
+// up. A batch shares one timestamp, so the ISO string is built once per batch (and cached
+// across batches of the same millisecond), never once per line.
+
+import type { LogBatch, LogStream } from '../events.ts';
+import type { LogLine } from '../units/types.ts';
+
+export type ParsedLogLine = Omit<LogLine, 'unit'>;
+
+const STREAM_FIELD: Record<LogStream, string> = {
+  stdout: 'stdout',
+  stderr: 'stderr',
+  system: 'system',
+};
+
+let cachedMs = Number.NaN;
+let cachedIso = '';
+
+/** `new Date(ms).toISOString()`, remembered for the last millisecond asked. */
+export function isoTime(ms: number): string {
+  if (ms !== cachedMs) {
+    cachedMs = ms;
+    cachedIso = new Date(ms).toISOString();
+  }
+  return cachedIso;
+}
+
+/**
+ * The whole batch as file text: one line per element, each ending in '\n'. Lines on the
+ * stdout/stderr streams come from LineSplitter and never contain '\n'; `system` lines are
+ * written by the supervisor itself and may, so their line breaks are escaped as `\n` text to
+ * keep one record per file line.
+ */
+export function formatBatch(batch: LogBatch): string {
+  const lines = batch.lines;
+  const n = lines.length;
+  if (n === 0) return '';
+  const prefix = `${isoTime(batch.ts)} ${STREAM_FIELD[batch.stream]} `;
+  const escape = batch.stream === 'system';
+  let seq = batch.firstSeq;
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    const line = escape ? escapeBreaks(lines[i] as string) : (lines[i] as string);
+    out += prefix + seq + ' ' + line + '\n';
+    seq++;
+  }
+  return out;
+}
+
+function escapeBreaks(line: string): string {
+  return line.indexOf('\n') === -1 && line.indexOf('\r') === -1 ? line : line.replace(/\r?\n|\r/g, '\\n');
+}
+
+// 2026-11-26T06:14:30.123Z = 24 characters.
+const TS_LEN = 24;
+const TS_SHAPE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+let lastTsText = '';
+let lastTsMs = 0;
+
+/** One file line (without its '\n') back into its fields; undefined if it is not in the format. */
+export function parseLine(text: string): ParsedLogLine | undefined {
+  // ts + ' ' + 6-char stream + ' ' + at least one seq digit + ' '
+  if (text.length < TS_LEN + 10 || text.charCodeAt(TS_LEN) !== 32 || text.charCodeAt(TS_LEN + 7) !== 32) return undefined;
+  const tsText = text.slice(0, TS_LEN);
+  let ts: number;
+  if (tsText === lastTsText) {
+    ts = lastTsMs;
+  } else {
+    if (!TS_SHAPE.test(tsText)) return undefined;
+    ts = Date.parse(tsText);
+    if (Number.isNaN(ts)) return undefined;
+    lastTsText = tsText;
+    lastTsMs = ts;
+  }
+  const streamText = text.slice(TS_LEN + 1, TS_LEN + 7).trimEnd();
+  if (streamText !== 'stdout' && streamText !== 'stderr' && streamText !== 'system') return undefined;
+  const seqStart = TS_LEN + 8;
+  const seqEnd = text.indexOf(' ', seqStart);
+  if (seqEnd <= seqStart) return undefined;
+  let seq = 0;
+  for (let i = seqStart; i < seqEnd; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    seq = seq * 10 + d;
+  }
+  return { stream: streamText, seq, ts, line: text.slice(seqEnd + 1) };
+}

@@ -1,0 +1,90 @@
+// Turns the byte chunks of one child pipe into whole text lines. One splitter per stream
+// (stdout and stderr each have their own partial tail). This is the first step of the hot
+// log path (see src/events.ts): per chunk it does one UTF-8 decode and one native split;
+// per line only a length check and a trailing-'\r' check.
+
+import { StringDecoder } from 'node:string_decoder';
+
+/** Longest line kept whole, in UTF-16 code units (≈ bytes for ASCII output). */
+export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
+
+const CR = 13;
+
+export class LineSplitter {
+  // StringDecoder holds back the bytes of a multi-byte character split across chunks.
+  readonly #decoder = new StringDecoder('utf8');
+  readonly #maxLineLength: number;
+  /** Text after the last '\n' seen so far; never longer than #maxLineLength. */
+  #tail = '';
+
+  /**
+   * Lines longer than `maxLineLength` are cut into pieces of at most that length, each piece
+   * becoming a line of its own. A child that writes without ever writing a newline therefore
+   * costs at most one piece of memory here, not the whole output.
+   */
+  constructor(maxLineLength: number = DEFAULT_MAX_LINE_LENGTH) {
+    if (!Number.isInteger(maxLineLength) || maxLineLength < 2) {
+      throw new Error(`LineSplitter: maxLineLength must be an integer ≥ 2, got ${maxLineLength}`);
+    }
+    this.#maxLineLength = maxLineLength;
+  }
+
+  /** The whole lines completed by this chunk, without their '\n' (or '\r\n'). */
+  push(chunk: Buffer): string[] {
+    const decoded = this.#decoder.write(chunk);
+    if (decoded.length === 0) return [];
+    const text = this.#tail.length === 0 ? decoded : this.#tail + decoded;
+    const lines = text.split('\n');
+    // The last element is the unterminated remainder ('' when the chunk ended with '\n').
+    let tail = lines.pop() as string;
+    const max = this.#maxLineLength;
+    let needsFix = false;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const len = line.length;
+      if (len > max || (len > 0 && line.charCodeAt(len - 1) === CR)) {
+        needsFix = true;
+        break;
+      }
+    }
+    const out = needsFix ? this.#normalise(lines) : lines;
+    // A trailing '\r' stays in the tail: its '\n' may come with the next chunk.
+    while (tail.length > max) {
+      const cut = safeCut(tail, max);
+      out.push(tail.slice(0, cut));
+      tail = tail.slice(cut);
+    }
+    this.#tail = tail;
+    return out;
+  }
+
+  /** Whatever is left after the stream closed: a final line without '\n' is kept. */
+  end(): string[] {
+    // The decoder can only add U+FFFD for a truncated character here, never a '\n'.
+    const rest = this.#tail + this.#decoder.end();
+    this.#tail = '';
+    return rest.length === 0 ? [] : this.#normalise([rest]);
+  }
+
+  /** Slow path, only for chunks that contain CRLF or over-long lines. */
+  #normalise(lines: string[]): string[] {
+    const max = this.#maxLineLength;
+    const out: string[] = [];
+    for (let line of lines) {
+      if (line.length > 0 && line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1);
+      while (line.length > max) {
+        const cut = safeCut(line, max);
+        out.push(line.slice(0, cut));
+        line = line.slice(cut);
+      }
+      out.push(line);
+    }
+    return out;
+  }
+}
+
+/** A cut position ≤ `at` that does not separate the two halves of a surrogate pair. */
+function safeCut(text: string, at: number): number {
+  const prev = text.charCodeAt(at - 1);
+  return prev >= 0xd800 && prev <= 0xdbff ? at - 1 : at;
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+
+import { EventBus, type LogBatch } from '../src/events.ts';
+import { LogRing } from '../src/logs/ring.ts';
+
+/** Publishes lines `from..to` of `unit` in batches of `size`; line text is `<unit> <seq>`. */
+function publish(bus: EventBus, unit: string, from: number, to: number, size: number, stream: LogBatch['stream'] = 'stdout'): void {
+  for (let s = from; s <= to; s += size) {
+    const lines: string[] = [];
+    for (let q = s; q <= Math.min(to, s + size - 1); q++) lines.push(`${unit} ${q}`);
+    bus.publishLogs({ unit, stream, firstSeq: s, ts: 1000 + s, lines });
+  }
+}
+
+const seqs = (r: { lines: { seq: number }[] }): number[] => r.lines.map((l) => l.seq);
+const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+describe('LogRing', () => {
+  it('returns LogLines with unit, stream, seq, ts and text', () => {
+    const bus = new EventBus();
+    const ring = new LogRing(10);
+    ring.attach(bus);
+    bus.publishLogs({ unit: 'web', stream: 'stderr', firstSeq: 1, ts: 5, lines: ['a', 'b'] });
+    bus.publishLogs({ unit: 'web', stream: 'system', firstSeq: 3, ts: 6, lines: ['c'] });
+    expect(ring.read('web')).toEqual({
+      lines: [
+        { unit: 'web', stream: 'stderr', seq: 1, ts: 5, line: 'a' },
+        { unit: 'web', stream: 'stderr', seq: 2, ts: 5, line: 'b' },
+        { unit: 'web', stream: 'system', seq: 3, ts: 6, line: 'c' },
+      ],
+      complete: true,
+    });
+    expect(ring.lastSeq('web')).toBe(3);
+    expect(ring.lastSeq('nobody')).toBe(0);
+    expect(ring.read('nobody')).toEqual({ lines: [], complete: true });
+    expect(ring.units()).toEqual(['web']);
+  });
+
+  it('keeps exactly the newest `capacity` lines when it wraps, also inside a batch', () => {
+    const bus = new EventBus();
+    const ring = new LogRing(100);
+    ring.attach(bus);
+    publish(bus, 'u', 1, 1037, 7);
+    const all = ring.read('u');
+    expect(seqs(all)).toEqual(range(938, 1037));
+    expect(all.lines[0]!.line).toBe('u 938');
+    expect(all.complete).toBe(false); // lines 1..937 are gone
+    // One batch bigger than the ring.
+    publish(bus, 'u', 1038, 1300, 263);
+    expect(seqs(ring.read('u'))).toEqual(range(1201, 1300));
+  });
+
+  it('tail gives the newest N lines; complete says whether the ring had them all', () => {
+    const bus = new EventBus();
+    const ring = new LogRing(100);
+    ring.attach(bus);
+    publish(bus, 'u', 1, 50, 3);
+    expect(ring.read('u', { tail: 5 })).toMatchObject({ complete: true });
+    expect(seqs(ring.read('u', { tail: 5 }))).toEqual(range(46, 50));
+    expect(seqs(ring.read('u', { tail: 500 }))).toEqual(range(1, 50));
+    expect(ring.read('u', { tail: 500 }).complete).toBe(true); // nothing was ever evicted
+    expect(ring.read('u', { tail: 0 })).toEqual({ lines: [], complete: true });
+
+    publish(bus, 'u', 51, 250, 9); // ring now holds 151..250
+    expect(seqs(ring.read('u', { tail: 100 }))).toEqual(range(151, 250));
+    expect(ring.read('u', { tail: 100 }).complete).toBe(true);
+    expect(ring.read('u', { tail: 101 }).complete).toBe(false);
+    expect(seqs(ring.read('u', { tail: 101 }))).toEqual(range(151, 250));
+  });
+
+  it('sinceSeq gives the lines after it; complete=false when it is older than the ring', () => {
+    const bus = new EventBus();
+    const ring = new LogRing(100);
+    ring.attach(bus);
+    publish(bus, 'u', 1, 250, 9); // holds 151..250
+    expect(seqs(ring.read('u', { sinceSeq: 240 }))).toEqual(range(241, 250));
+    expect(ring.read('u', { sinceSeq: 240 }).complete).toBe(true);
+    expect(ring.read('u', { sinceSeq: 150 })).toMatchObject({ complete: true });
+    expect(seqs(ring.read('u', { sinceSeq: 150 }))).toEqual(range(151, 250));
+    expect(ring.read('u', { sinceSeq: 149 }).complete).toBe(false);
+    expect(seqs(ring.read('u', { sinceSeq: 149 }))).toEqual(range(151, 250));
+    expect(ring.read('u', { sinceSeq: 250 })).toEqual({ lines: [], complete: true });
+    expect(ring.read('u', { sinceSeq: 9999 })).toEqual({ lines: [], complete: true });
+    // Both: the newest N of the lines after sinceSeq.
+    expect(seqs(ring.read('u', { sinceSeq: 200, tail: 3 }))).toEqual([248, 249, 250]);
+    expect(seqs(ring.read('u', { sinceSeq: 247, tail: 30 }))).toEqual([248, 249, 250]);
+    expect(ring.read('u', { sinceSeq: 10, tail: 30 }).complete).toBe(true); // the newest 30 are all here
+  });
+
+  it('a ring attached late knows it lacks the earlier lines', () => {
+    const bus = new EventBus();
+    publish(bus, 'u', 1, 40, 10);
+    const ring = new LogRing(100);
+    ring.attach(bus);
+    publish(bus, 'u', 41, 60, 10);
+    expect(ring.read('u').complete).toBe(false);
+    expect(ring.read('u', { sinceSeq: 40 }).complete).toBe(true);
+    expect(ring.read('u', { sinceSeq: 39 }).complete).toBe(false);
+    expect(ring.read('u', { tail: 20 }).complete).toBe(true);
+  });
+
+  it('keeps units apart and survives long runs (compaction)', () => {
+    const bus = new EventBus();
+    const ring = new LogRing(50);
+    ring.attach(bus);
+    for (let s = 1; s <= 20_000; s++) {
+      bus.publishLogs({ unit: 'a', stream: 'stdout', firstSeq: s, ts: s, lines: [`a ${s}`] });
+      if (s % 2 === 0) bus.publishLogs({ unit: 'b', stream: 'stderr', firstSeq: s / 2, ts: s, lines: [`b ${s / 2}`] });
+    }
+    expect(seqs(ring.read('a'))).toEqual(range(19_951, 20_000));
+    expect(ring.read('b').lines.map((l) => l.line)).toEqual(range(9_951, 10_000).map((q) => `b ${q}`));
+  });
+
+  it('rejects a capacity below 1', () => {
+    expect(() => new LogRing(0)).toThrow(/capacity/);
+  });
+});

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+
+import { formatBatch, isoTime, parseLine } from '../src/logs/format.ts';
+import { DEFAULT_MAX_LINE_LENGTH, LineSplitter } from '../src/logs/line-splitter.ts';
+
+function splitAll(chunks: (string | Buffer)[], max?: number): string[] {
+  const s = new LineSplitter(max);
+  const out: string[] = [];
+  for (const c of chunks) out.push(...s.push(typeof c === 'string' ? Buffer.from(c) : c));
+  out.push(...s.end());
+  return out;
+}
+
+describe('LineSplitter', () => {
+  it('splits on newlines and keeps empty lines', () => {
+    const s = new LineSplitter();
+    expect(s.push(Buffer.from('a\nb\n\nc\n'))).toEqual(['a', 'b', '', 'c']);
+    expect(s.end()).toEqual([]);
+  });
+
+  it('keeps a partial line across many chunks', () => {
+    const s = new LineSplitter();
+    expect(s.push(Buffer.from('hel'))).toEqual([]);
+    expect(s.push(Buffer.from('lo'))).toEqual([]);
+    expect(s.push(Buffer.from(' wor'))).toEqual([]);
+    expect(s.push(Buffer.from('ld\nnext'))).toEqual(['hello world']);
+    expect(s.push(Buffer.from('\n'))).toEqual(['next']);
+  });
+
+  it('keeps a final line without newline', () => {
+    const s = new LineSplitter();
+    expect(s.push(Buffer.from('x\ny'))).toEqual(['x']);
+    expect(s.end()).toEqual(['y']);
+    expect(s.end()).toEqual([]);
+  });
+
+  it('strips the \\r of CRLF, also when \\r and \\n arrive in different chunks', () => {
+    expect(splitAll(['a\r\nb\r\n'])).toEqual(['a', 'b']);
+    expect(splitAll(['a\r', '\nb\r', '\n'])).toEqual(['a', 'b']);
+    expect(splitAll(['last\r'])).toEqual(['last']);
+  });
+
+  it('leaves a carriage return inside a line alone (progress bars)', () => {
+    expect(splitAll(['50%\r60%\r70%\n'])).toEqual(['50%\r60%\r70%']);
+  });
+
+  it('decodes multi-byte UTF-8 split across chunks at every byte position', () => {
+    const text = 'héllo € 😀 ✓\nzweite Zeile ü\n';
+    const bytes = Buffer.from(text);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      expect(splitAll([bytes.subarray(0, cut), bytes.subarray(cut)])).toEqual(['héllo € 😀 ✓', 'zweite Zeile ü']);
+    }
+    // One byte at a time.
+    const single = [...bytes].map((b) => Buffer.from([b]));
+    expect(splitAll(single)).toEqual(['héllo € 😀 ✓', 'zweite Zeile ü']);
+  });
+
+  it('turns a truncated character at the end into U+FFFD instead of losing the line', () => {
+    const euro = Buffer.from('€');
+    expect(splitAll([Buffer.concat([Buffer.from('price 5'), euro.subarray(0, 2)])])).toEqual(['price 5\uFFFD']);
+  });
+
+  it('cuts a line longer than the maximum into pieces of the maximum', () => {
+    expect(splitAll(['a'.repeat(35) + '\nok\n'], 10)).toEqual(['a'.repeat(10), 'a'.repeat(10), 'a'.repeat(10), 'a'.repeat(5), 'ok']);
+  });
+
+  it('bounds memory for output that never has a newline', () => {
+    const s = new LineSplitter(1000);
+    let pieces = 0;
+    for (let i = 0; i < 100; i++) {
+      for (const p of s.push(Buffer.alloc(777, 'z'))) {
+        expect(p.length).toBe(1000);
+        pieces++;
+      }
+    }
+    expect(pieces).toBe(77); // 77,700 bytes = 77 full pieces + 700 held back
+    expect(s.end()).toEqual(['z'.repeat(700)]);
+  });
+
+  it('cuts with the default maximum of 64 KiB', () => {
+    const out = splitAll([Buffer.alloc(DEFAULT_MAX_LINE_LENGTH * 2 + 5, 'q'), '\n']);
+    expect(out.map((l) => l.length)).toEqual([DEFAULT_MAX_LINE_LENGTH, DEFAULT_MAX_LINE_LENGTH, 5]);
+  });
+
+  it('never cuts between the two halves of a surrogate pair', () => {
+    const line = 'a' + '😀'.repeat(10); // 21 UTF-16 units
+    const out = splitAll([line + '\n'], 4);
+    expect(out.join('')).toBe(line);
+    for (const piece of out) expect(piece).not.toMatch(/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/);
+  });
+
+  it('rejects a silly maximum', () => {
+    expect(() => new LineSplitter(1)).toThrow(/maxLineLength/);
+  });
+});
+
+describe('log line format', () => {
+  const ts = Date.UTC(2026, 10, 26, 6, 14, 30, 123);
+
+  it('formats a batch as one string, one line each, seq counting up', () => {
+    const text = formatBatch({ unit: 'server', stream: 'stdout', firstSeq: 42, ts, lines: ['hello', '', 'wörld'] });
+    expect(text).toBe(
+      '2026-11-26T06:14:30.123Z stdout 42 hello\n' + '2026-11-26T06:14:30.123Z stdout 43 \n' + '2026-11-26T06:14:30.123Z stdout 44 wörld\n',
+    );
+    expect(formatBatch({ unit: 'server', stream: 'stderr', firstSeq: 1, ts, lines: [] })).toBe('');
+  });
+
+  it('escapes line breaks of system lines so one record stays one file line', () => {
+    const text = formatBatch({ unit: 'x', stream: 'system', firstSeq: 7, ts, lines: ['failed:\nstack\r\nmore'] });
+    expect(text).toBe('2026-11-26T06:14:30.123Z system 7 failed:\\nstack\\nmore\n');
+  });
+
+  it('parses what it formats', () => {
+    for (const stream of ['stdout', 'stderr', 'system'] as const) {
+      const text = formatBatch({ unit: 'u', stream, firstSeq: 1234567, ts, lines: ['a b  c ', ''] });
+      const rows = text.split('\n').slice(0, -1);
+      expect(rows.map(parseLine)).toEqual([
+        { stream, seq: 1234567, ts, line: 'a b  c ' },
+        { stream, seq: 1234568, ts, line: '' },
+      ]);
+    }
+  });
+
+  it('rejects text that is not in the format', () => {
+    for (const bad of [
+      '',
+      'hello',
+      '2026-11-26T06:14:30.123Z stdout  hello',
+      '2026-11-26T06:14:30.123Z stdxxx 1 hello',
+      '2026-11-26T06:14:30.123Z stdout 1x hello',
+      '2026-11-26 06:14:30.123Z stdout 1 hello',
+      '2026-11-26T06:14:30Z stdout 1 hello',
+    ]) {
+      expect(parseLine(bad), bad).toBeUndefined();
+    }
+  });
+
+  it('caches the ISO string but gives the right one for every ms', () => {
+    expect(isoTime(ts)).toBe('2026-11-26T06:14:30.123Z');
+    expect(isoTime(ts)).toBe('2026-11-26T06:14:30.123Z');
+    expect(isoTime(ts + 1)).toBe('2026-11-26T06:14:30.124Z');
+    expect(isoTime(ts + 877)).toBe('2026-11-26T06:14:31.000Z');
+  });
+});
