@@ -66,6 +66,29 @@ export function liveTree(leader: number): number[] {
     .map((p) => p.pid);
 }
 
+/**
+ * Every process ever seen in a tree during one stop, by pid and start time. A grandchild that
+ * left the session (setsid) is found only through its parent; once the parent dies it is
+ * re-parented to PID 1 and no scan finds it again, so it must be remembered from earlier scans.
+ */
+class TreeMemory {
+  readonly #seen = new Map<number, number>();
+
+  constructor(readonly leader: number) {}
+
+  scan(): number[] {
+    for (const p of treeMembers(this.leader, listProcesses())) {
+      if (p.pid !== process.pid && !this.#seen.has(p.pid)) this.#seen.set(p.pid, p.startTime);
+    }
+    const alive: number[] = [];
+    for (const [pid, start] of this.#seen) {
+      if (isAlive(pid, start)) alive.push(pid);
+      else this.#seen.delete(pid);
+    }
+    return alive;
+  }
+}
+
 function signalGroup(leader: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-leader, signal);
@@ -113,12 +136,16 @@ export async function stopTree(leader: number, opts: StopTreeOptions): Promise<S
   void opts.exited.then(() => {
     exited = true;
   });
+  const memory = new TreeMemory(leader);
+  // Scan before signalling: a parent that dies of the signal takes the way to its
+  // setsid grandchildren with it.
+  const before = memory.scan();
   signalGroup(leader, opts.signal);
-  signalPids(liveTree(leader).filter((p) => p !== leader), opts.signal);
+  signalPids(before.filter((p) => p !== leader), opts.signal);
   let killed = false;
   let nextSlow = started + (opts.slowEveryMs ?? 2000);
   for (;;) {
-    const alive = liveTree(leader).filter((pid) => pid !== leader || isAlive(pid));
+    const alive = memory.scan();
     if (exited && alive.length === 0) break;
     const now = Date.now();
     if (!killed && now - started >= opts.timeoutMs) {
