@@ -15,12 +15,12 @@ import { waitFor } from './helpers/wait.ts';
 const ATTEMPTS = 1000;
 const CONCURRENCY = 4;
 /**
- * Allowed growth. fetch (undici) keeps idle keep-alive connections per origin, one per request
- * that ran at the same time — up to CONCURRENCY for the one live HTTP origin — until the server's
- * idle timeout; they are reused, never multiplied. +2 for runtime internals that open lazily
- * (e.g. a DNS/libuv helper fd) and are then kept. Anything leaking per attempt would be ~100x more.
+ * Allowed growth: 3. The probes keep nothing between attempts (HTTP sends `connection: close`,
+ * so fetch pools no idle socket), but the runtime opens a few things lazily on first use and keeps
+ * them (a libuv/DNS helper fd, fetch's internals) — measured +1 after warm-up here. A leak of one
+ * fd per attempt of any one probe kind would show as +100.
  */
-const SLACK = CONCURRENCY + 2;
+const SLACK = 3;
 
 function fdCounts(): { fds: number; sockets: number } {
   let fds = 0;

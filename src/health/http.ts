@@ -1,7 +1,7 @@
 // http: ready when the URL answers with an acceptable status. Redirects are NOT followed: a login
 // page that redirects (302) proves the server is up, and following it could leave the host.
-// The body is always read to a short excerpt or cancelled, so the connection goes back to the
-// pool or is closed instead of hanging on to an fd.
+// The body is always read to a short excerpt or cancelled, and the connection is not kept alive,
+// so nothing outlives the attempt.
 
 import type { HttpProbe } from '../config/types.ts';
 import { redactText, redactUrl } from '../util/redact.ts';
@@ -22,7 +22,11 @@ export function createHttpProbe(spec: HttpProbe, ctx: ProbeContext): Probe {
     throw new Error(`unit "${ctx.unit}": healthcheck http "${redactUrl(spec.http)}" must start with http:// or https://`);
   }
   const method = (spec.method ?? 'GET').toUpperCase();
-  const headers: Record<string, string> = { ...spec.headers };
+  // A fresh connection per attempt: it proves the server still accepts connections (a pooled
+  // keep-alive socket would not), it cannot go stale across a server restart, and no idle
+  // socket outlives the attempt.
+  const userSetConnection = Object.keys(spec.headers ?? {}).some((k) => k.toLowerCase() === 'connection');
+  const headers: Record<string, string> = { ...(userSetConnection ? {} : { connection: 'close' }), ...spec.headers };
   const secrets: string[] = [];
   // fetch refuses URLs with credentials; send them the way a browser would, as Basic auth.
   if (url.username || url.password) {
