@@ -147,6 +147,13 @@ describe('logs', () => {
     ]);
   });
 
+  it('-n must be a whole number', async () => {
+    await startDaemon();
+    const err = new Sink();
+    expect(await logsCommand(dir, [], { n: Number.NaN }, { out: new Sink(), err })).toBe(1);
+    expect(err.text).toBe('logs: -n must be a whole number of lines (0 or more), got NaN\n');
+  });
+
   it('an unknown unit is an error naming the known ones', async () => {
     await startDaemon();
     const out = new Sink();

@@ -114,6 +114,17 @@ describe('history', () => {
     expect(c.seqs('web')).toEqual(range(251, 500));
   });
 
+  it('never mixes in lines of an earlier daemon run from the same file (seqs restart each run)', async () => {
+    const { pub, open } = await setup(100);
+    writeLogFile(dir, 'api', range(1, 50), (s) => `old run ${s}`);
+    for (let i = 0; i < 3; i++) pub.publishN('api', 100);
+    writeLogFile(dir, 'api', range(1, 300));
+    const c = open('units=api&tail=1000');
+    await c.waitClosed();
+    expect(c.seqs('api')).toEqual(range(1, 300));
+    expect(c.lines.filter((l) => l.line.startsWith('old run'))).toEqual([]);
+  });
+
   it('interleaves units by time and keeps each unit in order', async () => {
     const { pub, open } = await setup();
     const t = Date.now();

@@ -3,7 +3,7 @@
 
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -312,6 +312,34 @@ describe('WebSockets', () => {
     expect(frames[1]).toMatchObject({ type: 'state', unit: 'server', state: 'running', prev: 'running', kind: 'process' });
     expect(frames[2]).toEqual({ type: 'verify', ts: 1, ok: true, results: [{ name: 'login', ok: true, detail: 'token' }] });
     ws.terminate();
+  });
+
+  it('/api/events: a client that stops reading is cut off (1013) instead of buffered; others get everything', async () => {
+    const { server: s, sup } = await setup();
+    const url = `ws://127.0.0.1:${s.port}/api/events`;
+    const headers = { authorization: `Bearer ${s.token}` };
+    const good = new WebSocket(url, { headers });
+    const slow = new WebSocket(url, { headers });
+    let goodCount = 0;
+    let slowClose: number | undefined;
+    good.on('message', () => goodCount++);
+    slow.on('close', (code) => (slowClose = code));
+    slow.on('error', () => undefined);
+    await waitFor(() => goodCount === 1 && slow.readyState === WebSocket.OPEN && s.stats().eventClients === 2);
+    (slow as unknown as { _socket: Socket })._socket.pause();
+    const detail = 'x'.repeat(64 * 1024);
+    // ~32 MB of events: far more than the kernel buffers and the 1 MiB high-water mark.
+    const TOTAL = 500;
+    for (let i = 0; i < TOTAL; i++) {
+      sup.bus.publishEvent({ type: 'verify', ts: i, ok: true, results: [{ name: `check ${i}`, ok: true, detail }] });
+      if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => s.stats().eventClients === 1, { message: 'slow events client dropped' });
+    await waitFor(() => goodCount === TOTAL + 1, { message: 'every event on the good client' });
+    (slow as unknown as { _socket: Socket })._socket.resume();
+    await waitFor(() => slowClose !== undefined);
+    expect([1013, 1006]).toContain(slowClose);
+    good.terminate();
   });
 
   it('100 clients at once all get their history and every live line', async () => {

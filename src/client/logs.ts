@@ -204,6 +204,10 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
 /** Exit code: 0 when the history was printed (or a follow was ended by `io.signal`), else 1. */
 export async function logsCommand(dir: string, units: readonly string[], opts: LogsOptions, io: LogsIO): Promise<number> {
   const err = errStream(io);
+  if (opts.n !== undefined && !(Number.isInteger(opts.n) && opts.n >= 0)) {
+    err.write(`logs: -n must be a whole number of lines (0 or more), got ${String(opts.n)}\n`);
+    return 1;
+  }
   const paint = painter(useColor({ ...io, out: err }));
   const note = (text: string): void => {
     err.write(`${paint(STYLE.dim, `bksup: ${text}`)}\n`);

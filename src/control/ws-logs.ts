@@ -145,6 +145,14 @@ function withGaps(unit: string, lines: LogLine[], from: number, cut: number): Hi
   return out;
 }
 
+/** The lines after the last place where seqs fall (a restart of the daemon), in case a reader did not stop there. */
+function newestRun(lines: LogLine[]): LogLine[] {
+  for (let i = lines.length - 1; i > 0; i--) {
+    if ((lines[i] as LogLine).seq <= (lines[i - 1] as LogLine).seq) return lines.slice(i);
+  }
+  return lines;
+}
+
 function itemTs(item: HistoryItem): number {
   return item.kind === 'line' ? item.line.ts : item.ts;
 }
@@ -255,7 +263,8 @@ export class LogStreamHub {
 
 export function sendErrorAndClose(ws: WebSocket, error: string): void {
   ws.send(JSON.stringify({ type: 'error', error } satisfies LogsServerFrame));
-  ws.close(CLOSE.policy, error.length > 120 ? 'bad request' : error);
+  // A close reason is limited to 123 bytes; the error frame carries the whole message anyway.
+  ws.close(CLOSE.policy, Buffer.byteLength(error) > 120 ? 'bad request' : error);
 }
 
 class LogStreamClient {
@@ -388,7 +397,9 @@ class LogStreamClient {
         if (!r.complete) {
           let fileLines: LogLine[] = [];
           try {
-            fileLines = await this.#opts.history.readFile(unit, r.query);
+            // Always with sinceSeq: it also keeps a reader to this daemon run (seqs restart with
+            // each run, so older runs' lines would otherwise pass for these seqs).
+            fileLines = newestRun(await this.#opts.history.readFile(unit, { sinceSeq: r.from - 1, tail: r.query.tail ?? this.#limits.maxHistoryLines }));
           } catch (err) {
             this.#opts.logger?.warn({ err: String(err), unit }, 'control: reading the log file failed');
           }
