@@ -111,6 +111,23 @@ describe('LogRing', () => {
     expect(ring.read('b').lines.map((l) => l.line)).toEqual(range(9_951, 10_000).map((q) => `b ${q}`));
   });
 
+  it('also bounds the characters held: huge lines do not make it hold `capacity` of them', () => {
+    const bus = new EventBus();
+    const ring = new LogRing(10_000, { maxBytes: 1000 });
+    ring.attach(bus);
+    for (let s = 1; s <= 50; s++) bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: s, ts: 0, lines: ['x'.repeat(300)] });
+    expect(seqs(ring.read('u'))).toEqual([48, 49, 50]); // 900 chars ≤ 1000 < 1200
+    // Inside one batch, line by line; short lines stay many.
+    bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: 51, ts: 0, lines: Array.from({ length: 300 }, () => 'abcdefghij') });
+    expect(seqs(ring.read('u'))).toEqual(range(251, 350));
+    expect(ring.read('u', { sinceSeq: 200 }).complete).toBe(false);
+    // The newest line stays even when it alone is over the bound.
+    bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: 351, ts: 0, lines: ['y'.repeat(5000)] });
+    expect(seqs(ring.read('u'))).toEqual([351]);
+    bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: 352, ts: 0, lines: ['z'] });
+    expect(seqs(ring.read('u'))).toEqual([352]);
+  });
+
   it('rejects a capacity below 1', () => {
     expect(() => new LogRing(0)).toThrow(/capacity/);
   });
