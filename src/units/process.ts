@@ -172,6 +172,7 @@ export class ProcessUnit extends UnitBase {
       unit: this.name,
       cwd: this.config.cwd,
       env: this.config.env,
+      timeoutMs: hc.timeoutMs,
       onLogs: (fn) => this.bus.onLogs((b) => b.unit === this.name && fn(b)),
     });
     run.monitor = new HealthMonitor(probe, hc, {

@@ -138,7 +138,7 @@ export class TaskUnit extends UnitBase {
           return this.#enterSkipped('fingerprint unchanged since the last successful run (use `up --rerun ' + this.name + '` to force)');
         }
         if (once.skipIf) {
-          const probe = createProbe(once.skipIf, this.#probeContext());
+          const probe = createProbe(once.skipIf, { ...this.#probeContext(), timeoutMs: once.skipIf.timeoutMs });
           const res = await runProbeOnce(probe, once.skipIf.timeoutMs);
           probe.close?.();
           if (gen !== this.#gen) return;
