@@ -18,6 +18,7 @@
 // secret-named keys in the request (password, token, …) and header values are masked wherever
 // they appear, and reply values under secret-named paths (data.token) are never echoed.
 
+import { loadConfig } from './config/load.ts';
 import type { ResolvedVerifyCheck } from './config/types.ts';
 import { isSecretName, redactText, redactUrl } from './util/redact.ts';
 
@@ -65,6 +66,35 @@ export function formatVerifyReport(report: VerifyReport): string {
         : `verify: ${failed} of ${report.results.length} checks failed`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+export interface VerifyCommandOptions {
+  cwd: string;
+  configPath?: string;
+  /** Only the checks with these names (all when empty). */
+  only?: string[];
+}
+
+/**
+ * `bksup verify`: loads the config, runs its checks, prints one line each.
+ * Exit code 0 when all pass, 1 when one fails, 2 when the config is invalid or names an unknown check.
+ */
+export async function verifyCommand(opts: VerifyCommandOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  const loaded = await loadConfig({ cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) });
+  if (!loaded.ok) {
+    err.write(`config is not valid:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
+    return 2;
+  }
+  const all = loaded.config.verify;
+  const only = opts.only ?? [];
+  const unknown = only.filter((n) => !all.some((c) => c.name === n));
+  if (unknown.length > 0) {
+    err.write(`unknown check${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (the config has: ${all.map((c) => JSON.stringify(c.name)).join(', ') || 'none'})\n`);
+    return 2;
+  }
+  const report = await runVerify(only.length ? all.filter((c) => only.includes(c.name)) : all);
+  out.write(formatVerifyReport(report));
+  return report.ok ? 0 : 1;
 }
 
 async function runCheck(check: ResolvedVerifyCheck, opts: VerifyOptions): Promise<VerifyResult> {

@@ -1,11 +1,15 @@
 // verify against a real HTTP server on loopback: status, JSON paths, matchers, timeouts, and
 // no secret in any detail.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedVerifyCheck } from '../src/config/types.ts';
-import { formatVerifyReport, judge, runVerify } from '../src/verify.ts';
+import { formatVerifyReport, judge, runVerify, verifyCommand } from '../src/verify.ts';
 import { freePort } from './helpers/ports.ts';
 
 let server: Server;
@@ -196,5 +200,59 @@ describe('judge: the expect language', () => {
   it('"" or "." is the whole reply', () => {
     expect(judge('', { contains: 'a' }, ['a'])).toBeUndefined();
     expect(judge('.', { exists: true }, {})).toBeUndefined();
+  });
+});
+
+describe('verifyCommand: `bksup verify`', () => {
+  let dir: string;
+  const out = (): { stream: Writable; text: () => string } => {
+    let text = '';
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        text += chunk.toString();
+        cb();
+      },
+    });
+    return { stream, text: () => text };
+  };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bksup-verify-cmd-'));
+    writeFileSync(
+      join(dir, 'supervisor.config.ts'),
+      `import { defineConfig } from ${JSON.stringify(join(import.meta.dirname, '..', 'src', 'index.ts'))};
+export default defineConfig({
+  units: { noop: { command: 'true' } },
+  verify: [
+    { name: 'domains', url: '${base}/domains', expect: { result: true, data: { contains: 'domain.com' } } },
+    { name: 'login', url: '${base}/login', body: { username: 'admin', password: 'not-it', domain: 'domain.com' }, expect: { result: true } },
+  ],
+});
+`,
+    );
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs the config’s checks: exit 1 when one fails, 0 when the chosen ones pass', async () => {
+    domains = ['domain.com'];
+    const o = out();
+    const e = out();
+    expect(await verifyCommand({ cwd: dir }, o.stream, e.stream)).toBe(1);
+    expect(o.text()).toMatch(/^✓ domains \(\d+ ms\)\n✗ login: result is false, expected true\nverify: 1 of 2 checks failed\n$/);
+    expect(o.text()).not.toContain('not-it');
+
+    const o2 = out();
+    expect(await verifyCommand({ cwd: dir, only: ['domains'] }, o2.stream, e.stream)).toBe(0);
+    expect(o2.text()).toMatch(/verify: all 1 checks passed/);
+  });
+
+  it('exit 2 for an unknown check name or an invalid config', async () => {
+    const e = out();
+    expect(await verifyCommand({ cwd: dir, only: ['nope'] }, out().stream, e.stream)).toBe(2);
+    expect(e.text()).toBe('unknown check "nope" (the config has: "domains", "login")\n');
+    const e2 = out();
+    expect(await verifyCommand({ cwd: tmpdir(), configPath: join(dir, 'missing.ts') }, out().stream, e2.stream)).toBe(2);
+    expect(e2.text()).toMatch(/config is not valid:\n {2}.*missing\.ts: config file not found/);
   });
 });

@@ -81,7 +81,7 @@ try {
   ]);
   if (initdb !== 0) fail(`initdb exited with ${initdb}`);
   // Single-user mode creates the application database without starting a server (no port, no race).
-  const create = pg(['postgres', '--single', '-D', building, '-c', 'exit_on_error=true', 'postgres'], `CREATE DATABASE "${database.replace(/"/g, '""')}";\n`);
+  const create = pg(['postgres', '--single', '-D', building, '-c', 'exit_on_error=true', '-c', 'fsync=off', 'postgres'], `CREATE DATABASE "${database.replace(/"/g, '""')}";\n`);
   if (create !== 0) fail(`creating database ${database} exited with ${create}`);
   renameSync(building, pgdata);
   chmodSync(pgdata, 0o700);
