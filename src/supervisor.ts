@@ -81,7 +81,9 @@ export class Supervisor implements SupervisorHandle {
       }
     }
     this.bus.onEvent((e) => {
-      if (e.type === 'state') this.#scheduleEvaluate();
+      if (e.type !== 'state') return;
+      this.#propagate(e.unit, e.state);
+      this.#scheduleEvaluate();
     });
   }
 
@@ -190,6 +192,8 @@ export class Supervisor implements SupervisorHandle {
     for (const name of this.config.order) {
       if (!this.#wanted.has(name) || this.#launched.has(name)) continue;
       const unit = this.#units.get(name)!;
+      // A unit still stopping comes back here through its `stopped` event.
+      if (unit.state === 'stopping') continue;
       const waiting = this.#waitingOn(name);
       if (waiting) {
         unit.markPending(waiting);
@@ -197,6 +201,40 @@ export class Supervisor implements SupervisorHandle {
       }
       this.#launched.add(name);
       unit.start();
+    }
+  }
+
+  /**
+   * A dependency that dependents need `healthy` stopped being healthy, or became healthy again:
+   * apply each dependent's `onDependencyFailure`. `restart` stops the dependent and un-launches
+   * it, so the ordinary start path brings it back once the dependency is healthy again.
+   */
+  #propagate(dep: string, state: UnitStateName): void {
+    if (this.#shutdown) return;
+    const healthy = SATISFIES.healthy.includes(state);
+    const down = !healthy && state !== 'pending' && state !== 'starting' && state !== 'running';
+    if (!healthy && !down) return;
+    for (const name of this.#dependents.get(dep) ?? []) {
+      const cfg = this.config.units[name]!;
+      if (cfg.dependsOn[dep] !== 'healthy' || !this.#launched.has(name)) continue;
+      const unit = this.#units.get(name)!;
+      const active = ['starting', 'running', 'healthy', 'unhealthy', 'backoff'].includes(unit.state);
+      if (healthy) {
+        unit.noteDependency(null);
+        continue;
+      }
+      switch (cfg.onDependencyFailure) {
+        case 'restart':
+          if (!active) break;
+          this.#launched.delete(name);
+          void unit.stop(`dependency ${dep} is ${state}: stopped until it is healthy again (onDependencyFailure: restart)`);
+          break;
+        case 'wait':
+          if (active) unit.noteDependency(`dependency ${dep} is ${state}`);
+          break;
+        case 'ignore':
+          break;
+      }
     }
   }
 

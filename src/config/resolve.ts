@@ -139,6 +139,7 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
       healthcheck: resolveHealthcheck(unit, fromRoot),
       restart: resolveRestart(unit.restart, kind),
       stop: { signal: unit.stop?.signal ?? DEFAULTS.stop.signal, timeoutMs: ms(unit.stop?.timeout, DEFAULTS.stop.timeoutMs) },
+      onDependencyFailure: unit.onDependencyFailure ?? 'wait',
     };
     units[name] = resolveKind(unit, common, fromRoot, root, composeFile, composeProject);
   }

@@ -341,6 +341,7 @@ function commonShape(kind: UnitKind) {
     healthcheck: probe(kind, TIMING_SHAPE, 'healthcheck').optional(),
     restart: restart.optional(),
     stop: stop.optional(),
+    onDependencyFailure: oneOf(['restart', 'wait', 'ignore'], 'onDependencyFailure').optional(),
   };
 }
 

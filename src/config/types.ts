@@ -65,7 +65,15 @@ interface UnitCommon {
   healthcheck?: HealthcheckConfig;
   restart?: RestartConfig;
   stop?: StopConfig;
+  /**
+   * When a dependency this unit needs `healthy` stops being healthy (unhealthy, restarting,
+   * stopped): `restart` stops this unit and starts it again once the dependency is healthy;
+   * `wait` (default) keeps it running and notes the dependency in its status; `ignore` does nothing.
+   */
+  onDependencyFailure?: DependencyFailurePolicy;
 }
+
+export type DependencyFailurePolicy = 'restart' | 'wait' | 'ignore';
 
 export interface ProcessUnitConfig extends UnitCommon {
   kind?: 'process';
@@ -155,6 +163,7 @@ interface ResolvedUnitCommon {
   healthcheck: ResolvedHealthcheck | undefined;
   restart: ResolvedRestart;
   stop: { signal: NodeJS.Signals; timeoutMs: number };
+  onDependencyFailure: DependencyFailurePolicy;
 }
 
 export interface ResolvedProcessUnit extends ResolvedUnitCommon {

@@ -42,6 +42,8 @@ export abstract class UnitBase {
 
   #seq = 0;
   readonly #tail: string[] = [];
+  /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
+  #dependencyNote: string | null = null;
 
   constructor(config: ResolvedUnit, deps: UnitDeps) {
     this.name = config.name;
@@ -78,6 +80,13 @@ export abstract class UnitBase {
     this.publish('pending', { reason, pid: null });
   }
 
+  /** Notes (or clears, with null) that a dependency is down while this unit keeps running. */
+  noteDependency(note: string | null): void {
+    if (note === this.#dependencyNote) return;
+    this.#dependencyNote = note;
+    this.system(note ?? 'dependencies healthy again');
+  }
+
   snapshot(): UnitSnapshot {
     return {
       name: this.name,
@@ -88,7 +97,7 @@ export abstract class UnitBase {
       health: this.health === null ? null : this.redact(this.health),
       since: this.#since,
       exitCode: this.#exitCode,
-      reason: this.#reason === null ? null : this.redact(this.#reason),
+      reason: this.#reason !== null ? this.redact(this.#reason) : this.#dependencyNote,
       dependsOn: { ...this.config.dependsOn },
       ...(this.adopted ? { adopted: true } : {}),
     };
