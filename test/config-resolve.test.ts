@@ -38,6 +38,7 @@ describe('defaults', () => {
     expect(c.verify).toEqual([]);
     expect(c.units.web).toEqual({
       name: 'web',
+      onDependencyFailure: 'wait',
       kind: 'process',
       enabled: true,
       description: undefined,
