@@ -196,3 +196,26 @@ function readLog(s: Stack, unit: string): string {
     return '';
   }
 }
+
+describe('secrets', () => {
+  it('masks the config\'s secret values in child output, reasons and status', async () => {
+    const s = await stack({
+      env: { DB_PASSWORD: 'hunter2-secret', DATABASE_URL: 'postgres://app:pa55word@127.0.0.1:1/db' },
+      units: {
+        leaky: {
+          kind: 'task',
+          command: 'echo "connecting with $DB_PASSWORD to $DATABASE_URL"; echo "auth failed for pa55word" >&2; exit 1',
+        },
+      },
+    });
+    const failed = await s.waitState('leaky', 'failed');
+    await s.files.flush();
+    const text = readLog(s, 'leaky');
+    expect(text).toContain('connecting with *** to postgres://app:***@127.0.0.1:1/db');
+    expect(text).toContain('auth failed for ***');
+    for (const where of [text, failed.reason ?? '', JSON.stringify(s.sup.snapshot())]) {
+      expect(where).not.toContain('hunter2-secret');
+      expect(where).not.toContain('pa55word');
+    }
+  });
+});

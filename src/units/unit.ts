@@ -6,7 +6,7 @@
 import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
 import { LineSplitter } from '../logs/line-splitter.ts';
-import { redactText, secretValues } from '../util/redact.ts';
+import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
 
 const TAIL_LINES = 20;
@@ -49,7 +49,8 @@ export abstract class UnitBase {
     this.name = config.name;
     this.bus = deps.bus;
     this.deps = deps;
-    this.#secrets = secretValues(config.env);
+    // Only what the config set: inherited variables of the user's shell are not ours to mask.
+    this.#secrets = [...new Set([...secretValues(config.configEnv), ...urlPasswords(Object.values(config.configEnv))])];
     if (!config.enabled) this.#stateName = 'disabled';
   }
 
@@ -146,6 +147,9 @@ export abstract class UnitBase {
   /** Lines of one chunk, published as one batch. */
   protected emitLines(stream: LogStream, lines: string[]): void {
     if (lines.length === 0) return;
+    // A child that prints its own DSN or password must not put it into files and clients.
+    // Only units whose env holds secret-named values pay for this scan.
+    if (this.#secrets.length && stream !== 'system') maskSecrets(lines, this.#secrets);
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
     if (stream !== 'system') {
@@ -179,5 +183,13 @@ export abstract class UnitBase {
   protected tailReason(prefix: string): string {
     const out = this.lastOutput(5);
     return out.length ? `${prefix}; last output:\n  ${out.join('\n  ')}` : prefix;
+  }
+}
+
+function maskSecrets(lines: string[], secrets: readonly string[]): void {
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!;
+    for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join('***');
+    lines[i] = line;
   }
 }

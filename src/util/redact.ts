@@ -40,3 +40,23 @@ export function secretValues(env: Readonly<Record<string, string>>): string[] {
     .filter(([k, v]) => isSecretName(k) && v.length >= 4)
     .map(([, v]) => v);
 }
+
+/** Passwords embedded in URL-shaped values (`postgres://u:pw@h/db`), for literal masking. */
+export function urlPasswords(values: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    for (const m of v.matchAll(/\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s/]+)@/gi)) {
+      const pw = decodeSafe(m[1]!);
+      if (pw.length >= 4) out.push(pw, m[1]!);
+    }
+  }
+  return [...new Set(out)];
+}
+
+function decodeSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
