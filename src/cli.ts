@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { runDaemon } from './daemon.ts';
 import { checkCommand } from './check.ts';
+import { verifyCommand } from './verify.ts';
 import { controlCommand, downCommand, logsCommand, statusCommand } from './client/index.ts';
 
 const program = new Command();
@@ -83,6 +84,15 @@ program
   .action(async (o: { preflight: boolean }) => {
     const g = globals();
     process.exitCode = await checkCommand({ cwd: g.dir, ...(g.config ? { configPath: g.config } : {}), preflight: o.preflight }, process.stdout, process.stderr);
+  });
+
+program
+  .command('verify')
+  .description("run the config's smoke checks against the running stack")
+  .argument('[checks...]', 'only the checks with these names')
+  .action(async (checks: string[]) => {
+    const g = globals();
+    process.exitCode = await verifyCommand({ cwd: g.dir, ...(g.config ? { configPath: g.config } : {}), only: checks }, process.stdout, process.stderr);
   });
 
 await program.parseAsync(process.argv);

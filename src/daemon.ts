@@ -22,6 +22,7 @@ import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-l
 import { TerminalPrinter } from './logs/terminal.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
+import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
   cwd: string;
@@ -140,7 +141,30 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const started = sup.startAll(opts.units);
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+  runVerifyWhenHealthy(sup, config, say);
   opts.onReady?.(sup, config);
+
+  // A bug in the daemon must not leave children behind or logs unwritten.
+  const onFatal = (err: unknown): void => {
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    opts.err.write(`bksup: internal error, stopping every unit: ${text}\n`);
+    logger.fatal({ err: text }, 'internal error: stopping every unit');
+    files.flushSync();
+    setTimeout(() => {
+      forceKill(sup);
+      process.exit(70);
+    }, 30_000).unref();
+    void sup.shutdown('supervisor internal error').finally(() => {
+      files.flushSync();
+      logger.flush();
+      lock.release();
+      process.exit(70);
+    });
+  };
+  if (opts.handleSignals !== false) {
+    process.on('uncaughtException', onFatal);
+    process.on('unhandledRejection', onFatal);
+  }
 
   // The daemon lives until someone asks for the shutdown (signal or control API).
   await sup.stopped;
@@ -150,10 +174,34 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   await files.flush();
   files.close();
   logger.flush();
-  if (opts.handleSignals !== false) for (const s of handled) process.off(s, onSignal);
+  if (opts.handleSignals !== false) {
+    for (const s of handled) process.off(s, onSignal);
+    process.off('uncaughtException', onFatal);
+    process.off('unhandledRejection', onFatal);
+  }
   process.off('exit', onExit);
   lock.release();
   return 0;
+}
+
+/**
+ * Once every wanted unit is up (healthy, completed or skipped) for the first time, run the
+ * config's smoke checks and publish the result on the events stream (the terminal prints it).
+ */
+function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (line: string) => void): void {
+  if (config.verify.length === 0) return;
+  const UP = new Set(['healthy', 'completed', 'skipped', 'disabled']);
+  let done = false;
+  const off = sup.bus.onEvent((e) => {
+    if (done || e.type !== 'state' || sup.shuttingDown) return;
+    if (!sup.snapshot().every((u) => UP.has(u.state) || !sup.isWanted(u.name))) return;
+    done = true;
+    off();
+    say('bksup: every unit is up; running verify');
+    void runVerify(config.verify).then((report) => {
+      sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: r.detail })) });
+    });
+  });
 }
 
 function forceKill(sup: Supervisor): void {

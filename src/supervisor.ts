@@ -162,6 +162,10 @@ export class Supervisor implements SupervisorHandle {
     return this.#shutdown;
   }
 
+  isWanted(name: string): boolean {
+    return this.#wanted.has(name);
+  }
+
   get shuttingDown(): boolean {
     return this.#shutdown !== undefined;
   }
