@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 
 import { EventBus } from '../src/events.ts';
 import { LogFiles } from '../src/logs/files.ts';
@@ -50,6 +51,12 @@ const totalBytes = totalLines * LINE;
 let seq = 1;
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+let gcMs = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+});
+gcObserver.observe({ entryTypes: ['gc'] });
+
 const rssBefore = process.memoryUsage().rss;
 let maxHeapTotal = 0;
 let maxExternal = 0;
@@ -57,6 +64,7 @@ const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 let sent = 0;
 let c = 0;
+let congestedPauses = 0;
 while (sent < totalBytes) {
   let chunk = chunks[c++ % chunks.length] as Buffer;
   if (totalBytes - sent < chunk.length) chunk = chunk.subarray(0, totalBytes - sent);
@@ -65,6 +73,11 @@ while (sent < totalBytes) {
   if (lines.length > 0) {
     bus.publishLogs({ unit: 'bench', stream: 'stdout', firstSeq: seq, ts: Date.now(), lines });
     seq += lines.length;
+  }
+  // What a unit does with its pipe: pause while the disk lags (the child waits), resume after.
+  if (files.congested('bench')) {
+    congestedPauses++;
+    await files.whenDrained('bench');
   }
   if ((c & 63) === 0) {
     const m = process.memoryUsage();
@@ -78,10 +91,13 @@ if (rest.length > 0) bus.publishLogs({ unit: 'bench', stream: 'stdout', firstSeq
 await files.flush();
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+await new Promise((r) => setImmediate(r)); // let the gc observer report
+gcObserver.disconnect();
 
 await files.close();
 const peakRssMiB = process.resourceUsage().maxRSS / 1024;
 
+if (errors.length > 0) console.error(`log errors: ${errors.join('; ')}`);
 // Outside the timing: every line is in the files, once, in order (keep is large enough).
 let written = 0;
 let expectSeq = 1;
@@ -104,6 +120,7 @@ console.log(
     chunks: c,
     ms: Math.round(ms),
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    gcMs: Math.round(gcMs),
     linesPerSec: Math.round(((seq - 1) / ms) * 1000),
     bytesWritten: written,
     files: fs.readdirSync(dir).length,
@@ -111,6 +128,7 @@ console.log(
     peakRssMiB: Math.round(peakRssMiB),
     maxHeapTotalMiB: Math.round(maxHeapTotal / 1048576),
     maxExternalMiB: Math.round(maxExternal / 1048576),
+    congestedPauses,
     ring: withRing,
     terminal: withTerminal,
     errors,

@@ -67,7 +67,7 @@ describe('LogFiles', () => {
   it('writes 100,000 published lines to the file, in order, none split or merged', async () => {
     const { bus, files, errors } = setup();
     const count = 100_000;
-    const last = await publishOutput(bus, 'server', syntheticOutput(count));
+    const last = await publishOutput(bus, 'server', syntheticOutput(count), { files });
     expect(last).toBe(count);
     await files.flush();
     const recs = records(path.join(tmp, 'logs', 'server.log'));
@@ -108,6 +108,40 @@ describe('LogFiles', () => {
     await files.close();
   });
 
+  it('signals congestion while a write is in flight and too much waits behind it, and when it is over', async () => {
+    const { bus, files } = setup({ highWaterBytes: 1000 });
+    expect(files.congested('x')).toBe(false);
+    await files.whenDrained('x'); // unknown unit: at once
+    bus.publishLogs({ unit: 'x', stream: 'stdout', firstSeq: 1, ts: 0, lines: ['first'] });
+    const flushing = files.flush(); // a write is now in flight
+    let seq = 2;
+    while (!files.congested('x')) {
+      bus.publishLogs({ unit: 'x', stream: 'stdout', firstSeq: seq, ts: 0, lines: [`line ${seq} ${'z'.repeat(100)}`] });
+      seq++;
+      expect(seq).toBeLessThan(100);
+    }
+    expect(files.stats('x')!.pendingBytes).toBeGreaterThan(1000);
+    await files.whenDrained('x');
+    expect(files.congested('x')).toBe(false);
+    await flushing;
+    await files.flush();
+    expect(records(path.join(tmp, 'logs', 'x.log')).map((r) => r.seq)).toEqual(Array.from({ length: seq - 1 }, (_, i) => i + 1));
+    await files.close();
+  });
+
+  it('is never congested while writes fail (a broken disk must not stall the child)', async () => {
+    const dir = path.join(tmp, 'logs');
+    fs.writeFileSync(dir, 'not a directory');
+    const { bus, files, errors } = setup({ highWaterBytes: 100, retryMs: 10_000 });
+    bus.publishLogs({ unit: 'x', stream: 'stdout', firstSeq: 1, ts: 0, lines: ['a'] });
+    await files.flush();
+    expect(errors.length).toBe(1);
+    for (let i = 2; i < 50; i++) bus.publishLogs({ unit: 'x', stream: 'stdout', firstSeq: i, ts: 0, lines: ['y'.repeat(50)] });
+    expect(files.congested('x')).toBe(false);
+    await files.whenDrained('x');
+    await files.close();
+  });
+
   it('keeps units and streams apart, and appends to an existing file', async () => {
     const logs = path.join(tmp, 'logs');
     fs.mkdirSync(logs);
@@ -139,7 +173,7 @@ describe('LogFiles', () => {
     const maxSize = 64 * 1024;
     const keep = 3;
     const { bus, files, errors } = setup({ maxSizeBytes: maxSize, keep });
-    const last = await publishOutput(bus, 'server', syntheticOutput(30_000));
+    const last = await publishOutput(bus, 'server', syntheticOutput(30_000), { files });
     await files.flush();
     const dir = path.join(tmp, 'logs');
     const names = filesOldestFirst(dir, 'server');
@@ -166,7 +200,7 @@ describe('LogFiles', () => {
     const maxSize = 100 * 1024;
     const { bus, files, errors } = setup({ maxSizeBytes: maxSize, keep: 1000 });
     const count = 40_000;
-    await publishOutput(bus, 'api', syntheticOutput(count), { chunkSize: 16 * 1024 });
+    await publishOutput(bus, 'api', syntheticOutput(count), { chunkSize: 16 * 1024, files });
     await files.flush();
     const dir = path.join(tmp, 'logs');
     const names = filesOldestFirst(dir, 'api');

@@ -24,7 +24,7 @@ async function writeRotated(count: number, maxSize: number, keep: number): Promi
   const errors: unknown[] = [];
   const files = new LogFiles({ dir: tmp, maxSizeBytes: maxSize, keep, onError: (_u, e) => errors.push(e) });
   files.attach(bus);
-  const last = await publishOutput(bus, 'server', syntheticOutput(count), { chunkSize: 8 * 1024, ts: () => 1_700_000_000_000 });
+  const last = await publishOutput(bus, 'server', syntheticOutput(count), { chunkSize: 8 * 1024, ts: () => 1_700_000_000_000, files });
   await files.close();
   expect(errors).toEqual([]);
   return last;

@@ -1,9 +1,11 @@
 // Appends every unit's log lines to `<dir>/<unit>.log`, with size rotation.
 //
-// Per batch (hot path): format the batch into one string and append it to the unit's
-// pending list. Per flush (once per event-loop turn via setImmediate, or at once when
-// 256 KiB are pending): ONE write of everything pending, through an fd opened once per
-// file. Only one write per fd is ever in flight, so lines stay in order.
+// Per batch (hot path): format the batch into one string and encode it at once into the
+// unit's pending buffer (bytes outside the JS heap: nothing for the GC to copy while it
+// waits). Per flush (once per event-loop turn via setImmediate, or at once when 256 KiB
+// are pending): ONE write of everything pending, through an fd opened once per file; the
+// unit's two buffers swap, so new batches fill one while the other is being written.
+// Only one write per fd is ever in flight, so lines stay in order.
 //
 // Rotation (`keep` = number of rotated files kept BESIDES the live one, as in logrotate):
 //
@@ -41,6 +43,8 @@ export interface LogFilesOptions {
   maxBacklogBytes?: number;
   /** Delay between attempts after a failed write. Default 1000 ms. */
   retryMs?: number;
+  /** Pending bytes (with a write in flight) from which `congested(unit)` is true. Default 1 MiB. */
+  highWaterBytes?: number;
 }
 
 /** What `onError` receives: the failing file and the system error code (`EDROPPED` for lost lines). */
@@ -56,7 +60,7 @@ export class LogWriteError extends Error {
 }
 
 export interface UnitLogStats {
-  /** Text formatted but not yet written (characters; ≈ bytes). */
+  /** Bytes formatted but not yet written. */
   pendingBytes: number;
   /** Lines lost because the backlog bound was reached. */
   droppedLines: number;
@@ -67,18 +71,23 @@ export interface UnitLogStats {
 }
 
 const NEWLINE = 10;
-const MAX_SCRATCH = 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** A buffer grown past this (a backlog) is let go once written, not kept for reuse. */
+const KEEP_BUFFER_MAX = 1024 * 1024;
 
 class UnitLog {
   readonly file: string;
-  /** Formatted batches (strings), or the unwritten rest of a failed write (a Buffer) at the front. */
-  pending: (string | Buffer)[] = [];
-  /** Line count of each pending entry, to count what a drop loses. */
-  pendingLines: number[] = [];
-  /** Index of the first live entry in `pending` (dropping from the front without O(n) shifts). */
-  head = 0;
-  pendingSize = 0;
+  /**
+   * Pending bytes: buf[0, len). Batches are encoded as they arrive, so what waits for a
+   * write is one flat buffer outside the JS heap (nothing for the GC to scan or copy).
+   */
+  buf: Buffer = EMPTY;
+  len = 0;
+  /** The other buffer: the one handed to the write in flight, then reused (double buffering). */
+  spare: Buffer = EMPTY;
+  /** End offset and line count of each batch in buf, so a drop loses whole lines, counted. */
+  batchEnds: number[] = [];
+  batchLines: number[] = [];
   fd = -1;
   size = 0;
   draining: Promise<void> | undefined;
@@ -90,8 +99,8 @@ class UnitLog {
   dropped = 0;
   /** After a failed rotation: the file size at which to try again. */
   rotateRetryAt = 0;
-  /** Reused encode buffer: grown to what the unit needs, at most MAX_SCRATCH. */
-  scratch: Buffer = EMPTY;
+  /** Callers of whenDrained() waiting for the congestion to end. */
+  drainWaiters: (() => void)[] = [];
 
   constructor(
     readonly unit: string,
@@ -101,47 +110,72 @@ class UnitLog {
   }
 
   hasPending(): boolean {
-    return this.head < this.pending.length;
+    return this.len > 0;
+  }
+
+  append(text: string, lines: number): void {
+    // A UTF-16 code unit never takes more than 3 UTF-8 bytes. Reserving the worst case
+    // costs address space only: allocUnsafe leaves untouched pages unmapped.
+    this.reserve(this.len + text.length * 3);
+    this.len += this.buf.write(text, this.len);
+    this.batchEnds.push(this.len);
+    this.batchLines.push(lines);
+  }
+
+  reserve(bytes: number): void {
+    if (this.buf.length >= bytes) return;
+    const grown = Buffer.allocUnsafe(Math.max(bytes, this.buf.length * 2, 64 * 1024));
+    this.buf.copy(grown, 0, 0, this.len);
+    this.buf = grown;
   }
 
   /**
-   * Everything pending as one buffer, and the pending list emptied. With `reuse`, small
-   * enough text is encoded into this unit's scratch buffer instead of a new allocation:
-   * only valid while no other write of that buffer is in flight (the drain loop's case).
+   * Everything pending, for the drain loop's write: the buffers swap, so new batches fill
+   * the other one. Valid because the drain loop starts the next take only after the
+   * previous write completed.
    */
-  takePending(reuse: boolean): Buffer {
-    const entries = this.head === 0 ? this.pending : this.pending.slice(this.head);
-    const size = this.pendingSize;
-    this.pending = [];
-    this.pendingLines = [];
-    this.head = 0;
-    this.pendingSize = 0;
-    const first = entries[0];
-    if (entries.length === 1 && typeof first !== 'string') return first as Buffer;
-    if (typeof first !== 'string') {
-      // Only after a failure: a Buffer remainder first, then strings.
-      return Buffer.concat(entries.map((e) => (typeof e === 'string' ? Buffer.from(e) : e)));
-    }
-    // A UTF-16 code unit never takes more than 3 UTF-8 bytes.
-    const worst = size * 3;
-    if (!reuse || worst > MAX_SCRATCH) return Buffer.from(entries.length === 1 ? first : (entries as string[]).join(''));
-    if (this.scratch.length < worst) this.scratch = Buffer.allocUnsafe(Math.max(4096, 2 ** Math.ceil(Math.log2(worst))));
-    let n = 0;
-    for (const e of entries as string[]) n += this.scratch.write(e, n);
-    return this.scratch.subarray(0, n);
+  take(): Buffer {
+    const full = this.buf;
+    const out = full.subarray(0, this.len);
+    this.buf = this.spare;
+    this.spare = full;
+    this.len = 0;
+    this.batchEnds = [];
+    this.batchLines = [];
+    return out;
+  }
+
+  /** After the write of `spare` completed: keep it for reuse unless a backlog made it huge. */
+  written(): void {
+    if (this.spare.length > KEEP_BUFFER_MAX) this.spare = EMPTY;
   }
 
   /** Puts the unwritten rest of a failed write back in front of whatever arrived meanwhile. */
-  restore(view: Buffer): void {
-    if (view.length === 0) return;
-    // A copy: the view may point into the scratch buffer, which the next write reuses.
-    const rest = Buffer.from(view);
-    const live = this.pending.slice(this.head);
-    const liveLines = this.pendingLines.slice(this.head);
-    this.pending = [rest, ...live];
-    this.pendingLines = [countNewlines(rest), ...liveLines];
-    this.head = 0;
-    this.pendingSize += rest.length;
+  restore(rest: Buffer): void {
+    if (rest.length === 0) return;
+    const merged = Buffer.allocUnsafe(Math.max(rest.length + this.len, 64 * 1024));
+    rest.copy(merged, 0);
+    this.buf.copy(merged, rest.length, 0, this.len);
+    this.buf = merged;
+    this.len += rest.length;
+    this.batchEnds = [rest.length, ...this.batchEnds.map((e) => e + rest.length)];
+    this.batchLines = [countNewlines(rest), ...this.batchLines];
+  }
+
+  /** Drops the oldest whole batches until at most `target` bytes remain (the newest batch stays); returns the lines lost. */
+  dropOldest(target: number): number {
+    const ends = this.batchEnds;
+    let count = 0;
+    while (count < ends.length - 1 && this.len - (count === 0 ? 0 : (ends[count - 1] as number)) > target) count++;
+    if (count === 0) return 0;
+    const cut = ends[count - 1] as number;
+    let lost = 0;
+    for (let i = 0; i < count; i++) lost += this.batchLines[i] as number;
+    this.buf.copyWithin(0, cut, this.len);
+    this.len -= cut;
+    this.batchEnds = ends.slice(count).map((e) => e - cut);
+    this.batchLines = this.batchLines.slice(count);
+    return lost;
   }
 }
 
@@ -153,6 +187,7 @@ export class LogFiles {
   readonly #flushThreshold: number;
   readonly #maxBacklog: number;
   readonly #retryMs: number;
+  readonly #highWater: number;
   readonly #units = new Map<string, UnitLog>();
   readonly #refused = new Set<string>();
   readonly #dirty = new Set<UnitLog>();
@@ -170,6 +205,7 @@ export class LogFiles {
     this.#flushThreshold = opts.flushThresholdBytes ?? 256 * 1024;
     this.#maxBacklog = opts.maxBacklogBytes ?? 8 * 1024 * 1024;
     this.#retryMs = opts.retryMs ?? 1000;
+    this.#highWater = opts.highWaterBytes ?? 1024 * 1024;
   }
 
   get dir(): string {
@@ -193,13 +229,10 @@ export class LogFiles {
     try {
       const u = this.#unit(batch.unit);
       if (u === undefined) return;
-      const text = formatBatch(batch);
-      u.pending.push(text);
-      u.pendingLines.push(batch.lines.length);
-      u.pendingSize += text.length;
-      if (u.pendingSize > this.#maxBacklog) this.#trim(u);
+      u.append(formatBatch(batch), batch.lines.length);
+      if (u.len > this.#maxBacklog) this.#trim(u);
       if (u.failing) return; // the retry timer takes it from here
-      if (u.pendingSize >= this.#flushThreshold) {
+      if (u.len >= this.#flushThreshold) {
         this.#startDrain(u);
       } else {
         this.#dirty.add(u);
@@ -230,8 +263,11 @@ export class LogFiles {
   flushSync(): void {
     for (const u of this.#units.values()) {
       if (!u.hasPending()) continue;
-      // Not the scratch buffer: an async write of it may still be in flight.
-      const chunk = u.takePending(false);
+      // Not take(): that would hand new batches the buffer of a write that may be in flight.
+      const chunk = Buffer.from(u.buf.subarray(0, u.len));
+      u.len = 0;
+      u.batchEnds = [];
+      u.batchLines = [];
       let off = 0;
       try {
         while (off < chunk.length) {
@@ -259,13 +295,33 @@ export class LogFiles {
     for (const u of this.#units.values()) {
       this.#clearRetry(u);
       this.#closeFd(u);
+      releaseWaiters(u);
     }
+  }
+
+  /**
+   * Backpressure for the reader of the unit's pipes: true while more than highWaterBytes
+   * wait behind a write in flight (the disk is slower than the child). Pausing the pipe
+   * until `whenDrained` makes the child wait instead of this process growing or dropping
+   * lines. Never true while writes fail: a broken disk must not stall the child (lines are
+   * then kept up to maxBacklogBytes, and dropped beyond).
+   */
+  congested(unit: string): boolean {
+    const u = this.#units.get(unit);
+    return u !== undefined && isCongested(u, this.#highWater);
+  }
+
+  /** Resolves once `congested(unit)` is false (at once if it already is). */
+  whenDrained(unit: string): Promise<void> {
+    const u = this.#units.get(unit);
+    if (u === undefined || !isCongested(u, this.#highWater)) return Promise.resolve();
+    return new Promise((resolve) => u.drainWaiters.push(resolve));
   }
 
   stats(unit: string): UnitLogStats | undefined {
     const u = this.#units.get(unit);
     if (u === undefined) return undefined;
-    return { pendingBytes: u.pendingSize, droppedLines: u.dropped, fileBytes: u.size, failing: u.failing };
+    return { pendingBytes: u.len, droppedLines: u.dropped, fileBytes: u.size, failing: u.failing };
   }
 
   // ------------------------------------------------------------------ internals
@@ -303,7 +359,8 @@ export class LogFiles {
   /** The only writer of a unit's fd while it runs: one write in flight at a time. */
   async #drain(u: UnitLog): Promise<void> {
     while (u.hasPending()) {
-      const chunk = u.takePending(true);
+      const chunk = u.take();
+      releaseWaiters(u);
       let off = 0;
       try {
         while (off < chunk.length) {
@@ -317,6 +374,7 @@ export class LogFiles {
         this.#fail(u, err);
         return;
       }
+      u.written();
       if (u.reported.size > 0) u.reported.clear(); // a new failure later is news again
     }
   }
@@ -397,6 +455,7 @@ export class LogFiles {
   #fail(u: UnitLog, err: unknown): void {
     this.#closeFd(u); // reopen on retry: the directory may have been recreated meanwhile
     u.failing = true;
+    releaseWaiters(u);
     this.#report(u.unit, errCode(err), u.file, err);
     this.#scheduleRetry(u);
   }
@@ -417,21 +476,12 @@ export class LogFiles {
     u.failing = false;
   }
 
-  /** Drops whole oldest entries until the backlog fits (the newest entry always stays). */
+  /**
+   * Drops the oldest whole batches so the backlog fits. It drops down to 3/4 of the bound,
+   * so that under a sustained overflow the memmove happens once per quarter, not per batch.
+   */
   #trim(u: UnitLog): void {
-    let lost = 0;
-    while (u.pendingSize > this.#maxBacklog && u.pending.length - u.head > 1) {
-      const e = u.pending[u.head] as string | Buffer;
-      u.pendingSize -= e.length;
-      lost += u.pendingLines[u.head] as number;
-      u.pending[u.head] = '';
-      u.head++;
-    }
-    if (u.head > 1024 && u.head * 2 > u.pending.length) {
-      u.pending = u.pending.slice(u.head);
-      u.pendingLines = u.pendingLines.slice(u.head);
-      u.head = 0;
-    }
+    const lost = u.dropOldest(Math.floor((this.#maxBacklog * 3) / 4));
     if (lost === 0) return;
     u.dropped += lost;
     this.#report(
@@ -467,6 +517,17 @@ export class LogFiles {
       // The error sink failing must not turn a log problem into a crash.
     }
   }
+}
+
+function isCongested(u: UnitLog, highWater: number): boolean {
+  return u.len > highWater && u.draining !== undefined && !u.failing;
+}
+
+function releaseWaiters(u: UnitLog): void {
+  if (u.drainWaiters.length === 0) return;
+  const waiters = u.drainWaiters;
+  u.drainWaiters = [];
+  for (const w of waiters) w();
 }
 
 /** Why a unit name cannot be a file name in the log directory, or undefined if it can. */
