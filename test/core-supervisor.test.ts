@@ -1,6 +1,6 @@
 // The core promises, with real child processes and fixtures that misbehave on purpose.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from '../src/util/proc.ts';
@@ -96,6 +96,27 @@ describe('tasks with once', () => {
     expect(fourth.statesOf('init')).toContain('completed');
     await fourth.stop();
     expect(readFileSync(counter, 'utf8').trim().split('\n')).toHaveLength(3);
+  });
+
+  it('with skipIf, runs again when the world it checks is gone even though the inputs did not change', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const marker = join(dir, 'initialised');
+    const counter = join(dir, 'runs.txt');
+    const user = {
+      units: { init: { kind: 'task' as const, command: `echo run >> ${counter}; touch ${marker}`, once: { skipIf: { exec: `test -f ${marker}` } } } },
+    };
+    const first = await stack(user, { dir });
+    await first.waitState('init', 'completed');
+    await first.stop();
+    const second = await stack(user, { dir });
+    expect((await second.waitState('init', ['skipped', 'completed'])).state).toBe('skipped');
+    await second.stop();
+    rmSync(marker); // "the database was dropped"
+    const third = await stack(user, { dir });
+    expect((await third.waitState('init', ['skipped', 'completed'])).state).toBe('completed');
+    await third.stop();
+    expect(readFileSync(counter, 'utf8').trim().split('\n')).toHaveLength(2);
   });
 
   it('a failing task is not recorded and blocks its dependents with a clear reason', async () => {

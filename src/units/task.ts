@@ -1,7 +1,8 @@
 // A unit that runs to completion: a command, or the built-in Postgres "ensure databases" step.
 //
-//              start()            once: fingerprint unchanged, or skipIf passes
+//              start()
 //   stopped ─────────► starting ──────────────────────────────────────────────► skipped
+//                                 (once: fingerprint unchanged AND skipIf, if any, passes)
 //   pending ─┘   ▲        │ run
 //   failed ──┘   │        ▼               exit 0 (fingerprint stored)
 //                │     running ─────────────────────────────────────────────► completed
@@ -133,21 +134,19 @@ export class TaskUnit extends UnitBase {
     if (once) {
       fingerprint = await this.#fingerprint();
       if (gen !== this.#gen) return;
-      if (!force) {
-        if (fingerprint === this.#tdeps.store.fingerprint(this.name)) {
+      // Skip only when nothing changed on either side: the inputs (fingerprint) and, when a
+      // skipIf probe is given, the world it checks (a dropped database must be set up again
+      // even though the migrations did not change).
+      if (!force && fingerprint === this.#tdeps.store.fingerprint(this.name)) {
+        if (!once.skipIf) {
           return this.#enterSkipped('fingerprint unchanged since the last successful run (use `up --rerun ' + this.name + '` to force)');
         }
-        if (once.skipIf) {
-          const probe = createProbe(once.skipIf, { ...this.#probeContext(), timeoutMs: once.skipIf.timeoutMs });
-          const res = await runProbeOnce(probe, once.skipIf.timeoutMs);
-          probe.close?.();
-          if (gen !== this.#gen) return;
-          if (res.ok) {
-            this.#tdeps.store.recordSuccess(this.name, fingerprint);
-            return this.#enterSkipped(`skipIf passed (${probe.label})`);
-          }
-          this.system(`skipIf did not pass (${res.reason}): running`);
-        }
+        const probe = createProbe(once.skipIf, { ...this.#probeContext(), timeoutMs: once.skipIf.timeoutMs });
+        const res = await runProbeOnce(probe, once.skipIf.timeoutMs);
+        probe.close?.();
+        if (gen !== this.#gen) return;
+        if (res.ok) return this.#enterSkipped(`fingerprint unchanged and skipIf passed (${probe.label})`);
+        this.system(`fingerprint unchanged but skipIf did not pass (${res.reason}): running again`);
       }
     }
     const startedAt = Date.now();
