@@ -75,9 +75,10 @@ while (sent < totalBytes) {
     seq += lines.length;
   }
   // What a unit does with its pipe: pause while the disk lags (the child waits), resume after.
-  if (files.congested('bench')) {
+  const wait = bus.logBackpressure?.('bench');
+  if (wait) {
     congestedPauses++;
-    await files.whenDrained('bench');
+    await wait;
   }
   if ((c & 63) === 0) {
     const m = process.memoryUsage();

@@ -81,6 +81,13 @@ export class EventBus {
   readonly #logListeners = new Set<Listener<LogBatch>>();
   readonly #eventListeners = new Set<Listener<SupervisorEvent>>();
 
+  /**
+   * Set by LogFiles.attach: after publishing a chunk's lines, a pipe reader asks this; a
+   * promise means the disk is behind — pause the pipe until it settles (the child waits
+   * instead of the daemon growing or dropping lines). undefined = keep reading.
+   */
+  logBackpressure: ((unit: string) => Promise<void> | undefined) | undefined = undefined;
+
   onLogs(fn: Listener<LogBatch>): () => void {
     this.#logListeners.add(fn);
     return () => this.#logListeners.delete(fn);

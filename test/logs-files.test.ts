@@ -129,6 +129,20 @@ describe('LogFiles', () => {
     await files.close();
   });
 
+  it('offers the same backpressure on the bus it is attached to, and withdraws it on close', async () => {
+    const { bus, files } = setup({ highWaterBytes: 1000 });
+    expect(bus.logBackpressure?.('x')).toBeUndefined();
+    bus.publishLogs({ unit: 'x', stream: 'stdout', firstSeq: 1, ts: 0, lines: ['first'] });
+    const flushing = files.flush();
+    for (let seq = 2; seq < 30; seq++) bus.publishLogs({ unit: 'x', stream: 'stdout', firstSeq: seq, ts: 0, lines: ['z'.repeat(100)] });
+    const wait = bus.logBackpressure?.('x');
+    expect(wait).toBeInstanceOf(Promise);
+    await wait;
+    await flushing;
+    await files.close();
+    expect(bus.logBackpressure).toBeUndefined();
+  });
+
   it('is never congested while writes fail (a broken disk must not stall the child)', async () => {
     const dir = path.join(tmp, 'logs');
     fs.writeFileSync(dir, 'not a directory');

@@ -212,9 +212,18 @@ export class LogFiles {
     return this.#dir;
   }
 
-  /** Subscribes to the bus's log batches; returns the unsubscribe function. */
+  /**
+   * Subscribes to the bus's log batches and offers backpressure through
+   * `bus.logBackpressure` (see `congested`); returns the function undoing both.
+   */
   attach(bus: EventBus): () => void {
-    const off = bus.onLogs((batch) => this.write(batch));
+    const offLogs = bus.onLogs((batch) => this.write(batch));
+    const pressure = (unit: string): Promise<void> | undefined => (this.congested(unit) ? this.whenDrained(unit) : undefined);
+    bus.logBackpressure = pressure;
+    const off = (): void => {
+      offLogs();
+      if (bus.logBackpressure === pressure) bus.logBackpressure = undefined;
+    };
     const prev = this.#detach;
     this.#detach = () => {
       prev?.();
