@@ -28,9 +28,15 @@ export async function runPreflight(config: ResolvedConfig): Promise<PreflightRes
       problems.push({ unit: undefined, message: `compose file ${file} not found (needed by ${users.join(', ')}; set compose.file or BKLITE_ROOT)` });
     }
   }
-  if (composeUnits.length) {
-    const docker = await dockerReachable();
-    if (!docker.ok) problems.push({ unit: undefined, message: `${docker.reason} (needed by ${composeUnits.join(', ')}; start Docker first)` });
+  // Ask each Docker the units will talk to: a unit's env may point the CLI elsewhere (DOCKER_HOST…).
+  const byDocker = new Map<string, string[]>();
+  for (const n of composeUnits) {
+    const key = dockerTarget(config.units[n]!.env);
+    byDocker.set(key, [...(byDocker.get(key) ?? []), n]);
+  }
+  for (const users of byDocker.values()) {
+    const docker = await dockerReachable({ env: config.units[users[0]!]!.env });
+    if (!docker.ok) problems.push({ unit: undefined, message: `${docker.reason} (needed by ${users.join(', ')}; start Docker first)` });
   }
 
   for (const name of config.order) {
@@ -42,6 +48,13 @@ export async function runPreflight(config: ResolvedConfig): Promise<PreflightRes
     }
   }
   return { problems, notes, config: withPathAdditions(config, pathAdditions) };
+}
+
+/** The variables that choose which daemon the docker CLI talks to. */
+const DOCKER_TARGET_VARS = ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_CONFIG', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'];
+
+function dockerTarget(env: Readonly<Record<string, string>>): string {
+  return JSON.stringify(DOCKER_TARGET_VARS.map((k) => env[k] ?? null));
 }
 
 function loopbackPort(probe: object): number | undefined {

@@ -1,18 +1,33 @@
 // A docker compose service, probed from the host.
 //
-//              start()                 container running (ours via `up -d --no-deps`,
-//   stopped ──────────► starting ───── or adopted: it was running before we started)
-//   pending ─┘   ▲          │                 │
-//   failed ──┘   │          │ up failed       ▼        first probe pass / no healthcheck
-//                │          └──────────► running ─────────────────────────────────► healthy
-//                │                          │  ▲ probe passes again                    │ retries
-//                │ backoff timer            │  └─────────────── unhealthy ◄────────────┘ failures
-//             backoff ◄── container died ───┴──────────────────────┘ (`up` again brings it back;
-//                │        (docker events `die`)                      unhealthy → stop + up)
-//                └── budget spent ──► failed
+//            start()               Docker not reachable (the unit env's DOCKER_HOST…)
+//   stopped ─┐                ┌───────────────────────────────────────────────────► failed
+//   pending ─┼────────► starting ── `up` / inspect failed ───────────────────────────┐
+//   failed ──┘             ▲  │                                                      │
+//       backoff timer, or  │  │ container running: ours (`up -d --no-deps`),         │
+//     a `start` event that │  │ or adopted (it was running before we started)        │
+//      Docker caused itself│  ▼                                                      │
+//                          │ running ── first probe pass / no healthcheck ──► healthy│
+//                          │  │  ▲                      `retries` failures      │    │
+//                          │  │  └── probe passes again ── unhealthy ◄──────────┘    │
+//                          │  │                               │                      │
+//                          │  │ container died                │                      │
+//                          │  │ (docker events `die`)         │ `compose stop` (the  │
+//                          │  │                               │ `die` it causes is   │
+//                          │  │                               ▼ no failure)          │
+//                          │  │    (shown as `stopping`) recreating                  │
+//                          │  │                               │                      │
+//                          │  ▼                               │                      │
+//                          └─ backoff ◄───────────────────────┴──────────────────────┘
+//                               │
+//                               └── budget spent ──► failed
 //
-//   stop(): ours → `compose stop -t N <service>` (never `down`, never a volume) → stopped;
-//           adopted → left running, state `stopped` says so.
+//   stop(): starting / running / healthy / unhealthy / recreating → stopping →
+//           ours: `compose stop -t N <service>` (never `down`, never a volume) → stopped;
+//           adopted: left running, and `stopped` says so. backoff → stopped at once.
+//           A second stop() while stopping waits for the first one.
+//   Adoption is judged on the first start only: once we `up` the container (it died, or the
+//   user restarted it), it is ours and is stopped with the rest.
 //
 // Who causes what: the supervisor (start/stop), the user (start/stop/restart), Docker
 // (`die`/`start` events through one `docker events` per project), the HealthMonitor, the backoff
@@ -26,7 +41,11 @@ import { LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget } from '../restart-policy.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 
-/** One ComposeProject per (file, project), shared by the units of that project. */
+/**
+ * One ComposeProject per (file, project), shared by the units of that project. Its CLIs run with
+ * the env of the first unit that asked (compose interpolation, DOCKER_HOST): units of one project
+ * are expected to agree on those.
+ */
 export class ComposeProjects {
   readonly #projects = new Map<string, ComposeProject>();
 
@@ -63,6 +82,8 @@ type State =
   | { name: 'idle' }
   | { name: 'starting'; gen: number }
   | { name: 'running' | 'healthy' | 'unhealthy'; gen: number; c: Attached }
+  /** Unhealthy: `compose stop` in flight, then backoff and `up` again (published as `stopping`). */
+  | { name: 'recreating'; gen: number; c: Attached }
   | { name: 'stopping'; gen: number; done: Promise<void> }
   | { name: 'backoff'; gen: number; timer: NodeJS.Timeout };
 
@@ -84,6 +105,11 @@ export class ComposeUnit extends UnitBase {
     this.#budget = new RestartBudget(config.restart, deps.random);
   }
 
+  /** pids of the docker / compose CLI processes working for this unit's project right now. */
+  childPids(): number[] {
+    return this.#project.childPids();
+  }
+
   start(): void {
     const s = this.#state;
     switch (s.name) {
@@ -98,6 +124,7 @@ export class ComposeUnit extends UnitBase {
       case 'running':
       case 'healthy':
       case 'unhealthy':
+      case 'recreating':
       case 'stopping':
         return;
     }
@@ -105,24 +132,27 @@ export class ComposeUnit extends UnitBase {
 
   async stop(reason: string): Promise<void> {
     const s = this.#state;
-    const gen = ++this.#gen;
     switch (s.name) {
       case 'idle':
         if (this.state === 'pending') this.publish('stopped', { reason, pid: null });
         await this.#closeEvents();
         return;
       case 'backoff':
+        this.#gen++;
         clearTimeout(s.timer);
         this.#state = { name: 'idle' };
         this.publish('stopped', { reason, pid: null });
         await this.#closeEvents();
         return;
       case 'stopping':
+        // A second stop (user stop, then shutdown) waits for the first; it must not make it stale.
         return s.done;
       case 'starting':
       case 'running':
       case 'healthy':
-      case 'unhealthy': {
+      case 'unhealthy':
+      case 'recreating': {
+        const gen = ++this.#gen;
         const c = 'c' in s ? s.c : undefined;
         const done = this.#stopContainer(gen, c, reason);
         this.#state = { name: 'stopping', gen, done };
@@ -167,12 +197,13 @@ export class ComposeUnit extends UnitBase {
     const gen = ++this.#gen;
     this.#state = { name: 'starting', gen };
     this.publish('starting', { pid: null, exitCode: null });
-    const docker = await dockerReachable();
+    // The unit's env, not ours: DOCKER_HOST / DOCKER_CONTEXT there choose the daemon, as they do for compose.
+    const docker = await dockerReachable({ env: this.config.env });
     if (gen !== this.#gen) return;
     if (!docker.ok) return this.#fail(docker.reason);
     this.#events ??= this.#project.watchEvents((ev) => {
       if (ev.service !== this.config.service) return;
-      if (ev.action === 'die') this.#onDie(ev.id, ev.exitCode);
+      if (ev.action === 'die') this.#onDie(ev.id, ev.exitCode, ev.time);
       else if (ev.action === 'start') this.#onStarted(ev.id);
     });
     const existing = await this.#project.containerId(this.config.service);
@@ -184,11 +215,13 @@ export class ComposeUnit extends UnitBase {
       const info = await this.#project.inspect(id);
       if (gen !== this.#gen) return;
       // Adopt only what was running before this daemon started anything for the unit.
-      adopted = info.ok && info.running && this.restarts === 0 && !this.adopted && this.#firstStart;
+      adopted = info.ok && info.running && this.#firstStart;
       if (!(info.ok && info.running)) id = undefined;
     }
     this.#firstStart = false;
     if (!id) {
+      // From here on the container is ours, even if it was adopted before it died.
+      this.adopted = false;
       this.system(`docker compose up -d --no-deps ${this.config.service}`);
       const up = await this.#project.up(this.config.service);
       if (gen !== this.#gen) return;
@@ -248,6 +281,7 @@ export class ComposeUnit extends UnitBase {
       unit: this.name,
       cwd: this.config.file.replace(/\/[^/]*$/, ''),
       env: this.config.env,
+      timeoutMs: hc.timeoutMs,
       onLogs: (fn) => this.bus.onLogs((b) => b.unit === this.name && fn(b)),
       containerId: () => c.id,
     });
@@ -263,13 +297,15 @@ export class ComposeUnit extends UnitBase {
       onProgress: (r) => {
         if (this.#current(gen, c)) this.health = r.ok ? 'passing' : `failing: ${r.reason}`;
       },
+      onAttempt: (a) => this.bus.publishProbe({ unit: this.name, ...a }),
     });
     c.monitor.start();
   }
 
+  /** Still attached to `c` in this generation (running, healthy or unhealthy; not recreating). */
   #current(gen: number, c: Attached): boolean {
     const s = this.#state;
-    return gen === this.#gen && 'c' in s && s.c === c;
+    return gen === this.#gen && (s.name === 'running' || s.name === 'healthy' || s.name === 'unhealthy') && s.c === c;
   }
 
   #enter(gen: number, c: Attached, state: 'healthy' | 'unhealthy', reason?: string): void {
@@ -281,20 +317,25 @@ export class ComposeUnit extends UnitBase {
 
   async #recreate(gen: number, c: Attached, why: string): Promise<void> {
     c.monitor?.stop();
+    // Its own `die` (from our stop) must not count as a second, separate failure.
+    this.#state = { name: 'recreating', gen, c };
     this.publish('stopping', { reason: why });
-    await this.#project.stop(this.config.service, this.config.stop.timeoutMs / 1000);
+    const res = await this.#project.stop(this.config.service, this.config.stop.timeoutMs / 1000);
     await c.logs?.close();
     if (gen !== this.#gen) return;
+    if (!res.ok) this.system(`stop failed: ${res.reason}`);
     this.#afterExit(why, null, true);
   }
 
-  #onDie(id: string, exitCode: number | undefined): void {
+  #onDie(id: string, exitCode: number | undefined, time: number): void {
     const s = this.#state;
-    if (!('c' in s) || s.c.id !== id) return;
+    if (s.name !== 'running' && s.name !== 'healthy' && s.name !== 'unhealthy') return;
+    // A replayed or late event of an earlier run of the same container (`up` restarts it in place).
+    if (s.c.id !== id || time < s.c.startedAt) return;
     const { gen, c } = s;
     c.monitor?.stop();
     void c.logs?.done.then(() => {
-      if (gen === this.#gen && 'c' in this.#state && this.#state.c === c) this.#afterExit(`container died (exit code ${exitCode ?? '?'})`, exitCode ?? null, true);
+      if (this.#current(gen, c)) this.#afterExit(`container died (exit code ${exitCode ?? '?'})`, exitCode ?? null, true);
     });
   }
 
