@@ -1,0 +1,72 @@
+// Preflight: the `uv` trap (installed into ~/.local/bin, which is often not on PATH) and
+// missing programs, through the real CLI.
+
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, startCli, units, waitForControl, writeConfig } from './helpers/daemon.ts';
+import { removeDir, tempDir } from './helpers/stack.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+function setup(): { dir: string; home: string } {
+  const dir = tempDir();
+  const home = tempDir('bksup-home-');
+  dirs.push(dir, home);
+  mkdirSync(join(home, '.local', 'bin'), { recursive: true });
+  const uv = join(home, '.local', 'bin', 'uv');
+  writeFileSync(uv, '#!/bin/sh\necho "uv stand-in: $*"\nexec sleep 1000\n');
+  chmodSync(uv, 0o755);
+  return { dir, home };
+}
+
+// PATH without any home directory: what an IDE terminal or a service often gets.
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+describe('bksup check', () => {
+  it('finds uv in ~/.local/bin when it is not on PATH, and says it will be used', async () => {
+    const { dir, home } = setup();
+    writeConfig(dir, `{ units: { server: { command: 'uv run python manage.py runserver' } } }`);
+    const { code, output } = await runCli(dir, ['check'], { HOME: home, PATH });
+    expect(output).toContain(`server: found its program in ${join(home, '.local', 'bin')}, which is not on PATH`);
+    expect(output).toContain('preflight: all checks passed');
+    expect(code).toBe(0);
+  });
+
+  it('names the unit and the fix for a program that is nowhere', async () => {
+    const { dir, home } = setup();
+    writeConfig(dir, `{ units: { web: { command: 'pnpm-that-does-not-exist dev' }, server: { command: 'uv run x' } } }`);
+    const { code, output } = await runCli(dir, ['check'], { HOME: home, PATH });
+    expect(code).toBe(1);
+    expect(output).toContain('web: program "pnpm-that-does-not-exist" not found on PATH nor in ~/.local/bin or ~/.cargo/bin');
+    expect(output).not.toMatch(/server: program/);
+  });
+
+  it('check --no-preflight only validates and prints the graph', async () => {
+    const { dir, home } = setup();
+    writeConfig(dir, `{ units: { a: { command: 'nope-nope' }, b: { command: 'nope', dependsOn: { a: 'healthy' } } } }`);
+    const { code, output } = await runCli(dir, ['check', '--no-preflight'], { HOME: home, PATH });
+    expect(code).toBe(0);
+    expect(output).toContain('b (process) <- a:healthy');
+  });
+});
+
+describe('bksup up with uv only in ~/.local/bin', () => {
+  it('starts the unit with the program from ~/.local/bin', async () => {
+    const { dir, home } = setup();
+    writeConfig(dir, `{ units: { server: { command: 'uv run python manage.py nats_listener' } } }`);
+    const d = startCli(dir, ['up'], { HOME: home, PATH });
+    try {
+      await waitForControl(dir);
+      await waitFor(() => d.output().includes('uv stand-in: run python manage.py nats_listener'));
+      expect((await units(dir))[0]!.state).toBe('healthy');
+    } finally {
+      d.child.kill('SIGTERM');
+      expect(await d.exited).toBe(0);
+    }
+  });
+});
