@@ -41,6 +41,14 @@ export async function runPreflight(config: ResolvedConfig): Promise<PreflightRes
 
   for (const name of config.order) {
     const u = config.units[name]!;
+    if (!u.enabled) continue;
+    for (const r of u.requires) {
+      if (!existsSync(r.file)) problems.push({ unit: name, message: `${r.file} is missing${r.hint ? ` (${r.hint})` : ''}` });
+    }
+  }
+
+  for (const name of config.order) {
+    const u = config.units[name]!;
     if (!u.enabled || u.kind !== 'process' || !u.healthcheck) continue;
     const port = loopbackPort(u.healthcheck.probe);
     if (port !== undefined && !(await portFree(port))) {

@@ -39,6 +39,7 @@ describe('defaults', () => {
     expect(c.units.web).toEqual({
       name: 'web',
       onDependencyFailure: 'wait',
+      requires: [],
       kind: 'process',
       enabled: true,
       description: undefined,

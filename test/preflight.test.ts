@@ -46,6 +46,17 @@ describe('bksup check', () => {
     expect(output).not.toMatch(/server: program/);
   });
 
+  it('names a missing required file with its unit and the fix', async () => {
+    const { dir, home } = setup();
+    mkdirSync(join(dir, 'server'));
+    writeConfig(dir, `{ units: { server: { command: 'uv run x', cwd: 'server', requires: [{ file: 'server/.env', hint: 'cp server/.env.example server/.env' }] } } }`);
+    const { code, output } = await runCli(dir, ['check'], { HOME: home, PATH });
+    expect(code).toBe(1);
+    expect(output).toContain(`server: ${join(dir, 'server', '.env')} is missing (cp server/.env.example server/.env)`);
+    writeFileSync(join(dir, 'server', '.env'), 'DEBUG=1\n');
+    expect((await runCli(dir, ['check'], { HOME: home, PATH })).code).toBe(0);
+  });
+
   it('check --no-preflight only validates and prints the graph', async () => {
     const { dir, home } = setup();
     writeConfig(dir, `{ units: { a: { command: 'nope-nope' }, b: { command: 'nope', dependsOn: { a: 'healthy' } } } }`);

@@ -140,6 +140,7 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
       restart: resolveRestart(unit.restart, kind),
       stop: { signal: unit.stop?.signal ?? DEFAULTS.stop.signal, timeoutMs: ms(unit.stop?.timeout, DEFAULTS.stop.timeoutMs) },
       onDependencyFailure: unit.onDependencyFailure ?? 'wait',
+      requires: (unit.requires ?? []).map((r) => ({ file: fromRoot(r.file), hint: r.hint })),
     };
     units[name] = resolveKind(unit, common, fromRoot, root, composeFile, composeProject);
   }

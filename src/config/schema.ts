@@ -342,6 +342,7 @@ function commonShape(kind: UnitKind) {
     restart: restart.optional(),
     stop: stop.optional(),
     onDependencyFailure: oneOf(['restart', 'wait', 'ignore'], 'onDependencyFailure').optional(),
+    requires: z.array(strictObject({ file: nonEmptyString(), hint: z.string().optional() })).optional(),
   };
 }
 

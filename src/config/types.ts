@@ -71,6 +71,8 @@ interface UnitCommon {
    * `wait` (default) keeps it running and notes the dependency in its status; `ignore` does nothing.
    */
   onDependencyFailure?: DependencyFailurePolicy;
+  /** Files that must exist before the unit can work (checked by preflight), e.g. `server/.env`. */
+  requires?: { file: string; hint?: string }[];
 }
 
 export type DependencyFailurePolicy = 'restart' | 'wait' | 'ignore';
@@ -164,6 +166,8 @@ interface ResolvedUnitCommon {
   restart: ResolvedRestart;
   stop: { signal: NodeJS.Signals; timeoutMs: number };
   onDependencyFailure: DependencyFailurePolicy;
+  /** Absolute paths, with the fix to show when missing. */
+  requires: readonly { file: string; hint: string | undefined }[];
 }
 
 export interface ResolvedProcessUnit extends ResolvedUnitCommon {
