@@ -153,6 +153,8 @@ export function demoConfig(opts: DemoOptions): UserConfig {
         description: 'nats-server with JetStream (-js -sd <data>/nats)',
         command: ['nats-server', '-a', '127.0.0.1', '-p', String(s.ports.nats), '-js', '-sd', join(s.dataDir, 'nats'), '-n', 'bklite-demo'],
         healthcheck: { nats: s.nats.url, jetstream: true, interval: '500ms' },
+        // nats-server exits 0 on SIGINT but 1 on SIGTERM; both shut down cleanly.
+        stop: { signal: 'SIGINT' },
         restart: { policy: 'always' },
       },
       'mlflow-db': {
