@@ -6,7 +6,7 @@
 //   down → no process of the stack survives (every pid seen during the run, with its start time)
 //   a second up skips db-init; after the database is dropped, db-init runs again
 
-import { mkdtempSync, chmodSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -186,6 +186,11 @@ describe('the demo stack under bksup', () => {
       ['the login page lists domain.com', true, 'HTTP 200, 2 expectation(s) met'],
       ['admin can log in', true, 'HTTP 200, 2 expectation(s) met'],
     ]);
+    // The same through the CLI.
+    const cli = await runCli(dir, ['verify']);
+    expect(cli.code, cli.output).toBe(0);
+    expect(cli.output).toMatch(/✓ the login page lists domain\.com \(\d+ ms\)\n✓ admin can log in \(\d+ ms\)\nverify: all 2 checks passed/);
+    expect(cli.output).not.toContain('password');
     // The postmaster is the supervised pid itself (exec chain), not a wrapper shell.
     expect(readStat((await row('postgres')).pid!)?.comm).toBe('postgres');
   }, 180_000);
@@ -196,6 +201,9 @@ describe('the demo stack under bksup', () => {
     await waitFor(async () => (await row('nats_listener')).state === 'stopped', { timeout: 30_000, message: 'nats_listener stopped' });
     const broken = await verify();
     expect(broken.results[0]).toMatchObject({ ok: false, detail: 'data does not contain "domain.com" (got [])' });
+    const cli = await runCli(dir, ['verify']);
+    expect(cli.code, cli.output).toBe(1);
+    expect(cli.output).toContain('✗ the login page lists domain.com: data does not contain "domain.com" (got [])');
 
     const start = await runCli(dir, ['start', 'nats_listener']);
     expect(start.code, start.output).toBe(0);
@@ -231,6 +239,10 @@ describe('the demo stack under bksup', () => {
     const rows = await waitStackUp('skipped');
     expect(rows.find((r) => r.name === 'db-init')).toMatchObject({ state: 'skipped' });
     expect((await verify()).ok).toBe(true);
+    // mlflow-db created the database on the first run and found it on this one.
+    const mlflowDbLog = readFileSync(join(dir, 'logs', 'mlflow-db.log'), 'utf8');
+    expect(mlflowDbLog).toContain('databases created: mlflow; already there: none');
+    expect(mlflowDbLog).toContain('database "mlflow" already exists');
   }, 180_000);
 
   it('after the database is dropped, the next up runs db-init again', async () => {
