@@ -193,6 +193,8 @@ export function demoConfig(opts: DemoOptions): UserConfig {
           interval: '1s',
           retries: 3,
         },
+        // Its subscription dies with the NATS connection: when nats restarts, so does the listener.
+        onDependencyFailure: 'restart',
         restart: { policy: 'always' },
       },
       server: {

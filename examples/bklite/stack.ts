@@ -152,11 +152,14 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
           timeout: '5s',
           startPeriod: '2m',
         },
+        // Its subscription dies with the NATS connection: when nats restarts, so does the listener.
+        onDependencyFailure: 'restart',
         restart: { policy: 'always' },
       },
       server: {
         cwd: 'server',
         command: `uv run uvicorn asgi:application --host 0.0.0.0 --port ${get('SERVER_PORT')} --reload`,
+        requires: [{ file: 'server/.env', hint: "create it as BK-Lite's README says (e.g. cp server/.env.example server/.env)" }],
         env: python,
         dependsOn: { postgres: 'healthy', redis: 'healthy', nats: 'healthy', 'db-init': 'completed' },
         healthcheck: { http: local('SERVER_PORT', '/admin/login/'), interval: '1s', retries: 3, startPeriod: '2m' },
@@ -166,6 +169,7 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
       web: {
         cwd: 'web',
         command: 'pnpm dev',
+        requires: [{ file: 'web/.env.local', hint: "create it as BK-Lite's README says (e.g. cp web/.env.example web/.env.local)" }],
         dependsOn: { server: 'healthy' },
         // next dev compiles a page on its first request: slow, so failures in the first minutes do not count.
         healthcheck: { http: local('WEB_PORT', '/auth/signin'), interval: '2s', timeout: '60s', startPeriod: '5m' },
