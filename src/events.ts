@@ -75,11 +75,22 @@ export interface VerifyEvent {
 
 export type SupervisorEvent = StateEvent | VerifyEvent;
 
+/**
+ * One health-check attempt, for the metrics (src/metrics.ts). Kept off the event stream: it
+ * happens every `interval` for every probed unit, and event clients only care about outcomes.
+ */
+export interface ProbeAttempt {
+  unit: string;
+  durationMs: number;
+  ok: boolean;
+}
+
 type Listener<T> = (value: T) => void;
 
 export class EventBus {
   readonly #logListeners = new Set<Listener<LogBatch>>();
   readonly #eventListeners = new Set<Listener<SupervisorEvent>>();
+  readonly #probeListeners = new Set<Listener<ProbeAttempt>>();
 
   /**
    * Set by LogFiles.attach: after publishing a chunk's lines, a pipe reader asks this; a
@@ -98,11 +109,20 @@ export class EventBus {
     return () => this.#eventListeners.delete(fn);
   }
 
+  onProbe(fn: Listener<ProbeAttempt>): () => void {
+    this.#probeListeners.add(fn);
+    return () => this.#probeListeners.delete(fn);
+  }
+
   publishLogs(batch: LogBatch): void {
     for (const fn of this.#logListeners) fn(batch);
   }
 
   publishEvent(event: SupervisorEvent): void {
     for (const fn of this.#eventListeners) fn(event);
+  }
+
+  publishProbe(attempt: ProbeAttempt): void {
+    for (const fn of this.#probeListeners) fn(attempt);
   }
 }

@@ -47,6 +47,8 @@ export interface HealthCallbacks {
   onUnhealthy?(reason: string): void;
   /** Every attempt's result, before any onHealthy/onUnhealthy it causes. */
   onProgress?(result: ProbeResult): void;
+  /** Every finished attempt's duration and outcome, first of all (metrics). */
+  onAttempt?(attempt: { durationMs: number; ok: boolean }): void;
 }
 
 export type HealthMonitorState = 'idle' | 'starting' | 'healthy' | 'unhealthy' | 'stopped';
@@ -133,11 +135,13 @@ export class HealthMonitor {
     this.#nextTimer = undefined;
     if (this.#state.name === 'stopped') return;
     const run = boundedCheck(this.#probe, this.#timing.timeoutMs, this.#scheduler);
+    const startedAt = this.#scheduler.now();
     this.#inFlight = run;
     void run.result.then((result) => {
       // Stopped, or superseded: judged by the current state, a late result changes nothing.
       if (this.#inFlight !== run || this.#state.name === 'stopped') return;
       this.#inFlight = undefined;
+      this.#callbacks.onAttempt?.({ durationMs: this.#scheduler.now() - startedAt, ok: result.ok });
       this.#nextTimer = this.#scheduler.setTimeout(() => this.#runAttempt(), this.#timing.intervalMs);
       this.#onResult(result);
     });

@@ -182,6 +182,7 @@ export class ProcessUnit extends UnitBase {
         if (!this.#isCurrent(run)) return;
         this.health = result.ok ? 'passing' : `failing: ${result.reason}`;
       },
+      onAttempt: (a) => this.bus.publishProbe({ unit: this.name, ...a }),
     });
     run.monitor.start();
   }
