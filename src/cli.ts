@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { runDaemon } from './daemon.ts';
 import { checkCommand } from './check.ts';
 import { verifyCommand } from './verify.ts';
-import { controlCommand, downCommand, logsCommand, statusCommand } from './client/index.ts';
+import { controlCommand, dashboardCommand, downCommand, logsCommand, statusCommand } from './client/index.ts';
 
 const program = new Command();
 program
@@ -69,6 +69,13 @@ for (const action of ['restart', 'stop', 'start'] as const) {
       process.exitCode = await controlCommand(globals().dir, action, units, io);
     });
 }
+
+program
+  .command('dashboard')
+  .description('print a one-time login link to the browser dashboard of the running daemon')
+  .action(async () => {
+    process.exitCode = await dashboardCommand(globals().dir, { out: process.stdout, err: process.stderr });
+  });
 
 program
   .command('down')

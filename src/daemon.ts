@@ -11,6 +11,7 @@ import { loadConfig } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { logHistory } from './control/history.ts';
 import { startControlServer } from './control/server.ts';
+import { SupervisorMetrics } from './metrics.ts';
 import { acquireDaemonLock } from './daemon-lock.ts';
 import { EventBus } from './events.ts';
 import { stopLeftovers } from './leftovers.ts';
@@ -108,6 +109,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     rerun: opts.rerun,
     log: (level, msg, extra) => logger[level](extra ?? {}, msg),
   });
+  // Before any unit starts, so the counters cover the whole run.
+  const metrics = new SupervisorMetrics({ handle: sup });
 
   const control = await startControlServer({
     host: config.control.host,
@@ -117,9 +120,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     handle: sup,
     history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
     logger,
+    metrics,
+    metricsPublic: config.metrics.public,
   });
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);
   say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
+  // Only to the terminal (never to supervisor.log): a one-time link, useless once opened.
+  say(`bksup: dashboard: ${control.loginUrl(15 * 60_000)} (one-time link, valid 15 min; npx bksup dashboard prints a new one)`);
   logger.info({ pid: process.pid, config: config.file, port: control.port }, 'supervisor started');
 
   let signals = 0;
@@ -171,6 +178,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   say('bksup: all units stopped');
   logger.info('supervisor stopped');
   await control.close();
+  metrics.close();
   await files.flush();
   files.close();
   logger.flush();

@@ -221,7 +221,7 @@ describe('HTTP routes', () => {
     ['/api/units/server/explode', 'POST', 404, /no such action "explode"/],
     ['/api/units/server/restart/extra', 'POST', 404, /no such endpoint/],
     ['/api/nope', 'GET', 404, /no such endpoint/],
-    ['/', 'GET', 404, /no such endpoint/],
+    ['/index.php', 'GET', 404, /no such endpoint/],
     ['/api/units/server/restart', 'GET', 405, /method GET not allowed here: use POST/],
     ['/api/units', 'DELETE', 405, /use GET, HEAD/],
     ['/api/shutdown', 'GET', 405, /use POST/],

@@ -5,4 +5,5 @@ export { findDaemon, apiRequest, noDaemonMessage, STATE_DIR, type Daemon, type D
 export { statusCommand, formatStatusTable } from './status.ts';
 export { logsCommand, DEFAULT_TAIL, type LogsOptions, type LogsIO } from './logs.ts';
 export { controlCommand, downCommand, type DownOptions } from './control.ts';
+export { dashboardCommand } from './dashboard.ts';
 export type { ClientIO } from './format.ts';

@@ -48,6 +48,7 @@ export type ResolveResult = { ok: true; config: ResolvedConfig } | { ok: false; 
 export const DEFAULTS = Object.freeze({
   logs: { dir: 'logs', maxSize: 10 * 1024 * 1024, keep: 5, ringSize: 10_000 },
   control: { host: '127.0.0.1', port: 0, allowRemote: false },
+  metrics: { public: false },
   composeFile: 'docker-compose.dev.yml',
   envFile: '.env',
   healthcheck: { intervalMs: 1000, timeoutMs: 5000, retries: 3, startPeriodMs: 0 },
@@ -172,6 +173,7 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
       port: user.control?.port ?? DEFAULTS.control.port,
       allowRemote: user.control?.allowRemote ?? DEFAULTS.control.allowRemote,
     },
+    metrics: { public: user.metrics?.public ?? DEFAULTS.metrics.public },
     stateDir: resolve(root, '.supervisor'),
     units,
     order: topoOrder(units),

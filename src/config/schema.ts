@@ -480,6 +480,9 @@ export const userConfigSchema = strictObject({
     port: int(0, 65535, '0 picks a free port').optional(),
     allowRemote: boolean().optional(),
   }).optional(),
+  metrics: strictObject({
+    public: boolean().optional(),
+  }).optional(),
   compose: strictObject({
     file: nonEmptyString().optional(),
     project: checked(checkProjectName).optional(),

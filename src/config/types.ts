@@ -126,6 +126,8 @@ export interface UserConfig {
   envFile?: string;
   logs?: { dir?: string; maxSize?: Size; keep?: number; ringSize?: number };
   control?: { host?: string; port?: number; allowRemote?: boolean };
+  /** `/metrics` on the control port; `public: true` lets scrapers on this machine in without the token. */
+  metrics?: { public?: boolean };
   compose?: { file?: string; project?: string };
   units: Record<string, UnitConfig>;
   verify?: VerifyCheck[];
@@ -210,6 +212,7 @@ export interface ResolvedConfig {
   root: string;
   logs: { dir: string; maxSizeBytes: number; keep: number; ringSize: number };
   control: { host: string; port: number; allowRemote: boolean };
+  metrics: { public: boolean };
   /** `.supervisor/` under root. */
   stateDir: string;
   units: Readonly<Record<string, ResolvedUnit>>;

@@ -3,14 +3,17 @@
 //   GET  /api/units                          → 200 UnitSnapshot[]
 //   POST /api/units/:name/(start|stop|restart) → 200 {ok} | 404 unknown unit | 409 not possible now
 //   POST /api/shutdown                       → 202, then the supervisor shuts down
+//   GET  /api/graph                          → 200 {levels, edges} (the dashboard's layout)
+//   POST /api/login-tokens                   → 200 one-time dashboard login (Bearer only, not a cookie)
 //   /api/logs, /api/events                   → 426: WebSocket endpoints
 //
 // Every answer is JSON. Nothing a client sends can throw out of here: bad paths, names, methods
 // and bodies get 4xx, a bug gets 500, and the daemon keeps running either way.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SupervisorHandle } from '../units/types.ts';
-import { UNIT_ACTIONS, isValidUnitName, type ActionResponse, type ErrorResponse, type ShutdownResponse, type UnitAction } from './protocol.ts';
+import { dependencyLevels } from '../graph.ts';
+import type { SupervisorHandle, UnitSnapshot } from '../units/types.ts';
+import { UNIT_ACTIONS, isValidUnitName, type ActionResponse, type ErrorResponse, type GraphResponse, type LoginTokenResponse, type ShutdownResponse, type UnitAction } from './protocol.ts';
 import type { ControlLogger } from './server.ts';
 import { unknownUnitError } from './ws-logs.ts';
 
@@ -23,6 +26,10 @@ export interface HttpContext {
   redact: (text: string) => string;
   /** Called once, after the 202 of the first shutdown request went out. */
   requestShutdown: (reason: string) => void;
+  /** How the request proved itself: the control token, or a dashboard session cookie. */
+  auth?: 'token' | 'cookie';
+  /** Mints a one-time dashboard login; absent when the server has no dashboard. */
+  issueLoginToken?: () => LoginTokenResponse;
 }
 
 const JSON_HEADERS = {
@@ -50,6 +57,8 @@ type Route =
   | { kind: 'units' }
   | { kind: 'action'; unit: string; action: UnitAction }
   | { kind: 'shutdown' }
+  | { kind: 'graph' }
+  | { kind: 'login-tokens' }
   | { kind: 'websocket'; path: string }
   | { kind: 'bad'; status: 400 | 404; error: string };
 
@@ -62,6 +71,8 @@ export function route(rawUrl: string): Route {
   const [, , resource, rawName, action, ...rest] = parts;
   if (resource === 'units' && parts.length === 3) return { kind: 'units' };
   if (resource === 'shutdown' && parts.length === 3) return { kind: 'shutdown' };
+  if (resource === 'graph' && parts.length === 3) return { kind: 'graph' };
+  if (resource === 'login-tokens' && parts.length === 3) return { kind: 'login-tokens' };
   if ((resource === 'logs' || resource === 'events') && parts.length === 3) return { kind: 'websocket', path };
   if (resource === 'units' && rawName !== undefined && action !== undefined && rest.length === 0) {
     if (!(UNIT_ACTIONS as readonly string[]).includes(action)) {
@@ -81,10 +92,10 @@ export function route(rawUrl: string): Route {
   return { kind: 'bad', status: 404, error: `no such endpoint: ${shown(path)}` };
 }
 
-type Body = { ok: true; value: Record<string, unknown> | undefined } | { ok: false; status: 400 | 413; error: string };
+export type Body = { ok: true; value: Record<string, unknown> | undefined } | { ok: false; status: 400 | 413; error: string };
 
 /** Reads at most MAX_BODY_BYTES; an empty body is fine, otherwise it must be a JSON object. */
-function readBody(req: IncomingMessage): Promise<Body> {
+export function readBody(req: IncomingMessage): Promise<Body> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) {
     return Promise.resolve({ ok: false, status: 413, error: `request body over ${MAX_BODY_BYTES} bytes` });
@@ -152,6 +163,18 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
         if (result.ok) return sendJson(res, 200, { ok: true, unit: r.unit, action: r.action } satisfies ActionResponse);
         return sendError(res, result.status, result.error);
       }
+      case 'graph':
+        if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, method, 'GET, HEAD');
+        return sendJson(res, 200, graphOf(ctx.handle.snapshot()));
+      case 'login-tokens': {
+        if (method !== 'POST') return methodNotAllowed(res, method, 'POST');
+        const body = await readBody(req);
+        if (!body.ok) return sendError(res, body.status, body.error, body.status === 413 ? { connection: 'close' } : {});
+        if (!ctx.issueLoginToken) return sendError(res, 404, 'this server has no dashboard');
+        // A browser session must not mint logins for other browsers: only the token holder may.
+        if (ctx.auth !== 'token') return sendError(res, 403, 'login tokens are issued to holders of the control token only (bksup dashboard)');
+        return sendJson(res, 200, ctx.issueLoginToken());
+      }
       case 'shutdown': {
         if (method !== 'POST') return methodNotAllowed(res, method, 'POST');
         const body = await readBody(req);
@@ -167,4 +190,11 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
     if (!res.headersSent) sendError(res, 500, 'internal error in the supervisor (see logs/supervisor.log)');
     else res.destroy();
   }
+}
+
+/** Levels from the dependency graph (disabled units included: they are drawn, greyed). */
+export function graphOf(units: readonly UnitSnapshot[]): GraphResponse {
+  const graph = Object.fromEntries(units.map((u) => [u.name, { dependsOn: u.dependsOn }]));
+  const edges = units.flatMap((u) => Object.entries(u.dependsOn).filter(([dep]) => Object.hasOwn(graph, dep)).map(([dep, condition]) => ({ from: dep, to: u.name, condition })));
+  return { levels: dependencyLevels(graph), edges };
 }

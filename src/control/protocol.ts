@@ -51,6 +51,19 @@ export interface ActionResponse { ok: true; unit: string; action: UnitAction }
 export interface ShutdownResponse { ok: true; message: string }
 /** Every non-2xx answer. */
 export interface ErrorResponse { error: string }
+/** `POST /api/login-tokens` (Bearer only) → 200: a one-time dashboard login, see src/control/sessions.ts. */
+export interface LoginTokenResponse {
+  token: string;
+  /** ms since epoch. */
+  expiresAt: number;
+  /** Path and query to open on this server: `/login?t=<token>`. */
+  path: string;
+}
+/** `GET /api/graph`: units by dependency level (src/graph.ts), and every dependency edge. */
+export interface GraphResponse {
+  levels: string[][];
+  edges: { from: string; to: string; condition: string }[];
+}
 
 export type UnitAction = 'start' | 'stop' | 'restart';
 export const UNIT_ACTIONS: readonly UnitAction[] = ['start', 'stop', 'restart'];
@@ -95,8 +108,8 @@ export interface GapFrame { type: 'gap'; unit: string; dropped: number; fromSeq:
 /** A request this connection made was refused; usually followed by a close (1008). */
 export interface ErrorFrame { type: 'error'; error: string }
 
-/** First frame on `/api/events`. */
-export interface SnapshotFrame { type: 'snapshot'; instance: string; units: UnitSnapshot[] }
+/** First frame on `/api/events`; `verify` is the last verify result of this daemon run, if any. */
+export interface SnapshotFrame { type: 'snapshot'; instance: string; units: UnitSnapshot[]; verify?: VerifyEvent }
 
 export type StateFrame = StateEvent;
 export type VerifyFrame = VerifyEvent;

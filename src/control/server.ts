@@ -3,24 +3,34 @@
 // (the `ws` server runs with noServer and only sees sockets that passed), so an unauthenticated
 // peer never gets further than a 401.
 //
-//   request ──► token? ─401─► origin? ─403─► http.ts routes
-//   upgrade ──► token (header or ?token=)? ─401─► origin? ─403─► path? ─404─► client limit? ─503─►
+//   request ──► /login, /logout, /assets/*: host? ─403─► origin? ─403─► the dashboard's public part
+//           ──► token, or session cookie (own Host only)? ─401─► origin? ─403─►
+//               cookie + unsafe method without Origin? ─403─► / (the page), /metrics, http.ts routes
+//           (/metrics without either: allowed when metricsPublic, from loopback, to a loopback Host)
+//   upgrade ──► token (header or ?token=) or session cookie (own Host, own Origin)? ─401─►
+//               origin? ─403─► path? ─404─► client limit? ─503─►
 //               ws handshake ──► /api/logs: LogStreamHub   /api/events: EventStreamHub
+//
+// Browsers authenticate with the session cookie of src/control/sessions.ts, never the token.
+// Cookies ride along on requests from any page of the same site (any port of 127.0.0.1), so a
+// cookie alone is never enough to act: unsafe methods need an Origin header that is ours.
 //
 // On listen it writes `.supervisor/control.json` (0600; it holds the token); close() removes it.
 
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { SupervisorHandle } from '../units/types.ts';
 import { redactText } from '../util/redact.ts';
+import { handlePublic, isPagePath, isPublicPath, pathOf, sendPage, sendUnauthorized } from '../dashboard/serve.ts';
 import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, originAllowed } from './auth.ts';
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import type { LogHistory } from './history.ts';
 import { handleApiRequest, route, sendJson } from './http.ts';
-import { CLOSE, type ControlFile } from './protocol.ts';
+import { CLOSE, type ControlFile, type LoginTokenResponse } from './protocol.ts';
+import { LOGIN_TOKEN_TTL_MS, SessionStore, readCookie, sessionCookieName } from './sessions.ts';
 import { EventStreamHub } from './ws-events.ts';
 import { LogStreamHub, type LogClientStats, type LogStreamLimits } from './ws-logs.ts';
 
@@ -53,12 +63,28 @@ export interface ControlServerOptions {
   heartbeatMs?: number;
   /** WebSocket frames from clients above this are refused with 1009 (default 64 KiB). */
   maxPayload?: number;
+  /** `/metrics`; without it the endpoint answers 404. */
+  metrics?: MetricsEndpoint;
+  /** `metrics.public`: `/metrics` without a token, for scrapers on this machine only. */
+  metricsPublic?: boolean;
+  /** Serve the dashboard (`/`, `/login`, `/assets/*`; default true). */
+  dashboard?: boolean;
+  /** Dashboard sessions (default: a fresh store; tests inject one with a clock). */
+  sessions?: SessionStore;
+}
+
+/** What serves `/metrics` (src/metrics.ts); it gets the WebSocket numbers from here. */
+export interface MetricsEndpoint {
+  readonly contentType: string;
+  render(ws: ControlServerStats): Promise<string>;
 }
 
 export interface ControlServerStats {
   logClients: LogClientStats[];
   eventClients: number;
   sockets: number;
+  /** Lines every log client ever lost to its bounded queue (never goes down). */
+  droppedLinesTotal: number;
 }
 
 export interface ControlServer {
@@ -71,6 +97,11 @@ export interface ControlServer {
   url: string;
   controlFile: string;
   stats(): ControlServerStats;
+  /**
+   * A one-time dashboard login link, `http://host:port/login?t=…` (loopback spelled out when the
+   * server listens on every interface).
+   */
+  loginUrl(ttlMs?: number): string;
   /** Closes every client (1001), stops listening and removes control.json. Idempotent. */
   close(): Promise<void>;
 }
@@ -111,6 +142,16 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
     server.once('listening', onListening);
     server.listen({ host, port, exclusive: true });
   });
+}
+
+/** The host name of a Host header (`127.0.0.1:8080` → `127.0.0.1`, `[::1]:80` → `[::1]`). */
+function hostName(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end < 0 ? host : host.slice(0, end + 1);
+  }
+  const colon = host.indexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
 }
 
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
@@ -158,18 +199,80 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   };
 
   let origins = new Set<string>();
+  /** `host:port` spellings of this server (the origins without the scheme). */
+  let hosts = new Set<string>();
+  let cookieName = '';
+  const sessions = opts.sessions ?? new SessionStore();
+  let publicUrl = '';
+  const issueLoginToken = (ttlMs = LOGIN_TOKEN_TTL_MS): LoginTokenResponse => {
+    const t = sessions.issueLoginToken(ttlMs);
+    return { token: t.token, expiresAt: t.expiresAt, path: `/login?t=${t.token}` };
+  };
+
+  /**
+   * The Host header names this server. A DNS-rebinding page reaches 127.0.0.1 under its own host
+   * name: it must get neither the public dashboard parts nor public metrics.
+   */
+  const hostOk = (req: IncomingMessage): boolean => typeof req.headers.host === 'string' && hosts.has(req.headers.host.toLowerCase());
+  const authenticate = (req: IncomingMessage, allowQuery: boolean): 'token' | 'cookie' | undefined => {
+    if (isAuthorized(req, token, allowQuery)) return 'token';
+    const session = cookieName === '' ? undefined : readCookie(req, cookieName);
+    if (session !== undefined && hostOk(req) && sessions.isSession(session)) return 'cookie';
+    return undefined;
+  };
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, error: string): void => {
+    req.resume();
+    sendJson(res, status, { error });
+  };
 
   server.on('request', (req, res) => {
     try {
-      if (!isAuthorized(req, token, false)) {
-        req.resume();
-        return sendJson(res, 401, { error: 'missing or wrong token: send Authorization: Bearer <token from .supervisor/control.json>' }, { 'www-authenticate': 'Bearer' });
+      const path = pathOf(req.url ?? '/');
+      if (opts.dashboard !== false && isPublicPath(path)) {
+        if (!hostOk(req)) return refuse(req, res, 403, 'the dashboard answers only under its own address (Host header)');
+        if (!originAllowed(req, origins)) return refuse(req, res, 403, 'cross-origin requests are refused');
+        void handlePublic(req, res, path, { sessions, cookieName }).catch((err: unknown) => {
+          logger?.error({ err: redact(String(err)) }, 'control: dashboard request failed');
+          if (!res.headersSent) sendJson(res, 500, { error: 'internal error in the supervisor (see logs/supervisor.log)' });
+          else res.destroy();
+        });
+        return;
       }
-      if (!originAllowed(req, origins)) {
+      const auth = authenticate(req, false);
+      const publicMetrics = path === '/metrics' && opts.metricsPublic === true && isLoopbackHost(req.socket.remoteAddress ?? '') && isLoopbackHost(hostName(req.headers.host ?? ''));
+      if (auth === undefined && !publicMetrics) {
         req.resume();
-        return sendJson(res, 403, { error: 'cross-origin requests are refused' });
+        return sendUnauthorized(req, res, 'missing or wrong token: send Authorization: Bearer <token from .supervisor/control.json>');
       }
-      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown });
+      if (!originAllowed(req, origins)) return refuse(req, res, 403, 'cross-origin requests are refused');
+      const method = req.method ?? 'GET';
+      if (auth === 'cookie' && method !== 'GET' && method !== 'HEAD' && req.headers.origin === undefined) {
+        return refuse(req, res, 403, 'a browser request that changes something must carry an Origin header');
+      }
+      if (path === '/metrics') {
+        req.resume();
+        if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: `method ${method} not allowed here: use GET` }, { allow: 'GET, HEAD' });
+        if (!opts.metrics) return sendJson(res, 404, { error: 'metrics are not enabled in this server' });
+        const m = opts.metrics;
+        void m.render(stats()).then(
+          (text) => {
+            res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+            res.end(method === 'HEAD' ? undefined : text);
+          },
+          (err: unknown) => {
+            logger?.error({ err: redact(String(err)) }, 'control: rendering metrics failed');
+            sendJson(res, 500, { error: 'rendering the metrics failed (see logs/supervisor.log)' });
+          },
+        );
+        return;
+      }
+      if (opts.dashboard !== false && isPagePath(path)) {
+        req.resume();
+        if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { error: `method ${method} not allowed here: use GET` }, { allow: 'GET, HEAD' });
+        return sendPage(req, res, 'index');
+      }
+      if (auth === undefined) return refuse(req, res, 401, 'missing or wrong token');
+      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown, auth, ...(opts.dashboard !== false ? { issueLoginToken: () => issueLoginToken() } : {}) });
     } catch (err) {
       logger?.error({ err: redact(String(err)) }, 'control: request failed');
       res.destroy();
@@ -189,8 +292,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     try {
-      if (!isAuthorized(req, token, true)) return refuseUpgrade(socket, 401, 'missing or wrong token', { 'WWW-Authenticate': 'Bearer' });
-      if (!originAllowed(req, origins)) return refuseUpgrade(socket, 403, 'cross-origin WebSocket refused');
+      const auth = authenticate(req, true);
+      if (auth === undefined) return refuseUpgrade(socket, 401, 'missing or wrong token', { 'WWW-Authenticate': 'Bearer' });
+      if (!originAllowed(req, origins) || (auth === 'cookie' && req.headers.origin === undefined)) return refuseUpgrade(socket, 403, 'cross-origin WebSocket refused');
       const r = route(req.url ?? '/');
       if (r.kind !== 'websocket') return refuseUpgrade(socket, 404, r.kind === 'bad' ? r.error : 'not a WebSocket endpoint');
       if (wss.clients.size >= maxClients) return refuseUpgrade(socket, 503, `too many clients (${maxClients})`);
@@ -214,6 +318,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       refuseUpgrade(socket, 500, 'internal error');
     }
   });
+
+  function stats(): ControlServerStats {
+    return { logClients: logHub.stats(), eventClients: eventHub.size, sockets: sockets.size, droppedLinesTotal: logHub.droppedTotal() };
+  }
 
   const alive = new WeakMap<WebSocket, boolean>();
   const heartbeat = setInterval(() => {
@@ -239,6 +347,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     throw err;
   }
   origins = new Set([...allowedOrigins(opts.host, addr.port), ...allowedOrigins(addr.address, addr.port)]);
+  hosts = new Set([...origins].map((o) => o.slice('http://'.length)));
+  cookieName = sessionCookieName(addr.port);
+  publicUrl = `http://${hostPort(addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address, addr.port)}`;
 
   const info: ControlFile = { host: addr.address, port: addr.port, pid: process.pid, token, startedAt };
   let controlFile: string;
@@ -285,7 +396,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     instance,
     url: `http://${hostPort(addr.address, addr.port)}`,
     controlFile,
-    stats: () => ({ logClients: logHub.stats(), eventClients: eventHub.size, sockets: sockets.size }),
+    stats,
+    loginUrl: (ttlMs?: number) => `${publicUrl}${issueLoginToken(ttlMs).path}`,
     close,
   };
 }

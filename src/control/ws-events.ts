@@ -4,7 +4,7 @@
 // 1013, and on reconnect it gets a fresh snapshot, which is all a missed state event could tell.
 
 import type { WebSocket } from 'ws';
-import type { EventBus } from '../events.ts';
+import type { EventBus, VerifyEvent } from '../events.ts';
 import type { SupervisorHandle } from '../units/types.ts';
 import { CLOSE, type EventsServerFrame } from './protocol.ts';
 import type { ControlLogger } from './server.ts';
@@ -22,11 +22,14 @@ export class EventStreamHub {
   readonly #clients = new Set<WebSocket>();
   readonly #unsubscribe: () => void;
   readonly #highWater: number;
+  /** A page opened after the verify run still shows its result. */
+  #lastVerify: VerifyEvent | undefined;
 
   constructor(opts: EventStreamHubOptions) {
     this.#opts = opts;
     this.#highWater = opts.highWaterBytes ?? 1024 * 1024;
     this.#unsubscribe = opts.bus.onEvent((event) => {
+      if (event.type === 'verify') this.#lastVerify = event;
       if (this.#clients.size === 0) return;
       const text = JSON.stringify(event satisfies EventsServerFrame);
       for (const ws of this.#clients) this.#send(ws, text);
@@ -40,7 +43,7 @@ export class EventStreamHub {
   attach(ws: WebSocket): void {
     let frame: EventsServerFrame;
     try {
-      frame = { type: 'snapshot', instance: this.#opts.instance, units: this.#opts.handle.snapshot() };
+      frame = { type: 'snapshot', instance: this.#opts.instance, units: this.#opts.handle.snapshot(), ...(this.#lastVerify ? { verify: this.#lastVerify } : {}) };
     } catch (err) {
       this.#opts.logger?.error({ err: String(err) }, 'control: snapshot for /api/events failed');
       ws.close(1011, 'internal error');

@@ -217,6 +217,8 @@ export class LogStreamHub {
   readonly limits: LogStreamLimits;
   readonly #clients = new Set<LogStreamClient>();
   readonly #unsubscribe: () => void;
+  /** Lines dropped for clients that are gone (the metrics counter must never go down). */
+  #droppedByClosed = 0;
 
   constructor(opts: LogStreamHubOptions) {
     this.#opts = opts;
@@ -242,7 +244,9 @@ export class LogStreamHub {
       sendErrorAndClose(ws, parsed.error);
       return;
     }
-    const client = new LogStreamClient(ws, parsed.value, this.#opts, this.limits, () => this.#clients.delete(client));
+    const client = new LogStreamClient(ws, parsed.value, this.#opts, this.limits, () => {
+      if (this.#clients.delete(client)) this.#droppedByClosed += client.droppedTotal;
+    });
     if (parsed.value.follow) this.#clients.add(client);
     client.start();
   }
@@ -253,6 +257,13 @@ export class LogStreamHub {
 
   kick(): void {
     for (const c of this.#clients) c.kick();
+  }
+
+  /** Every line any client lost to its bounded queue since the hub started. */
+  droppedTotal(): number {
+    let n = this.#droppedByClosed;
+    for (const c of this.#clients) n += c.droppedTotal;
+    return n;
   }
 
   close(): void {
@@ -303,6 +314,10 @@ class LogStreamClient {
       const frame: LogsServerFrame = { type: 'error', error: isBinary ? 'binary frames are not accepted here' : 'this socket only sends; messages are ignored' };
       ws.send(JSON.stringify(frame), this.#onSent);
     });
+  }
+
+  get droppedTotal(): number {
+    return this.#queue.droppedTotal;
   }
 
   wants(unit: string): boolean {
