@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
 
 import { EventBus } from '../src/events.ts';
 import { LogFiles } from '../src/logs/files.ts';
@@ -40,10 +41,16 @@ const errors: string[] = [];
 const files = new LogFiles({ dir, maxSizeBytes: 10 * 1024 * 1024, keep: 10, onError: (u, e) => errors.push(`${u}: ${e.message}`) });
 files.attach(bus);
 if (withRing) new LogRing(10_000).attach(bus);
-let devnull: fs.WriteStream | undefined;
 if (withTerminal) {
-  devnull = fs.createWriteStream('/dev/null');
-  new TerminalPrinter(devnull, { color: true, unitNames: ['bench', 'server', 'nats_listener'] }).attach(bus);
+  // Like `bksup up > file`: process.stdout on a file writes synchronously.
+  const fd = fs.openSync('/dev/null', 'w');
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      fs.writeSync(fd, chunk);
+      cb();
+    },
+  });
+  new TerminalPrinter(out, { color: true, unitNames: ['bench', 'server', 'nats_listener'] }).attach(bus);
 }
 
 const splitter = new LineSplitter();

@@ -111,21 +111,85 @@ describe('LogRing', () => {
     expect(ring.read('b').lines.map((l) => l.line)).toEqual(range(9_951, 10_000).map((q) => `b ${q}`));
   });
 
-  it('also bounds the characters held: huge lines do not make it hold `capacity` of them', () => {
+  it('also bounds the bytes held (by whole batches): huge lines do not make it hold `capacity` of them', () => {
     const bus = new EventBus();
     const ring = new LogRing(10_000, { maxBytes: 1000 });
     ring.attach(bus);
     for (let s = 1; s <= 50; s++) bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: s, ts: 0, lines: ['x'.repeat(300)] });
-    expect(seqs(ring.read('u'))).toEqual([48, 49, 50]); // 900 chars ≤ 1000 < 1200
-    // Inside one batch, line by line; short lines stay many.
+    expect(seqs(ring.read('u'))).toEqual([48, 49, 50]); // 900 bytes ≤ 1000 < 1200
+    expect(ring.read('u', { sinceSeq: 46 }).complete).toBe(false);
+    // A batch over the bound alone stays whole (the newest batch always stays).
     bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: 51, ts: 0, lines: Array.from({ length: 300 }, () => 'abcdefghij') });
-    expect(seqs(ring.read('u'))).toEqual(range(251, 350));
-    expect(ring.read('u', { sinceSeq: 200 }).complete).toBe(false);
-    // The newest line stays even when it alone is over the bound.
+    expect(seqs(ring.read('u'))).toEqual(range(51, 350));
     bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: 351, ts: 0, lines: ['y'.repeat(5000)] });
     expect(seqs(ring.read('u'))).toEqual([351]);
     bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: 352, ts: 0, lines: ['z'] });
     expect(seqs(ring.read('u'))).toEqual([352]);
+  });
+
+  it('gives back exactly the text published: UTF-8, empty lines, \r, and system lines with line breaks', () => {
+    const bus = new EventBus();
+    const ring = new LogRing(100);
+    ring.attach(bus);
+    const texts = ['héllo € 😀', '', 'a\rb', '  spaced  ', ''];
+    bus.publishLogs({ unit: 'u', stream: 'stdout', firstSeq: 1, ts: 1, lines: texts });
+    bus.publishLogs({ unit: 'u', stream: 'system', firstSeq: 6, ts: 2, lines: ['failed:\n  at x', 'next'] });
+    bus.publishLogs({ unit: 'u', stream: 'stderr', firstSeq: 8, ts: 3, lines: [''] });
+    expect(ring.read('u').lines.map((l) => [l.seq, l.stream, l.line])).toEqual([
+      [1, 'stdout', 'héllo € 😀'],
+      [2, 'stdout', ''],
+      [3, 'stdout', 'a\rb'],
+      [4, 'stdout', '  spaced  '],
+      [5, 'stdout', ''],
+      [6, 'system', 'failed:\n  at x'],
+      [7, 'system', 'next'],
+      [8, 'stderr', ''],
+    ]);
+  });
+
+  it('random batches: always a contiguous, exact suffix of what was published, within both bounds', () => {
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const words = ['', 'a', 'héllo', '€€€', '😀', 'x'.repeat(50), 'y'.repeat(700), 'ok ok'];
+    for (const [capacity, maxBytes] of [
+      [50, 2000],
+      [1000, 5000],
+      [30, 1_000_000],
+      [5000, 300],
+    ] as const) {
+      const bus = new EventBus();
+      const ring = new LogRing(capacity, { maxBytes });
+      ring.attach(bus);
+      const all: { line: string; stream: string; ts: number }[] = [];
+      for (let b = 0; b < 400; b++) {
+        const n = 1 + rand(b % 7 === 0 ? 40 : 4);
+        const lines = Array.from({ length: n }, () => words[rand(words.length)]! + (rand(3) === 0 ? ` ${b}` : ''));
+        const stream = (['stdout', 'stderr', 'system'] as const)[rand(3)]!;
+        bus.publishLogs({ unit: 'u', stream, firstSeq: all.length + 1, ts: b, lines });
+        for (const line of lines) all.push({ line, stream, ts: b });
+
+        const got = ring.read('u');
+        const first = got.lines[0]!.seq;
+        expect(got.lines.length).toBeLessThanOrEqual(capacity);
+        expect(got.lines[got.lines.length - 1]!.seq).toBe(all.length);
+        expect(got.complete).toBe(first === 1);
+        got.lines.forEach((l, i) => {
+          const want = all[first - 1 + i]!;
+          if (l.seq !== first + i || l.line !== want.line || l.stream !== want.stream || l.ts !== want.ts) {
+            expect({ seq: l.seq, line: l.line, stream: l.stream, ts: l.ts }).toEqual({ seq: first + i, ...want });
+          }
+        });
+        if (maxBytes >= 1_000_000) expect(got.lines.length).toBe(Math.min(capacity, all.length));
+        // tail and since agree with the full read.
+        const t = 1 + rand(60);
+        expect(ring.read('u', { tail: t }).lines.map((l) => l.seq)).toEqual(got.lines.slice(-t).map((l) => l.seq));
+        const since = all.length - rand(80);
+        expect(ring.read('u', { sinceSeq: since }).lines.map((l) => l.seq)).toEqual(got.lines.filter((l) => l.seq > since).map((l) => l.seq));
+      }
+    }
   });
 
   it('rejects a capacity below 1', () => {

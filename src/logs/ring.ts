@@ -1,13 +1,28 @@
 // The last N log lines of every unit, in memory, for `tail=` and `since=` of WebSocket
-// clients and `bksup logs`. No object per line: the ring stores the published LogBatch
-// objects themselves (the bus hands the same immutable batch to every subscriber) and
-// counts lines and characters; evicting trims the oldest batch by an offset. Per line it
-// only adds up lengths (for the byte bound). LogLine objects are made when someone reads.
+// clients and `bksup logs`.
+//
+// Kept as one segment per published batch: its lines UTF-8 encoded and joined by '\n',
+// written into the unit's circular byte arena (grown on demand up to maxBytes). So the ring
+// holds no object per line, and its content lives outside the JS heap in memory it reuses:
+// nothing for every young-generation GC to copy and promote (holding the batches' strings
+// cost the hot path more in GC than everything else the ring does), and no allocation per
+// batch. Per batch: one join and one encode, both native. LogLine objects are only made
+// when someone reads.
 
-import type { EventBus, LogBatch } from '../events.ts';
+import type { EventBus, LogBatch, LogStream } from '../events.ts';
 import type { LogLine } from '../units/types.ts';
 
 export const DEFAULT_RING_SIZE = 10_000;
+export const DEFAULT_RING_MAX_BYTES = 4 * 1024 * 1024;
+
+export interface LogRingOptions {
+  /**
+   * Bytes held per unit, whatever the line count: a unit printing huge lines must not make
+   * the ring hold `capacity` of them. Enforced by whole batches (the newest always stays).
+   * Default 4 MiB.
+   */
+  maxBytes?: number;
+}
 
 export interface RingReadOptions {
   /** At most this many lines: the newest ones. */
@@ -25,65 +40,153 @@ export interface RingReadResult {
   complete: boolean;
 }
 
+interface Segment {
+  firstSeq: number;
+  ts: number;
+  stream: LogStream;
+  count: number;
+  /** Where the lines (joined by '\n', UTF-8) are in the arena. */
+  start: number;
+  length: number;
+  /** Times the arena had wrapped around when this was placed (zero-length segments make positions alone ambiguous). */
+  lap: number;
+  /** Only for a batch larger than the whole arena: its own bytes. */
+  own: Buffer | undefined;
+  /** Only for lines that contain '\n' themselves (possible on the system stream): as given. */
+  lines: string[] | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+const MIN_ARENA = 64 * 1024;
+
 class UnitRing {
-  /** batches[head …] are live; batches before head are evicted and cleared. */
-  batches: LogBatch[] = [];
-  /** Characters held of each batch (parallel to `batches`). */
-  batchChars: number[] = [];
+  /** segments[head …] are live, oldest first; slots before head are evicted and cleared. */
+  segments: (Segment | undefined)[] = [];
   head = 0;
-  /** Lines of batches[head] that are already evicted. */
+  /** Lines of segments[head] that are already evicted. */
   headSkip = 0;
   /** Lines held. */
   size = 0;
-  /** Characters held. */
-  chars = 0;
   lastSeq = 0;
+  /** Circular store of the segments' bytes (see #place). */
+  arena: Buffer = EMPTY;
+  lap = 0;
+  /** Set by #place: the lap of the position it returned. */
+  #placeLap = 0;
+
+  constructor(readonly maxBytes: number) {}
 
   oldestSeq(): number {
-    const b = this.batches[this.head];
-    return b === undefined ? this.lastSeq + 1 : b.firstSeq + this.headSkip;
+    const s = this.segments[this.head];
+    return s === undefined ? this.lastSeq + 1 : s.firstSeq + this.headSkip;
   }
 
-  /** Evicts the oldest `k` lines, at most those of the oldest batch. */
+  bytesOf(s: Segment): Buffer {
+    return s.own ?? this.arena.subarray(s.start, s.start + s.length);
+  }
+
+  /** Evicts the oldest `k` lines, at most those of the oldest segment. */
   dropFromHead(k: number): void {
-    const b = this.batches[this.head] as LogBatch;
-    const held = b.lines.length - this.headSkip;
-    if (k >= held) {
-      this.chars -= this.batchChars[this.head] as number;
-      this.size -= held;
-      this.batches[this.head] = undefined as unknown as LogBatch; // let it be collected
-      this.head++;
-      this.headSkip = 0;
+    const s = this.segments[this.head] as Segment;
+    const held = s.count - this.headSkip;
+    if (k < held) {
+      this.headSkip += k;
+      this.size -= k;
       return;
     }
-    let c = 0;
-    for (let i = this.headSkip; i < this.headSkip + k; i++) c += (b.lines[i] as string).length;
-    this.headSkip += k;
-    this.size -= k;
-    this.chars -= c;
-    this.batchChars[this.head] = (this.batchChars[this.head] as number) - c;
+    this.size -= held;
+    this.segments[this.head] = undefined; // let it be collected
+    this.head++;
+    this.headSkip = 0;
+  }
+
+  /** Stores `text` encoded; evicts (or grows the arena) to make room. */
+  store(seg: Segment, text: string): void {
+    const length = Buffer.byteLength(text);
+    seg.length = length;
+    // A segment with its own bytes is over maxBytes alone: it goes as soon as anything follows.
+    while (this.head < this.segments.length && (this.segments[this.head] as Segment).own !== undefined) this.dropFromHead(Infinity);
+    if (length > this.maxBytes) {
+      // Larger than the whole ring: it is the only thing kept.
+      while (this.head < this.segments.length) this.dropFromHead(Infinity);
+      seg.own = Buffer.from(text);
+      this.segments.push(seg);
+      return;
+    }
+    let at = this.#place(length);
+    while (at < 0) {
+      if (this.arena.length < this.maxBytes) this.#grow(length);
+      else this.dropFromHead(Infinity);
+      at = this.#place(length);
+    }
+    seg.start = at;
+    seg.lap = this.#placeLap;
+    this.lap = this.#placeLap;
+    if (length > 0) this.arena.write(text, at);
+    this.segments.push(seg);
+  }
+
+  /**
+   * Where `length` bytes fit without touching live bytes, or -1. Live bytes run from the
+   * oldest arena segment to the end of the newest, wrapping around the end at most once
+   * (the two are on different laps then).
+   */
+  #place(length: number): number {
+    const oldest = this.#arenaSegment(1);
+    const newest = this.#arenaSegment(-1);
+    this.#placeLap = this.lap;
+    if (oldest === undefined || newest === undefined) return length <= this.arena.length ? 0 : -1;
+    const end = newest.start + newest.length;
+    if (oldest.lap === newest.lap) {
+      if (this.arena.length - end >= length) return end;
+      if (oldest.start < length) return -1;
+      this.#placeLap = this.lap + 1; // wrap around
+      return 0;
+    }
+    return oldest.start - end >= length ? end : -1;
+  }
+
+  /** The oldest (dir 1) or newest (dir -1) live segment stored in the arena. */
+  #arenaSegment(dir: 1 | -1): Segment | undefined {
+    const from = dir === 1 ? this.head : this.segments.length - 1;
+    for (let i = from; i >= this.head && i < this.segments.length; i += dir) {
+      const s = this.segments[i] as Segment;
+      if (s.own === undefined) return s;
+    }
+    return undefined;
+  }
+
+  /** A bigger arena with the live segments copied in order to its start. */
+  #grow(need: number): void {
+    let live = 0;
+    for (let i = this.head; i < this.segments.length; i++) {
+      const s = this.segments[i] as Segment;
+      if (s.own === undefined) live += s.length;
+    }
+    const size = Math.min(this.maxBytes, Math.max(this.arena.length * 2, MIN_ARENA, live + need));
+    const next = Buffer.allocUnsafe(size);
+    let pos = 0;
+    for (let i = this.head; i < this.segments.length; i++) {
+      const s = this.segments[i] as Segment;
+      if (s.own !== undefined) continue;
+      this.arena.copy(next, pos, s.start, s.start + s.length);
+      s.start = pos;
+      s.lap = this.lap;
+      pos += s.length;
+    }
+    this.arena = next;
   }
 }
-
-export interface LogRingOptions {
-  /**
-   * Characters held per unit (≈ bytes), whatever the line count: a unit printing huge lines
-   * must not make the ring hold `capacity` of them. Default 4 MiB. The newest line always stays.
-   */
-  maxBytes?: number;
-}
-
-export const DEFAULT_RING_MAX_BYTES = 4 * 1024 * 1024;
 
 export class LogRing {
   readonly #capacity: number;
-  readonly #maxChars: number;
+  readonly #maxBytes: number;
   readonly #units = new Map<string, UnitRing>();
 
   constructor(capacity: number = DEFAULT_RING_SIZE, opts: LogRingOptions = {}) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`LogRing: capacity must be an integer ≥ 1, got ${capacity}`);
     this.#capacity = capacity;
-    this.#maxChars = opts.maxBytes ?? DEFAULT_RING_MAX_BYTES;
+    this.#maxBytes = opts.maxBytes ?? DEFAULT_RING_MAX_BYTES;
   }
 
   get capacity(): number {
@@ -101,26 +204,29 @@ export class LogRing {
     if (n === 0) return;
     let r = this.#units.get(batch.unit);
     if (r === undefined) {
-      r = new UnitRing();
+      r = new UnitRing(this.#maxBytes);
       this.#units.set(batch.unit, r);
     }
-    let chars = 0;
-    for (let i = 0; i < n; i++) chars += (lines[i] as string).length;
-    r.batches.push(batch);
-    r.batchChars.push(chars);
+    // LineSplitter output never contains '\n'; only supervisor lines might.
+    const keepLines = batch.stream === 'system' && lines.some((l) => l.includes('\n'));
+    const seg: Segment = {
+      firstSeq: batch.firstSeq,
+      ts: batch.ts,
+      stream: batch.stream,
+      count: n,
+      start: 0,
+      length: 0,
+      lap: 0,
+      own: undefined,
+      lines: keepLines ? lines.slice() : undefined,
+    };
+    r.store(seg, n === 1 ? (lines[0] as string) : lines.join('\n'));
     r.size += n;
-    r.chars += chars;
     r.lastSeq = batch.firstSeq + n - 1;
     while (r.size > this.#capacity) r.dropFromHead(r.size - this.#capacity);
-    while (r.chars > this.#maxChars && r.size > 1) {
-      // Whole batches while that still leaves too much, then line by line.
-      const whole = r.head < r.batches.length - 1 && r.chars - (r.batchChars[r.head] as number) > this.#maxChars;
-      r.dropFromHead(whole ? Infinity : 1);
-    }
     // Compact now and then so evicted slots do not accumulate (amortised O(1)).
-    if (r.head > 64 && r.head * 2 > r.batches.length) {
-      r.batches = r.batches.slice(r.head);
-      r.batchChars = r.batchChars.slice(r.head);
+    if (r.head > 64 && r.head * 2 > r.segments.length) {
+      r.segments = r.segments.slice(r.head);
       r.head = 0;
     }
   }
@@ -145,28 +251,22 @@ export class LogRing {
     let want = since === undefined ? 1 : Math.max(1, Math.floor(since) + 1);
     if (tail !== undefined) want = Math.max(want, r.lastSeq - Math.max(0, Math.floor(tail)) + 1);
     const complete = want >= oldest;
-    // Collect newest-first per batch so a small tail never walks the whole ring.
-    const chunks: LogLine[][] = [];
-    let count = 0;
-    const limit = tail === undefined ? Infinity : Math.max(0, Math.floor(tail));
-    for (let i = r.batches.length - 1; i >= r.head && count < limit; i--) {
-      const b = r.batches[i] as LogBatch;
-      const skip = i === r.head ? r.headSkip : 0;
+    const from = Math.max(want, oldest);
+    // Newest segment first, so a small tail decodes only the segments it needs.
+    const picked: LogLine[][] = [];
+    for (let i = r.segments.length - 1; i >= r.head; i--) {
+      const s = r.segments[i] as Segment;
+      const last = s.firstSeq + s.count - 1;
+      if (last < from) break;
+      const texts = s.lines ?? r.bytesOf(s).toString('utf8').split('\n');
       const out: LogLine[] = [];
-      for (let j = b.lines.length - 1; j >= skip && count < limit; j--) {
-        const seq = b.firstSeq + j;
-        if (since !== undefined && seq <= since) break;
-        out.push({ unit, stream: b.stream, seq, ts: b.ts, line: b.lines[j] as string });
-        count++;
+      for (let j = Math.max(0, from - s.firstSeq); j < s.count; j++) {
+        out.push({ unit, stream: s.stream, seq: s.firstSeq + j, ts: s.ts, line: texts[j] as string });
       }
-      chunks.push(out);
-      if (since !== undefined && b.firstSeq + skip <= since) break;
+      picked.push(out);
     }
     const lines: LogLine[] = [];
-    for (let c = chunks.length - 1; c >= 0; c--) {
-      const out = chunks[c] as LogLine[];
-      for (let k = out.length - 1; k >= 0; k--) lines.push(out[k] as LogLine);
-    }
+    for (let c = picked.length - 1; c >= 0; c--) for (const l of picked[c] as LogLine[]) lines.push(l);
     return { lines, complete };
   }
 }

@@ -6,7 +6,7 @@
 //
 // Names are padded to the longest configured unit name; each unit keeps one colour (by its
 // position in the configured list, so it is the same every run). The per-unit prefixes are
-// built once; per line there is one string concatenation and per batch one write.
+// built once; a batch becomes one string by one join (nothing per line) and one write.
 
 import type { EventBus, LogBatch, StateEvent, SupervisorEvent, UnitStateName } from '../events.ts';
 import { redactText } from '../util/redact.ts';
@@ -84,11 +84,13 @@ export class TerminalPrinter {
     if (n === 0 || this.#broken || batch.stateEcho) return;
     const p = this.#prefixesOf(batch.unit);
     const prefix = p[batch.stream];
-    let text = '';
+    let text: string;
     if (batch.stream === 'system') {
+      text = '';
       for (let i = 0; i < n; i++) text += prefix + this.#paint(DIM, lines[i] as string) + '\n';
     } else {
-      for (let i = 0; i < n; i++) text += prefix + lines[i] + '\n';
+      // Every line of a batch has the same prefix: one native join builds the whole text flat.
+      text = prefix + lines.join('\n' + prefix) + '\n';
     }
     this.#write(text);
   }
