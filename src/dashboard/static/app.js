@@ -134,7 +134,9 @@ function setConn(state, text) {
 function mergeUnit(row) {
   const old = units.get(row.name);
   const u = { ...row, lastError: old?.lastError, signal: old?.signal };
-  if (typeof row.health === 'string' && row.health.startsWith('failing')) u.lastError = { text: row.health.replace(/^failing: /, ''), ts: Date.now() };
+  // Failures before the first pass are a unit coming up; after it, they are worth remembering.
+  const failing = typeof row.health === 'string' && row.health.startsWith('failing');
+  if (failing && (row.state === 'healthy' || row.state === 'unhealthy')) u.lastError = { text: row.health.replace(/^failing: /, ''), ts: Date.now() };
   units.set(row.name, u);
   return u;
 }
@@ -244,6 +246,8 @@ function onEvent(frame) {
       if ('exitCode' in frame) u.exitCode = frame.exitCode;
       if ('signal' in frame) u.signal = frame.signal;
       u.reason = frame.reason ?? null;
+      // The daemon marks a probed unit passing as it turns healthy; the row fetch comes later.
+      if (frame.state === 'healthy' && u.health !== null && u.health !== undefined) u.health = 'passing';
       // At once, not on the next frame: a state that lasts a few ms still shows.
       updateUnit(frame.unit);
       scheduleRefresh();
@@ -259,9 +263,9 @@ function onEvent(frame) {
 // ------------------------------------------------------------------ graph
 
 const NODE_W = 196;
-const NODE_H = 62;
+const NODE_H = 66;
 const GAP_X = 84;
-const SLOT_REAL = 80;
+const SLOT_REAL = 84;
 /** A long edge passes each column in between through a thin slot of its own (no node hides it). */
 const SLOT_VIRTUAL = 16;
 const PAD = 16;
@@ -383,12 +387,13 @@ function buildGraph() {
     title.textContent = `${e.to} needs ${e.from} ${e.condition}`;
     group.append(title, svg('path', { d, 'marker-end': 'url(#arrow)' }));
     edgeLayer.append(group);
-    // The label sits in the last gap before the dependent, where edges from elsewhere are apart.
-    const lx = (x + tx) / 2;
-    const ly = (y + ty) / 2;
+    // The label sits just before the arrow, at this edge's own entry height: labels of edges
+    // into one unit stack up instead of piling onto each other in the middle of the gap.
+    const w = e.condition.length * 5.6 + 6;
+    const lx = tx - 8 - w / 2;
+    const ly = ty;
     const label = svg('g', { class: 'edge', 'data-from': e.from, 'data-to': e.to });
-    const w = e.condition.length * 6 + 8;
-    label.append(svg('rect', { x: lx - w / 2, y: ly - 8, width: w, height: 15, rx: 3 }));
+    label.append(svg('rect', { x: lx - w / 2, y: ly - 6.5, width: w, height: 13, rx: 3 }));
     const t = svg('text', { x: lx, y: ly + 3.5, 'text-anchor': 'middle' });
     t.textContent = e.condition;
     label.append(t);
@@ -406,8 +411,8 @@ function buildGraph() {
     const nameT = svg('text', { class: 'name', x: 10, y: 18 });
     nameT.textContent = name;
     const kindT = svg('text', { class: 'kind', x: NODE_W - 8, y: 17, 'text-anchor': 'end' });
-    const line2 = svg('text', { class: 'line2', x: 10, y: 36 });
-    const line3 = svg('text', { class: 'line3', x: 10, y: 53 });
+    const line2 = svg('text', { class: 'line2', x: 10, y: 38 });
+    const line3 = svg('text', { class: 'line3', x: 10, y: 56 });
     node.append(title, box, nameT, kindT, line2, line3);
     node.addEventListener('click', () => select(name));
     node.addEventListener('keydown', (ev) => {
