@@ -1,0 +1,351 @@
+// The five workloads. Each round starts a fresh supervisor in a fresh temp dir, measures,
+// and ends every process it started by PID (Session.close), whatever happened.
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { cpuNs, descendants, isAlive, markedProcesses, nowMs, peakRssBytes, rssBytes, signalPids, sleep, waitFor } from './proc.ts';
+import type { Session, Tool, UnitSpec } from './tools.ts';
+
+export interface Ctx {
+  dir: string;
+  marker: string;
+}
+
+async function withSession<T>(tool: Tool, ctx: Ctx, units: UnitSpec[], body: (s: Session) => Promise<T>): Promise<T> {
+  const s = await tool.start({ dir: ctx.dir, units, marker: ctx.marker });
+  try {
+    return await body(s);
+  } finally {
+    await s.close();
+  }
+}
+
+export function quantile(values: number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const v = [...values].sort((a, b) => a - b);
+  const pos = (v.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (v[lo] as number) + ((v[hi] as number) - (v[lo] as number)) * (pos - lo);
+}
+
+export const median = (values: number[]): number => quantile(values, 0.5);
+
+const cpuOf = (pids: number[]): number => pids.reduce((a, p) => a + cpuNs(p), 0) / 1e9;
+const rssOf = (pids: number[]): number => pids.reduce((a, p) => a + rssBytes(p), 0);
+const peakOf = (pids: number[]): number => pids.reduce((a, p) => a + peakRssBytes(p), 0);
+
+// ------------------------------------------------------------------ 1. restart latency
+
+export const RESTART_SLEEP_MS = 50;
+export const RESTART_RUN_MS = 10_000;
+
+export interface RestartResult {
+  starts: number;
+  medianMs: number;
+  p95Ms: number;
+}
+
+function restartScript(stamps: string): string {
+  return `date +%s%N >> ${stamps}; sleep 0.05; exit 1`;
+}
+
+function readGaps(stamps: string, windowMs: number): RestartResult {
+  const ns = readFileSync(stamps, 'utf8')
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l))
+    .map((l) => BigInt(l));
+  const first = ns[0];
+  const gaps: number[] = [];
+  for (let i = 1; i < ns.length; i++) {
+    if (first !== undefined && Number((ns[i] as bigint) - first) / 1e6 > windowMs) break;
+    gaps.push(Number((ns[i] as bigint) - (ns[i - 1] as bigint)) / 1e6 - RESTART_SLEEP_MS);
+  }
+  return { starts: gaps.length + 1, medianMs: median(gaps), p95Ms: quantile(gaps, 0.95) };
+}
+
+export async function restartLatency(tool: Tool, ctx: Ctx): Promise<RestartResult> {
+  const stamps = join(ctx.dir, 'starts.txt');
+  writeFileSync(stamps, '');
+  return withSession(tool, ctx, [{ name: 'crasher', script: restartScript(stamps), restart: 'aggressive', stopTimeoutMs: 2000 }], async () => {
+    await waitFor(() => readFileSync(stamps, 'utf8').length > 0, 'the first start', 30_000);
+    await sleep(RESTART_RUN_MS + 300);
+    return readGaps(stamps, RESTART_RUN_MS);
+  });
+}
+
+/** The floor: a bare shell loop running the same script, no supervisor. */
+export async function restartFloor(ctx: Ctx): Promise<RestartResult> {
+  const stamps = join(ctx.dir, 'starts.txt');
+  writeFileSync(stamps, '');
+  const script = join(ctx.dir, 'crasher.sh');
+  writeFileSync(script, restartScript(stamps) + '\n');
+  const loop = spawn('/bin/sh', ['-c', `while :; do /bin/sh ${script}; done`], { stdio: 'ignore', detached: true, env: { ...process.env, BKBENCH_RUN: ctx.marker } });
+  try {
+    await waitFor(() => readFileSync(stamps, 'utf8').length > 0, 'the first start', 30_000);
+    await sleep(RESTART_RUN_MS + 300);
+  } finally {
+    await killTree(loop.pid as number, ctx.marker);
+  }
+  return readGaps(stamps, RESTART_RUN_MS);
+}
+
+async function killTree(pid: number, marker: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const pids = [...new Set([...(isAlive(pid) ? [pid] : []), ...descendants(pid).map((p) => p.pid), ...markedProcesses(marker)])];
+    if (pids.length === 0) return;
+    signalPids(pids, 'SIGKILL');
+    await sleep(20);
+  }
+}
+
+// ------------------------------------------------------------------ 2. log throughput
+
+export const LOG_LINES = 500_000;
+// 7-digit number + ' ' + 91 characters + '\n' = 100 bytes per line.
+export const PAYLOAD = 'the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs 012345';
+const LAST_LINE = `${String(LOG_LINES).padStart(7, '0')} ${PAYLOAD}\n`;
+
+function writerScript(dir: string, withGo: boolean): string {
+  const wait = withGo ? `while [ ! -e ${dir}/go ]; do sleep 0.01; done; ` : '';
+  return `${wait}date +%s%N > ${dir}/writer-started; exec awk 'BEGIN { p = "${PAYLOAD}"; for (i = 1; i <= ${LOG_LINES}; i++) printf "%07d %s\\n", i, p }'`;
+}
+
+export interface LogResult {
+  /** From the writer's first instruction to the last line being in the file. */
+  ms: number;
+  lost: number;
+  mangled: number;
+  cpuS: number;
+  peakRssMiB: number;
+  /** bk-supervisor with followers: from the writer's start to the slowest client holding every line. */
+  wsSlowestMs?: number;
+  wsDroppedLines?: number;
+}
+
+/** Polls the file's size, then its tail, until the last line is in it; returns when (epoch ms). */
+async function waitForLastLine(file: string, timeoutMs: number): Promise<number> {
+  const minSize = LOG_LINES * 100;
+  const buf = Buffer.alloc(8192);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let size = 0;
+    try {
+      size = statSync(file).size;
+    } catch {
+      // not yet there
+    }
+    if (size >= minSize) {
+      const fd = openSync(file, 'r');
+      const n = readSync(fd, buf, 0, buf.length, Math.max(0, size - buf.length));
+      closeSync(fd);
+      if (buf.subarray(0, n).includes(LAST_LINE)) return nowMs();
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for line ${LOG_LINES} in ${file}`);
+    await sleep(2);
+  }
+}
+
+/** Counts the writer's lines in a log file: distinct numbers seen, and lines that are not intact. */
+export function checkLog(file: string, tool: string): { lost: number; mangled: number } {
+  const text = readFileSync(file, 'latin1');
+  const seen = new Uint8Array(LOG_LINES + 1);
+  let mangled = 0;
+  let start = 0;
+  for (;;) {
+    const end = text.indexOf('\n', start);
+    if (end === -1) break;
+    let line = text.slice(start, end);
+    start = end + 1;
+    if (tool === 'bk-supervisor') {
+      // 2026-11-26T06:14:30.123Z stdout 42 <line>
+      const m = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (stdout|stderr|system) \d+ /.exec(line);
+      if (!m) {
+        mangled++;
+        continue;
+      }
+      if (m[1] === 'system') continue;
+      line = line.slice(m[0].length);
+    }
+    const n = Number(line.slice(0, 7));
+    if (line.length === 99 && line.charCodeAt(7) === 32 && Number.isInteger(n) && n >= 1 && n <= LOG_LINES && line.endsWith(PAYLOAD)) seen[n] = 1;
+    else mangled++;
+  }
+  let have = 0;
+  for (let i = 1; i <= LOG_LINES; i++) have += seen[i] as number;
+  return { lost: LOG_LINES - have, mangled };
+}
+
+export async function logThroughput(tool: Tool, ctx: Ctx, followers = 0): Promise<LogResult> {
+  return withSession(tool, ctx, [{ name: 'writer', script: writerScript(ctx.dir, true), restart: 'never', stopTimeoutMs: 2000 }], async (s) => {
+    // The writer is up and waiting for `go`: the supervisor's start-up is over.
+    await waitFor(() => markedProcesses(ctx.marker).length > 0, 'the writer', 30_000);
+    let ws: Promise<{ clients: { doneAt: number | null; lines: number; droppedLines: number }[] }> | undefined;
+    if (followers > 0) {
+      if (!s.control) throw new Error('followers need the control API');
+      const proc = spawn(process.execPath, [join(import.meta.dirname, 'ws-followers.mjs'), String(s.control.port), s.control.token, 'writer', String(followers), String(LOG_LINES), '120000'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor(() => out.includes('ready'), 'the WebSocket followers', 30_000);
+      ws = new Promise((resolve) => proc.once('exit', () => resolve(JSON.parse(out.trim().split('\n').pop() as string))));
+    }
+    await sleep(300);
+    const own = s.ownPids();
+    const cpu0 = cpuOf(own);
+    writeFileSync(join(ctx.dir, 'go'), '');
+    const doneAt = await waitForLastLine(s.logFile('writer'), 120_000);
+    const cpuS = cpuOf(own) - cpu0;
+    const started = Number(BigInt(readFileSync(join(ctx.dir, 'writer-started'), 'utf8').trim()) / 1000n) / 1000;
+    const result: LogResult = { ms: doneAt - started, ...checkLog(s.logFile('writer'), tool.name), cpuS, peakRssMiB: peakOf(own) / 2 ** 20 };
+    if (ws) {
+      const r = await ws;
+      const done = r.clients.map((c) => c.doneAt);
+      result.wsSlowestMs = done.every((d) => d !== null) ? Math.max(...(done as number[])) - started : Number.NaN;
+      result.wsDroppedLines = r.clients.reduce((a, c) => a + c.droppedLines, 0);
+      result.cpuS = cpuOf(own) - cpu0;
+      result.peakRssMiB = peakOf(own) / 2 ** 20;
+    }
+    return result;
+  });
+}
+
+/** The floor: the writer straight into a file, no supervisor. */
+export async function logFloor(ctx: Ctx): Promise<LogResult> {
+  const file = join(ctx.dir, 'floor.log');
+  const fd = openSync(file, 'w');
+  const child = spawn('/bin/sh', ['-c', writerScript(ctx.dir, false)], { stdio: ['ignore', fd, 'ignore'], env: { ...process.env, BKBENCH_RUN: ctx.marker } });
+  closeSync(fd);
+  try {
+    const doneAt = await waitForLastLine(file, 60_000);
+    const started = Number(BigInt(readFileSync(join(ctx.dir, 'writer-started'), 'utf8').trim()) / 1000n) / 1000;
+    return { ms: doneAt - started, ...checkLog(file, 'floor'), cpuS: 0, peakRssMiB: 0 };
+  } finally {
+    await killTree(child.pid as number, ctx.marker);
+  }
+}
+
+// ------------------------------------------------------------------ 3. idle cost
+
+export const IDLE_CHILDREN = 10;
+export const IDLE_WINDOW_MS = 10_000;
+export const IDLE_SETTLE_MS = 8_000;
+
+export interface IdleResult {
+  rssMiB: number;
+  cpuS: number;
+  ownProcesses: number;
+}
+
+export async function idleCost(tool: Tool, ctx: Ctx): Promise<IdleResult> {
+  const units: UnitSpec[] = [];
+  for (let i = 1; i <= IDLE_CHILDREN; i++) units.push({ name: `sleeper${i}`, script: 'exec sleep 3600', restart: 'aggressive', stopTimeoutMs: 2000 });
+  return withSession(tool, ctx, units, async (s) => {
+    await waitFor(() => markedProcesses(ctx.marker).length >= IDLE_CHILDREN, 'ten sleeping children', 30_000, 20);
+    // Steady state, not start-up: V8's memory reducer and concurrent GC finish the start-up's
+    // garbage a few seconds after a Node daemon goes quiet. The same wait for every tool.
+    await sleep(IDLE_SETTLE_MS);
+    const own = s.ownPids();
+    const cpu0 = cpuOf(own);
+    await sleep(IDLE_WINDOW_MS);
+    return { cpuS: cpuOf(own) - cpu0, rssMiB: rssOf(s.ownPids()) / 2 ** 20, ownProcesses: own.length };
+  });
+}
+
+// ------------------------------------------------------------------ 4. stop
+
+export const STOP_TIMEOUT_MS = 2000;
+
+export interface StopResult {
+  processes: number;
+  ms: number;
+  survivors: number;
+}
+
+export async function stopAll(tool: Tool, ctx: Ctx): Promise<StopResult> {
+  const units: UnitSpec[] = [];
+  for (let i = 1; i <= 5; i++) units.push({ name: `parent${i}`, script: 'sleep 3600 &\nwait', restart: 'aggressive', stopTimeoutMs: STOP_TIMEOUT_MS });
+  units.push({ name: 'stubborn', script: "trap '' TERM\nsleep 3600 &\nwait", restart: 'aggressive', stopTimeoutMs: STOP_TIMEOUT_MS });
+  const expected = 12; // 6 shells + 6 sleeping grandchildren
+  return withSession(tool, ctx, units, async (s) => {
+    await waitFor(() => markedProcesses(ctx.marker).length >= expected, `${expected} workload processes`, 30_000, 20);
+    await sleep(500);
+    const processes = markedProcesses(ctx.marker).length;
+    const ms = await s.stopAll();
+    const survivors = markedProcesses(ctx.marker).length;
+    return { processes, ms, survivors };
+  });
+}
+
+// ------------------------------------------------------------------ 5. time to healthy
+
+export const LEVELS = 4;
+export const PER_LEVEL = 2;
+export const OPEN_AFTER_MS = 200;
+
+export interface HealthyResult {
+  /** First unit starting → last unit healthy, minus the critical path. */
+  graphOverheadMs: number;
+  /** `bksup up` invoked → last unit healthy, minus the critical path (includes the daemon's own start-up). */
+  fromUpOverheadMs: number;
+  /** `bksup up` invoked → first unit starting. */
+  startupMs: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function timeToHealthy(tool: Tool, ctx: Ctx, healthIntervalMs: number | undefined): Promise<HealthyResult> {
+  const units: UnitSpec[] = [];
+  const portAfter = join(import.meta.dirname, '..', 'fixtures', 'port-after.mjs');
+  for (let level = 1; level <= LEVELS; level++) {
+    for (let k = 1; k <= PER_LEVEL; k++) {
+      const port = await freePort();
+      units.push({
+        name: `l${level}u${k}`,
+        script: `exec ${process.execPath} ${portAfter} ${port} ${OPEN_AFTER_MS}`,
+        restart: 'aggressive',
+        stopTimeoutMs: 2000,
+        tcpPort: port,
+        ...(healthIntervalMs !== undefined ? { healthIntervalMs } : {}),
+        ...(level > 1 ? { dependsOn: Array.from({ length: PER_LEVEL }, (_, j) => `l${level - 1}u${j + 1}`) } : {}),
+      });
+    }
+  }
+  const upAt = nowMs();
+  return withSession(tool, ctx, units, async (s) => {
+    const stateTimes = (unit: string, state: string): number[] => {
+      const file = s.logFile(unit);
+      if (!existsSync(file)) return [];
+      const out: number[] = [];
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        const m = /^(\S+) system \d+ ● (\w+)/.exec(line);
+        if (m && m[2] === state) out.push(Date.parse(m[1] as string));
+      }
+      return out;
+    };
+    const healthyAt = await waitFor(
+      () => {
+        const times = units.map((u) => stateTimes(u.name, 'healthy')[0]);
+        return times.every((t) => t !== undefined) ? Math.max(...(times as number[])) : undefined;
+      },
+      'every unit healthy',
+      60_000,
+      20,
+    );
+    const firstStart = Math.min(...units.map((u) => stateTimes(u.name, 'starting')[0] ?? Infinity));
+    const critical = LEVELS * OPEN_AFTER_MS;
+    return { graphOverheadMs: healthyAt - firstStart - critical, fromUpOverheadMs: healthyAt - upAt - critical, startupMs: firstStart - upAt };
+  });
+}

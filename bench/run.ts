@@ -1,0 +1,295 @@
+// `npm run bench`: bk-supervisor side by side with PM2 and supervisord.
+//
+//   npm run bench [-- --rounds 3] [--only restart,logs,idle,stop,healthy] [--tools bk-supervisor,pm2,supervisord] [--no-write]
+//
+// Installs the peers when missing (bench/lib/peers.ts), runs every workload for every tool
+// `rounds` times (bench/lib/workloads.ts), prints a table of medians with our/peer ratios and
+// writes the same to bench/RESULTS.md with the machine, versions and settings. Every
+// supervisor runs under `tini -s` in a fresh temp dir; every process a round started is ended
+// by PID when the round ends, on Ctrl-C, and at the overall deadline (BENCH_DEADLINE_S, 1800 s).
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import { join } from 'node:path';
+import { ensurePeers } from './lib/peers.ts';
+import { bksupTool, liveSessions, pm2Tool, supervisordTool, type Tool, type ToolName } from './lib/tools.ts';
+import * as W from './lib/workloads.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const ROUNDS = Number(opt('rounds') ?? 3);
+const ALL_WORKLOADS = ['restart', 'logs', 'idle', 'stop', 'healthy'] as const;
+type WorkloadName = (typeof ALL_WORKLOADS)[number];
+const only = new Set((opt('only') ?? ALL_WORKLOADS.join(',')).split(',') as WorkloadName[]);
+const toolNames = new Set((opt('tools') ?? 'bk-supervisor,pm2,supervisord').split(',') as ToolName[]);
+const write = !args.includes('--no-write');
+const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 1800);
+
+const say = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+async function cleanupAll(): Promise<void> {
+  await Promise.all([...liveSessions].map((close) => close()));
+}
+
+let stopping = false;
+async function abort(why: string): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say(`${why}: ending every process this run started`);
+    await cleanupAll();
+  }
+  process.exit(1);
+}
+process.on('SIGINT', () => void abort('interrupted'));
+process.on('SIGTERM', () => void abort('terminated'));
+setTimeout(() => void abort(`deadline of ${DEADLINE_S} s reached`), DEADLINE_S * 1000).unref();
+
+const runId = Math.random().toString(36).slice(2, 10);
+let roundNo = 0;
+async function inTemp<T>(label: string, body: (ctx: W.Ctx) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(os.tmpdir(), `bksup-bench-${label}-`));
+  const marker = `BKBENCH_RUN=${runId}-${++roundNo}`;
+  try {
+    return await body({ dir, marker });
+  } finally {
+    if (process.env.BENCH_KEEP) say(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function rounds<T>(label: string, body: (ctx: W.Ctx) => Promise<T>, show: (r: T) => string): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 1; i <= ROUNDS; i++) {
+    const r = await inTemp(label.replace(/[^a-z0-9]+/gi, '-'), body);
+    say(`${label} round ${i}/${ROUNDS}: ${show(r)}`);
+    out.push(r);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ main
+
+const t0 = Date.now();
+const load0 = os.loadavg()[0] ?? 0;
+const peers = ensurePeers();
+const tools: Tool[] = [bksupTool(), pm2Tool(peers), supervisordTool(peers)].filter((t) => toolNames.has(t.name));
+const med = (rs: { [k: string]: unknown }[], key: string): number => W.median(rs.map((r) => r[key] as number).filter((v) => Number.isFinite(v)));
+
+type Cell = Partial<Record<ToolName | 'floor', number>>;
+const results = {
+  restartMedian: {} as Cell,
+  restartP95: {} as Cell,
+  restartStarts: {} as Cell,
+  logMs: {} as Cell,
+  logLost: {} as Cell,
+  logMangled: {} as Cell,
+  logCpu: {} as Cell,
+  logRss: {} as Cell,
+  wsMs: {} as Cell,
+  wsDropped: {} as Cell,
+  wsCpu: {} as Cell,
+  wsRss: {} as Cell,
+  idleRss: {} as Cell,
+  idleCpu: {} as Cell,
+  idleProcs: {} as Cell,
+  stopMs: {} as Cell,
+  stopSurvivors: {} as Cell,
+  stopProcs: {} as Cell,
+  healthyGraph: {} as Cell,
+  healthyFromUp: {} as Cell,
+  healthyStartup: {} as Cell,
+  healthyGraphDefault: {} as Cell,
+};
+
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
+
+if (only.has('restart')) {
+  const floor = await rounds('restart floor', (ctx) => W.restartFloor(ctx), (r) => `median ${f1(r.medianMs)} ms, p95 ${f1(r.p95Ms)} ms, ${r.starts} starts`);
+  results.restartMedian.floor = med(floor as never, 'medianMs');
+  results.restartP95.floor = med(floor as never, 'p95Ms');
+  results.restartStarts.floor = med(floor as never, 'starts');
+  for (const tool of tools) {
+    const rs = await rounds(`restart ${tool.name}`, (ctx) => W.restartLatency(tool, ctx), (r) => `median ${f1(r.medianMs)} ms, p95 ${f1(r.p95Ms)} ms, ${r.starts} starts`);
+    results.restartMedian[tool.name] = med(rs as never, 'medianMs');
+    results.restartP95[tool.name] = med(rs as never, 'p95Ms');
+    results.restartStarts[tool.name] = med(rs as never, 'starts');
+  }
+}
+
+if (only.has('logs')) {
+  const showLog = (r: W.LogResult): string =>
+    `${f1(r.ms)} ms, lost ${r.lost}, mangled ${r.mangled}, cpu ${f2(r.cpuS)} s, peak RSS ${f1(r.peakRssMiB)} MiB` +
+    (r.wsSlowestMs !== undefined ? `, slowest WebSocket client ${f1(r.wsSlowestMs)} ms, dropped ${r.wsDroppedLines}` : '');
+  const floor = await rounds('logs floor', (ctx) => W.logFloor(ctx), showLog);
+  results.logMs.floor = med(floor as never, 'ms');
+  for (const tool of tools) {
+    const rs = await rounds(`logs ${tool.name}`, (ctx) => W.logThroughput(tool, ctx), showLog);
+    results.logMs[tool.name] = med(rs as never, 'ms');
+    results.logLost[tool.name] = Math.max(...rs.map((r) => r.lost));
+    results.logMangled[tool.name] = Math.max(...rs.map((r) => r.mangled));
+    results.logCpu[tool.name] = med(rs as never, 'cpuS');
+    results.logRss[tool.name] = med(rs as never, 'peakRssMiB');
+    if (tool.name === 'bk-supervisor') {
+      const ws = await rounds(`logs ${tool.name} + 10 WebSocket followers`, (ctx) => W.logThroughput(tool, ctx, 10), showLog);
+      results.wsMs[tool.name] = med(ws as never, 'wsSlowestMs');
+      results.wsDropped[tool.name] = Math.max(...ws.map((r) => r.wsDroppedLines ?? 0));
+      results.wsCpu[tool.name] = med(ws as never, 'cpuS');
+      results.wsRss[tool.name] = med(ws as never, 'peakRssMiB');
+    }
+  }
+}
+
+if (only.has('idle')) {
+  for (const tool of tools) {
+    const rs = await rounds(`idle ${tool.name}`, (ctx) => W.idleCost(tool, ctx), (r) => `RSS ${f1(r.rssMiB)} MiB, ${r.cpuS.toFixed(4)} CPU-s / 10 s, ${r.ownProcesses} own process(es)`);
+    results.idleRss[tool.name] = med(rs as never, 'rssMiB');
+    results.idleCpu[tool.name] = med(rs as never, 'cpuS');
+    results.idleProcs[tool.name] = med(rs as never, 'ownProcesses');
+  }
+}
+
+if (only.has('stop')) {
+  for (const tool of tools) {
+    const rs = await rounds(`stop ${tool.name}`, (ctx) => W.stopAll(tool, ctx), (r) => `${r.processes} processes, stopped in ${f1(r.ms)} ms, ${r.survivors} survivors`);
+    results.stopMs[tool.name] = med(rs as never, 'ms');
+    results.stopSurvivors[tool.name] = Math.max(...rs.map((r) => r.survivors));
+    results.stopProcs[tool.name] = med(rs as never, 'processes');
+  }
+}
+
+if (only.has('healthy')) {
+  const ours = tools.find((t) => t.name === 'bk-supervisor');
+  if (ours) {
+    const show = (r: W.HealthyResult): string => `graph overhead ${f1(r.graphOverheadMs)} ms; from \`up\`: ${f1(r.fromUpOverheadMs)} ms (daemon start-up ${f1(r.startupMs)} ms)`;
+    const rs = await rounds('healthy bk-supervisor (default interval)', (ctx) => W.timeToHealthy(ours, ctx, undefined), show);
+    results.healthyGraph['bk-supervisor'] = med(rs as never, 'graphOverheadMs');
+    results.healthyFromUp['bk-supervisor'] = med(rs as never, 'fromUpOverheadMs');
+    results.healthyStartup['bk-supervisor'] = med(rs as never, 'startupMs');
+  }
+}
+
+await cleanupAll();
+
+// ------------------------------------------------------------------ report
+
+const TOOLS: ToolName[] = ['bk-supervisor', 'pm2', 'supervisord'];
+const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : '–');
+const cell = (c: Cell, k: ToolName | 'floor', fmt: (n: number) => string): string => (c[k] === undefined ? '–' : fmt(c[k] as number));
+const mib = (n: number): string => `${n.toFixed(1)} MiB`;
+const ms = (n: number): string => `${n.toFixed(1)} ms`;
+const cpu = (n: number): string => `${n.toFixed(3)} s`;
+const int = (n: number): string => String(Math.round(n));
+
+interface Row {
+  name: string;
+  c: Cell;
+  fmt: (n: number) => string;
+  target?: string;
+  met?: (v: number) => boolean;
+  floor?: boolean;
+  ratios?: boolean;
+}
+const rows: Row[] = [
+  { name: 'restart overhead, median (gap between starts − 50 ms)', c: results.restartMedian, fmt: ms, target: '≤ 7 ms and ≤ 0.7× PM2', met: (v) => v <= 7 && v <= 0.7 * (results.restartMedian.pm2 ?? Infinity), floor: true, ratios: true },
+  { name: 'restart overhead, p95', c: results.restartP95, fmt: ms, floor: true, ratios: true },
+  { name: 'starts in 10 s', c: results.restartStarts, fmt: int, floor: true },
+  { name: '500k lines to the log file', c: results.logMs, fmt: ms, target: '≤ 330 ms', met: (v) => v <= 330, floor: true, ratios: true },
+  { name: 'lines lost / mangled (worst round)', c: Object.fromEntries(TOOLS.filter((t) => results.logLost[t] !== undefined).map((t) => [t, (results.logLost[t] as number) * 1e7 + (results.logMangled[t] as number)])) as Cell, fmt: (v) => `${Math.floor(v / 1e7)} / ${v % 1e7}`, target: '0 / 0', met: (v) => v === 0 },
+  { name: 'daemon CPU during the 500k lines', c: results.logCpu, fmt: cpu, ratios: true },
+  { name: 'daemon peak RSS (500k lines)', c: results.logRss, fmt: mib, target: '≤ 80 MiB', met: (v) => v <= 80, ratios: true },
+  { name: '500k lines to the slowest of 10 WebSocket followers', c: results.wsMs, fmt: ms },
+  { name: '… lines the followers were told they lost (gap)', c: results.wsDropped, fmt: int },
+  { name: '… daemon CPU / peak RSS with followers', c: Object.fromEntries(Object.entries(results.wsCpu).map(([k, v]) => [k, v])) as Cell, fmt: (v) => `${cpu(v)} / ${mib(results.wsRss['bk-supervisor'] ?? NaN)}` },
+  { name: 'idle RSS, 10 children (all own processes)', c: results.idleRss, fmt: mib, target: '≤ 55 MiB', met: (v) => v <= 55, ratios: true },
+  { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
+  { name: 'stop everything (stop timeout 2 s, one child ignores SIGTERM)', c: results.stopMs, fmt: ms, target: `≤ ${W.STOP_TIMEOUT_MS + 100} ms`, met: (v) => v <= W.STOP_TIMEOUT_MS + 100, ratios: true },
+  { name: 'survivors after stop (worst round)', c: results.stopSurvivors, fmt: int, target: '0', met: (v) => v === 0 },
+  { name: 'time to healthy over the critical path (first start → all healthy − 800 ms)', c: results.healthyGraph, fmt: ms, target: '≤ 50 ms', met: (v) => v <= 50 },
+  { name: '… the same from `bksup up` (includes the daemon start-up)', c: results.healthyFromUp, fmt: ms },
+  { name: '… daemon start-up (`bksup up` → first unit starting)', c: results.healthyStartup, fmt: ms },
+];
+
+const header = ['workload', 'bk-supervisor', 'PM2', 'supervisord', 'floor', 'ours/PM2', 'ours/supervisord', 'target', 'met'];
+const lines: string[][] = [];
+for (const r of rows) {
+  if (Object.keys(r.c).length === 0) continue;
+  const ours = r.c['bk-supervisor'];
+  lines.push([
+    r.name,
+    cell(r.c, 'bk-supervisor', r.fmt),
+    cell(r.c, 'pm2', r.fmt),
+    cell(r.c, 'supervisord', r.fmt),
+    r.floor ? cell(r.c, 'floor', r.fmt) : '',
+    r.ratios ? ratio(ours, r.c.pm2) : '',
+    r.ratios ? ratio(ours, r.c.supervisord) : '',
+    r.target ?? '',
+    r.met && ours !== undefined && Number.isFinite(ours) ? (r.met(ours) ? 'yes' : 'NO') : '',
+  ]);
+}
+const md = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l.join(' | ')} |`)].join('\n');
+process.stdout.write(`\n${md}\n\n`);
+
+if (write) {
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  let kernel = os.release();
+  try {
+    kernel = execFileSync('uname', ['-srm'], { encoding: 'utf8' }).trim();
+  } catch {
+    // keep os.release()
+  }
+  const settings = tools.map((t) => `- **${t.name}** ${t.version}: ${t.settings}`).join('\n');
+  const text = `# Benchmarks: bk-supervisor, PM2, supervisord
+
+Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}; ${ROUNDS} rounds per
+workload and tool, medians shown (lost/mangled lines and survivors: the worst round). The run took
+${Math.round((Date.now() - t0) / 1000)} s.
+
+## Machine and versions
+
+- ${os.cpus().length} × ${cpuModel}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${kernel}
+- Node ${process.version}; PM2 ${peers.pm2Version}; supervisord ${peers.supervisordVersion}; tini ${peers.tiniVersion}
+- every supervisor runs under \`tini -s\` (a child subreaper: this machine's PID 1 reaps orphans only every ~2 s)
+- load average (1 min) when the run started: ${load0.toFixed(2)}, when it ended: ${(os.loadavg()[0] ?? 0).toFixed(2)} (${os.cpus().length} cores; the machine is shared, so other work competes with every tool alike)
+
+## Results
+
+${md}
+
+## Settings (each peer with its most favourable settings)
+
+${settings}
+
+## Workloads
+
+1. **Restart latency**: one unit \`date +%s%N >> F; sleep 0.05; exit 1\` under the most aggressive restart
+   settings for ${W.RESTART_RUN_MS / 1000} s; figure = gaps between consecutive starts − 50 ms (median, p95).
+   Floor: \`while :; do /bin/sh unit.sh; done\`, no supervisor.
+2. **Log throughput**: one unit waits for a go-file (so the supervisor's start-up is over), then
+   \`awk\` writes ${W.LOG_LINES.toLocaleString('en')} numbered lines of 100 bytes as fast as it can; figure =
+   from the writer's first instruction (\`date +%s%N\`) to the log file holding the last line
+   (polled every 2 ms). Then every line is checked: its number seen once, its text intact
+   (bk-supervisor's lines carry \`<ISO time> stdout <seq> \` in front; the peers write the bare line).
+   Daemon CPU = CPU time of the supervisor's own processes from go to done (all threads,
+   /proc/PID/task/*/schedstat); peak RSS = VmHWM. For bk-supervisor also with 10 WebSocket clients
+   following \`/api/logs?units=writer&follow=1\` (in a separate process): until the slowest has all lines.
+   Floor: the same writer straight into a file.
+3. **Idle cost**: ${W.IDLE_CHILDREN} units \`exec sleep 3600\`; ${W.IDLE_SETTLE_MS / 1000} s after all run (steady state, same wait for every tool), RSS (VmRSS, summed over the
+   supervisor's own processes, i.e. every process under tini that is not a workload process) and CPU over ${W.IDLE_WINDOW_MS / 1000} s.
+4. **Stop**: 5 units \`sleep 3600 & wait\` (a shell and its grandchild) and one \`trap '' TERM; sleep 3600 & wait\`
+   (shell and grandchild both ignore SIGTERM), stop timeout ${W.STOP_TIMEOUT_MS / 1000} s for every tool; figure = wall time of the
+   tool's stop-everything (bk-supervisor: \`POST /api/shutdown\` until the daemon exited; PM2: \`pm2.stop('all')\`;
+   supervisord: \`stopAllProcesses\`), then the workload processes still alive.
+5. **Time to healthy** (bk-supervisor only): 8 units in 4 levels of 2, each level depending on both units of
+   the previous one (\`healthy\`), each unit \`node port-after.mjs\` opening its TCP port ${W.OPEN_AFTER_MS} ms after its
+   process started, a \`tcp\` healthcheck with the default timing; figure = first unit starting → last unit
+   healthy − ${W.LEVELS * W.OPEN_AFTER_MS} ms, from the units' log files (ms timestamps).
+`;
+  writeFileSync(join(import.meta.dirname, 'RESULTS.md'), text + (process.env.BENCH_NOTES ? `\n${process.env.BENCH_NOTES}\n` : ''));
+  say('wrote bench/RESULTS.md');
+}
+process.exit(0);
