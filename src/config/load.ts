@@ -3,10 +3,10 @@
 // function returning it. Every failure — no file, a syntax error, a bad value — comes back as
 // `{ ok: false, errors }`, one line per problem, each naming the file.
 
+import { fork } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import { redactText } from '../util/redact.ts';
 import { crossIssues } from './checks.ts';
 import { describeType } from './duration.ts';
@@ -92,14 +92,16 @@ function errorText(err: unknown, file: string, shown: string): string {
   return redactText(lines.slice(0, 6).join(' | '));
 }
 
-export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
-  const found = findConfigFile(opts);
-  if (!found.ok) return { ok: false, errors: [found.error] };
-  const file = found.file;
-  const shown = displayPath(file, opts.cwd);
+/** The config module's default export, evaluated (a function is called), or why not. */
+export type ImportedConfig = { ok: true; value: unknown } | { ok: false; errors: string[] };
 
+/** Imports the config file with tsx in this process and evaluates its default export. */
+export async function importConfigValue(file: string, shown: string): Promise<ImportedConfig> {
   let mod: Record<string, unknown>;
   try {
+    // Loaded only here: tsx's loader (a hooks thread and an esbuild service process, ~40 MiB)
+    // is only paid for by a process that imports a config.
+    const { tsImport } = await import('tsx/esm/api');
     // tsconfig: false — the user's project tsconfig (paths, jsx, …) has no say over this one file.
     mod = (await tsImport(pathToFileURL(file).href, { parentURL: import.meta.url, tsconfig: false })) as Record<string, unknown>;
   } catch (err) {
@@ -122,6 +124,37 @@ export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
       return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`] };
     }
   }
+  return { ok: true, value };
+}
+
+/**
+ * The compiled CLI (bin/bksup.js → dist/) sets this to its config-child entry, so that a
+ * long-running daemon never loads tsx itself: the config is imported in a short-lived child
+ * process and its value comes back by structured clone (plain data, RegExp, Date, Map… pass;
+ * functions cannot). Unset (tests, the tsx fallback): imported in this process.
+ */
+const CHILD_ENTRY = Symbol.for('bk-supervisor.configChildEntry');
+
+function importInChild(entry: string, file: string, shown: string): Promise<ImportedConfig> {
+  return new Promise((resolve) => {
+    let got: ImportedConfig | undefined;
+    const child = fork(entry, [file, shown], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    child.once('message', (m) => (got = m as ImportedConfig));
+    child.once('error', (err) => resolve({ ok: false, errors: [`${shown}: cannot load the config: could not start the loader process (${err.message})`] }));
+    child.once('exit', (code, signal) => resolve(got ?? { ok: false, errors: [`${shown}: cannot load the config: the loader process ended (${signal ?? `exit code ${code}`}) without an answer`] }));
+  });
+}
+
+export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
+  const found = findConfigFile(opts);
+  if (!found.ok) return { ok: false, errors: [found.error] };
+  const file = found.file;
+  const shown = displayPath(file, opts.cwd);
+
+  const entry = (globalThis as Record<symbol, unknown>)[CHILD_ENTRY];
+  const imported = typeof entry === 'string' ? await importInChild(entry, file, shown) : await importConfigValue(file, shown);
+  if (!imported.ok) return imported;
+  const value = imported.value;
   if (!isPlainObject(value)) {
     return {
       ok: false,
