@@ -2,7 +2,6 @@
 // without one — when it is running (and not restarting). Read with `docker inspect`, so it works
 // for any container, compose-managed or not. `docker: true` means this compose unit's container.
 
-import { execa } from 'execa';
 import type { DockerProbe } from '../config/types.ts';
 import { attempt, failure } from './abort.ts';
 import type { Probe, ProbeContext, ProbeResult } from './types.ts';
@@ -33,6 +32,8 @@ export function createDockerProbe(spec: DockerProbe, ctx: ProbeContext): Probe {
       attempt(signal, label, async (finish, addCleanup) => {
         const container = spec.docker === true ? ctx.containerId?.() : spec.docker;
         if (!container) return finish(failure(label, 'container not known yet (not created?)'));
+        // Imported on first use: a daemon without docker probes never pays its ~12 MiB.
+        const { execa } = await import('execa');
         const sub = execa('docker', ['inspect', '--type', 'container', '--format', '{{json .State}}', container], {
           reject: false,
           stdin: 'ignore',

@@ -3,7 +3,7 @@
 // The request form is how "the nats_listener really serves RPC" is probed: connecting alone only
 // proves the server is up. One connection per attempt, closed on every path.
 
-import { connect, ErrorCode, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { ConnectionOptions, ErrorCode as NatsErrorCode, NatsConnection } from 'nats';
 import type { NatsProbe } from '../config/types.ts';
 import { redactText, redactUrl } from '../util/redact.ts';
 import { attempt, failure } from './abort.ts';
@@ -69,6 +69,8 @@ export function createNatsProbe(spec: NatsProbe, ctx: ProbeContext): Probe {
       attempt(signal, label, async (finish, addCleanup) => {
         let nc: NatsConnection;
         try {
+          // Imported on first use: a daemon without nats probes never pays its ~11 MiB.
+          const { connect } = await import('nats');
           nc = await connect(options);
         } catch (err) {
           return finish(failure(label, clean(describeNatsError(err, 'connect'))));
@@ -147,6 +149,17 @@ function excerpt(text: string): string {
   if (!flat) return '(empty reply)';
   return flat.length > EXCERPT_CHARS ? `${flat.slice(0, EXCERPT_CHARS)}…` : flat;
 }
+
+// The values of nats's ErrorCode enum used below: the enum is a runtime object, and importing it
+// would load nats at start-up.
+const ErrorCode = {
+  ConnectionRefused: 'CONNECTION_REFUSED',
+  Timeout: 'TIMEOUT',
+  ConnectionTimeout: 'CONNECTION_TIMEOUT',
+  AuthorizationViolation: 'AUTHORIZATION_VIOLATION',
+  NoResponders: '503',
+  JetStreamNotEnabled: '503',
+} as const satisfies Partial<Record<keyof typeof NatsErrorCode, string>>;
 
 function describeNatsError(err: unknown, stage: 'connect' | 'jetstream' | 'request', subject = '', timeoutMs = 0): string {
   const e = err as { code?: unknown; message?: unknown } | undefined;

@@ -6,13 +6,14 @@
 // The client is ended on every path (pg's own connect/statement timeouts and our abort), and no
 // error text carries the password.
 
-import pg from 'pg';
+import type pg from 'pg';
 import type { PostgresProbe } from '../config/types.ts';
 import { redactText, redactUrl } from '../util/redact.ts';
 import { attempt, failure } from './abort.ts';
 import { describeNetError } from './errors.ts';
 import type { Probe, ProbeContext } from './types.ts';
 
+// pg is imported on first use: a daemon without postgres probes never pays its ~12 MiB.
 const DEFAULT_TIMEOUT_MS = 5000;
 
 export interface PgTarget {
@@ -81,7 +82,8 @@ export function createPostgresProbe(spec: PostgresProbe, ctx: ProbeContext): Pro
     label,
     check: (signal) =>
       attempt(signal, label, async (finish, addCleanup) => {
-        const client = new pg.Client(target.config);
+        const { default: pgLib } = await import('pg');
+        const client = new pgLib.Client(target.config);
         // A server that goes away mid-attempt emits 'error' on the client; unhandled, it would crash the daemon.
         client.on('error', () => undefined);
         addCleanup(() => void client.end().catch(() => undefined));

@@ -4,7 +4,7 @@
 // CREATE DATABASE cannot run in a transaction; pg's simple query protocol runs each statement on
 // its own, which is exactly that. The password never appears in a result or a log line.
 
-import pg from 'pg';
+import type pg from 'pg';
 import { formatMs } from '../health/duration.ts';
 import { describePgError, pgTarget } from '../health/postgres.ts';
 
@@ -50,7 +50,9 @@ export async function ensureDatabases(url: string, names: readonly string[], opt
   }
   const target = pgTarget(url, timeoutMs, database);
   const where = target.shown;
-  const client = new pg.Client(target.config);
+  // Imported on first use: a daemon without postgres tasks never pays for pg.
+  const { default: pgLib } = await import('pg');
+  const client = new pgLib.Client(target.config);
   // A dropped connection emits 'error' on the client; unhandled, it would crash the daemon.
   client.on('error', () => undefined);
 

@@ -17,7 +17,6 @@
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { glob } from 'tinyglobby';
 import type { ResolvedTaskUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { runProbeOnce } from '../health/monitor.ts';
@@ -225,6 +224,7 @@ export class TaskUnit extends UnitBase {
     h.update(JSON.stringify({ command: this.config.command ?? null, postgres: this.config.postgres ?? null, cwd: this.config.cwd, env: sortKeys(this.config.configEnv) }));
     const patterns = this.config.once?.inputs ?? [];
     if (patterns.length) {
+      const { glob } = await import('tinyglobby');
       const files = (await glob([...patterns], { cwd: this.#tdeps.root, onlyFiles: true, dot: true })).sort();
       for (const f of files) {
         h.update(`\0${f}\0`);
