@@ -14,6 +14,8 @@ import { startControlServer, type ControlServer } from '../src/control/server.ts
 import { SessionStore, readCookie, sessionCookieName } from '../src/control/sessions.ts';
 import type { LoginTokenResponse } from '../src/control/protocol.ts';
 import { SupervisorMetrics } from '../src/metrics.ts';
+import { dashboardCommand } from '../src/client/dashboard.ts';
+import { PassThrough } from 'node:stream';
 import { FakeSupervisor, TestHistory } from './fixtures/control/harness.ts';
 
 let dir: string;
@@ -266,6 +268,30 @@ describe('metrics.public', () => {
     const { s } = await setup();
     expect((await http(s.port, 'GET', '/metrics')).status).toBe(401);
     expect((await http(s.port, 'GET', '/metrics', { authorization: `Bearer ${s.token}` })).status).toBe(200);
+  });
+});
+
+describe('bksup dashboard', () => {
+  it('prints a working one-time link of the running daemon', async () => {
+    const { s, origin } = await setup();
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    expect(await dashboardCommand(dir, { out, err })).toBe(0);
+    const url = new URL(text.trim());
+    expect(url.origin).toBe(origin);
+    const res = await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: url.searchParams.get('t') }));
+    expect(res.status).toBe(204);
+  });
+
+  it('says so when no daemon runs', async () => {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let text = '';
+    err.on('data', (d: Buffer) => (text += d.toString()));
+    expect(await dashboardCommand(dir, { out, err })).toBe(1);
+    expect(text).toMatch(/no supervisor is running in .*: start one with npm run supervise/);
   });
 });
 

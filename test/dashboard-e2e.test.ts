@@ -196,6 +196,13 @@ describe('the dashboard in Chromium on the demo stack', () => {
     const nav = (await cdp.send('Page.getNavigationHistory')) as { entries: { url: string }[] };
     expect(nav.entries.map((e) => e.url).filter((u) => u.includes('t='))).toEqual([]);
     await cdp.detach();
+    // `up` printed a link of its own among its first lines (to the terminal only).
+    const printed = /bksup: dashboard: (http:\/\/\S+\/login\?t=[0-9a-f]{64}) /.exec(readFileSync(join(dir, 'daemon.out'), 'utf8'));
+    expect(printed, daemonLog()).not.toBeNull();
+    const upToken = new URL(printed![1]!).searchParams.get('t');
+    expect(readFileSync(join(dir, 'logs', 'supervisor.log'), 'utf8')).not.toContain(upToken);
+    const viaUp = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ token: upToken }) });
+    expect(viaUp.status).toBe(204);
     // Used once: the same link again does not log anyone in.
     const again = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ token: new URL(link).searchParams.get('t') }) });
     expect(again.status).toBe(401);

@@ -14,7 +14,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { EventBus } from '../src/events.ts';
+import { HealthMonitor } from '../src/health/monitor.ts';
+import type { Probe, ProbeResult } from '../src/health/types.ts';
 import { SupervisorMetrics, UNIT_STATES } from '../src/metrics.ts';
+import { FakeScheduler } from './helpers/fake-scheduler.ts';
 import { FakeSupervisor, LinePublisher } from './fixtures/control/harness.ts';
 import { controlFile, runCli, startCli, writeConfig, type RunningCli } from './helpers/daemon.ts';
 import { freePort } from './helpers/ports.ts';
@@ -97,6 +100,36 @@ describe('SupervisorMetrics on a real bus', () => {
     expectValid(text);
     expect(value(parseMetrics(text), 'bksup_log_lines_total', { stream: 'stdout' })).toBe(1);
     m.close();
+  });
+});
+
+describe('HealthMonitor onAttempt (what feeds the histogram)', () => {
+  it("reports each attempt's duration on the monitor's clock and its outcome, timeouts included", async () => {
+    const sched = new FakeScheduler(5_000);
+    const steps: { ms: number; ok: boolean }[] = [
+      { ms: 40, ok: false },
+      { ms: 120, ok: true },
+      { ms: 99_999, ok: true }, // never in time: the 1 s timeout ends it
+    ];
+    const probe: Probe = {
+      label: 'timed',
+      check: (signal) =>
+        new Promise<ProbeResult>((resolve) => {
+          const step = steps.shift() ?? { ms: 10, ok: true };
+          sched.setTimeout(() => resolve(step.ok ? { ok: true } : { ok: false, reason: 'nope' }), step.ms);
+          signal.addEventListener('abort', () => resolve({ ok: false, reason: 'aborted' }), { once: true });
+        }),
+    };
+    const attempts: { durationMs: number; ok: boolean }[] = [];
+    const m = new HealthMonitor(probe, { intervalMs: 100, timeoutMs: 1000, retries: 3, startPeriodMs: 0 }, { onAttempt: (a) => attempts.push(a) }, sched);
+    m.start();
+    await sched.advance(40 + 100 + 120 + 100 + 1000);
+    m.stop();
+    expect(attempts).toEqual([
+      { durationMs: 40, ok: false },
+      { durationMs: 120, ok: true },
+      { durationMs: 1000, ok: false },
+    ]);
   });
 });
 
