@@ -67,6 +67,30 @@ export function liveTree(leader: number): number[] {
 }
 
 /**
+ * Whether any process is still in the group led by `leader`: one kill(-pgid, 0) instead of a
+ * /proc scan. Zombies count as present (the slow path then judges them by /proc).
+ */
+export function groupAlive(leader: number): boolean {
+  try {
+    process.kill(-leader, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Members of a finished child's tree that are outside its process group (they changed group
+ * within the session, or left it and are found through a member's descendants). The leader was
+ * reaped, so a process with its pid is a reuse and is not counted.
+ */
+export function leftoversOutsideGroup(leader: number): number[] {
+  return treeMembers(leader, listProcesses())
+    .filter((p) => p.pid !== process.pid && p.pid !== leader)
+    .map((p) => p.pid);
+}
+
+/**
  * Every process ever seen in a tree during one stop, by pid and start time. A grandchild that
  * left the session (setsid) is found only through its parent; once the parent dies it is
  * re-parented to PID 1 and no scan finds it again, so it must be remembered from earlier scans.
