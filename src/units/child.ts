@@ -59,9 +59,27 @@ export function spawnChild(spec: SpawnSpec): SpawnResult {
   return { ok: true, child, pid: child.pid };
 }
 
+/**
+ * One /proc scan shared by the callers of the same few milliseconds: a shutdown stops all units
+ * at once, and each would otherwise read every /proc/PID/stat before signalling (~3 ms per scan
+ * with ~100 processes), delaying the last unit's stop by the sum of them. Liveness is always
+ * rechecked per pid (TreeMemory.recheck); only the list of candidates is shared.
+ */
+const SCAN_REUSE_MS = 5;
+let scanCache: ReturnType<typeof listProcesses> | undefined;
+let scanAt = 0;
+function scanProcesses(): ReturnType<typeof listProcesses> {
+  const now = performance.now();
+  if (scanCache === undefined || now - scanAt > SCAN_REUSE_MS) {
+    scanAt = now;
+    scanCache = listProcesses();
+  }
+  return scanCache;
+}
+
 /** Live processes of the tree led by `leader` (the child's pid = its session and group id). */
 export function liveTree(leader: number): number[] {
-  return treeMembers(leader, listProcesses())
+  return treeMembers(leader, scanProcesses())
     .filter((p) => p.pid !== process.pid)
     .map((p) => p.pid);
 }
@@ -100,10 +118,16 @@ class TreeMemory {
 
   constructor(readonly leader: number) {}
 
-  scan(): number[] {
-    for (const p of treeMembers(this.leader, listProcesses())) {
+  /** A full /proc scan: finds new members (forks) too. `fresh`: never the shared recent scan. */
+  scan(fresh = false): number[] {
+    for (const p of treeMembers(this.leader, fresh ? listProcesses() : scanProcesses())) {
       if (p.pid !== process.pid && !this.#seen.has(p.pid)) this.#seen.set(p.pid, p.startTime);
     }
+    return this.recheck();
+  }
+
+  /** Only the members already known: one /proc/PID/stat read each. */
+  recheck(): number[] {
     const alive: number[] = [];
     for (const [pid, start] of this.#seen) {
       if (isAlive(pid, start)) alive.push(pid);
@@ -131,6 +155,8 @@ function signalPids(pids: number[], signal: NodeJS.Signals): void {
   }
 }
 
+const FULL_SCAN_MS = 100;
+
 export interface StopTreeOptions {
   signal: NodeJS.Signals;
   timeoutMs: number;
@@ -155,9 +181,10 @@ export interface StopTreeResult {
  */
 export async function stopTree(leader: number, opts: StopTreeOptions): Promise<StopTreeResult> {
   const started = Date.now();
-  const pollMs = opts.pollMs ?? 20;
+  const maxPollMs = opts.pollMs ?? 20;
+  const slowEveryMs = opts.slowEveryMs ?? 2000;
   let exited = false;
-  void opts.exited.then(() => {
+  const exitedNow = opts.exited.then(() => {
     exited = true;
   });
   const memory = new TreeMemory(leader);
@@ -167,24 +194,42 @@ export async function stopTree(leader: number, opts: StopTreeOptions): Promise<S
   signalGroup(leader, opts.signal);
   signalPids(before.filter((p) => p !== leader), opts.signal);
   let killed = false;
-  let nextSlow = started + (opts.slowEveryMs ?? 2000);
+  const killAt = started + opts.timeoutMs;
+  let nextSlow = started + slowEveryMs;
+  // Known members are rechecked at every poll (cheap); a full scan, which also finds members
+  // forked meanwhile, runs every FULL_SCAN_MS and always before declaring the tree gone.
+  let lastFull = Date.now();
+  let pollMs = 1;
   for (;;) {
-    const alive = memory.scan();
+    let now = Date.now();
+    let alive = memory.recheck();
+    if (alive.length === 0 || now - lastFull >= FULL_SCAN_MS) {
+      // Declaring the tree gone takes a scan of this very moment.
+      alive = memory.scan(alive.length === 0);
+      lastFull = now;
+    }
     if (exited && alive.length === 0) break;
-    const now = Date.now();
-    if (!killed && now - started >= opts.timeoutMs) {
+    now = Date.now();
+    if (!killed && now >= killAt) {
       killed = true;
       signalGroup(leader, 'SIGKILL');
       signalPids(alive, 'SIGKILL');
+      pollMs = 1;
     } else if (killed && alive.length > 0) {
       // Members that appeared after the first SIGKILL (a fork racing the kill) get theirs too.
       signalPids(alive, 'SIGKILL');
     }
     if (opts.onSlow && now >= nextSlow && alive.length > 0) {
       opts.onSlow(alive, now - started);
-      nextSlow = now + (opts.slowEveryMs ?? 2000);
+      nextSlow = now + slowEveryMs;
     }
-    await new Promise((r) => setTimeout(r, pollMs));
+    // Polls start fast (most trees are gone within milliseconds) and slow down to pollMs; the
+    // wait never runs past the SIGKILL deadline, and the child's exit ends it early.
+    let wait = pollMs;
+    if (!killed) wait = Math.max(0, Math.min(wait, killAt - now));
+    pollMs = Math.min(maxPollMs, pollMs * 2);
+    const timer = new Promise((r) => setTimeout(r, wait));
+    await (exited ? timer : Promise.race([timer, exitedNow]));
   }
   return { killed, elapsedMs: Date.now() - started };
 }
