@@ -38,7 +38,20 @@ export const realScheduler: Scheduler = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-export type HealthTimingMs = Pick<ResolvedHealthcheck, 'intervalMs' | 'timeoutMs' | 'retries' | 'startPeriodMs'>;
+export type HealthTimingMs = Pick<ResolvedHealthcheck, 'intervalMs' | 'timeoutMs' | 'retries' | 'startPeriodMs'> & {
+  /**
+   * Before the first pass, the first wait between attempts; each following wait is
+   * START_GROWTH times the previous one, up to intervalMs. Unset: intervalMs from the start.
+   * A unit becomes healthy within a few percent of the moment it is ready, instead of up to a
+   * whole interval later (which every dependent waits for, level after level).
+   */
+  startIntervalMs?: number;
+};
+
+/** Growth of the wait between attempts before the first pass (see startIntervalMs). */
+export const START_GROWTH = 1.05;
+/** poke() starts an attempt only this long after the previous one began. */
+export const POKE_MIN_GAP_MS = 10;
 
 export interface HealthCallbacks {
   /** First pass (recovered = false), or a pass after being unhealthy (recovered = true). */
@@ -74,6 +87,9 @@ export class HealthMonitor {
   /** The next attempt's timer, or the running attempt's cancel; never both. */
   #nextTimer: TimerHandle | undefined;
   #inFlight: BoundedCheck | undefined;
+  /** The next wait before the first pass (grows from startIntervalMs). */
+  #startWait: number;
+  #lastAttemptAt = Number.NEGATIVE_INFINITY;
 
   /** The monitor owns the probe: stop() closes it. */
   constructor(probe: Probe, timing: HealthTimingMs, callbacks: HealthCallbacks = {}, scheduler: Scheduler = realScheduler) {
@@ -84,6 +100,8 @@ export class HealthMonitor {
       retries: Math.max(1, Math.floor(timing.retries)),
       startPeriodMs: Math.max(0, timing.startPeriodMs),
     };
+    if (timing.startIntervalMs !== undefined) this.#timing.startIntervalMs = Math.max(1, timing.startIntervalMs);
+    this.#startWait = this.#timing.startIntervalMs ?? this.#timing.intervalMs;
     this.#callbacks = callbacks;
     this.#scheduler = scheduler;
   }
@@ -136,15 +154,37 @@ export class HealthMonitor {
     if (this.#state.name === 'stopped') return;
     const run = boundedCheck(this.#probe, this.#timing.timeoutMs, this.#scheduler);
     const startedAt = this.#scheduler.now();
+    this.#lastAttemptAt = startedAt;
     this.#inFlight = run;
     void run.result.then((result) => {
       // Stopped, or superseded: judged by the current state, a late result changes nothing.
       if (this.#inFlight !== run || this.#state.name === 'stopped') return;
       this.#inFlight = undefined;
       this.#callbacks.onAttempt?.({ durationMs: this.#scheduler.now() - startedAt, ok: result.ok });
-      this.#nextTimer = this.#scheduler.setTimeout(() => this.#runAttempt(), this.#timing.intervalMs);
+      this.#nextTimer = this.#scheduler.setTimeout(() => this.#runAttempt(), this.#nextWait());
       this.#onResult(result);
     });
+  }
+
+  /** intervalMs, or before the first pass the growing start wait (at most intervalMs). */
+  #nextWait(): number {
+    const { intervalMs, startIntervalMs } = this.#timing;
+    if (this.#passedOnce || startIntervalMs === undefined) return intervalMs;
+    const wait = Math.min(intervalMs, Math.round(this.#startWait));
+    this.#startWait = Math.min(intervalMs, this.#startWait * START_GROWTH);
+    return wait;
+  }
+
+  /**
+   * Something suggests the unit may have become ready (it printed a line): before the first
+   * pass, attempt now instead of at the next timer, unless an attempt is already running.
+   */
+  poke(): void {
+    if (this.#state.name !== 'starting' || this.#inFlight !== undefined || this.#nextTimer === undefined) return;
+    // A chatty unit must not turn this into back-to-back attempts.
+    if (this.#scheduler.now() - this.#lastAttemptAt < POKE_MIN_GAP_MS) return;
+    this.#scheduler.clearTimeout(this.#nextTimer);
+    this.#runAttempt();
   }
 
   #onResult(result: ProbeResult): void {

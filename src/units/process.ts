@@ -42,6 +42,8 @@ interface Run {
   exit: ChildExit | undefined;
   output: Promise<void>;
   monitor: HealthMonitor | undefined;
+  /** Unsubscribes the "output may mean ready" listener (see #watchHealth). */
+  stopPoking: (() => void) | undefined;
 }
 
 type EndCause =
@@ -54,6 +56,9 @@ type State =
   | { name: 'running' | 'healthy' | 'unhealthy'; run: Run }
   | { name: 'stopping'; run: Run; cause: EndCause; done: Promise<void> }
   | { name: 'backoff'; timer: NodeJS.Timeout };
+
+/** First wait between health attempts before the first pass (see HealthTimingMs.startIntervalMs). */
+const START_PROBE_MS = 2;
 
 /** How long after an exit the background scan for leftovers outside the group runs. */
 const SWEEP_DELAY_MS = 25;
@@ -151,6 +156,7 @@ export class ProcessUnit extends UnitBase {
       exit: undefined,
       output: Promise.all([this.pipeStream(child.stdout, 'stdout'), this.pipeStream(child.stderr, 'stderr')]).then(() => {}),
       monitor: undefined,
+      stopPoking: undefined,
     };
     child.once('exit', (code, signal) => {
       run.exit = { code, signal };
@@ -178,7 +184,9 @@ export class ProcessUnit extends UnitBase {
       timeoutMs: hc.timeoutMs,
       onLogs: (fn) => this.bus.onLogs((b) => b.unit === this.name && fn(b)),
     });
-    run.monitor = new HealthMonitor(probe, hc, {
+    // Until the first pass, probe on a fast, growing cadence (2 ms, +5% each, up to interval),
+    // and at once whenever the unit prints something: servers say when they are ready.
+    run.monitor = new HealthMonitor(probe, { ...hc, startIntervalMs: START_PROBE_MS }, {
       onHealthy: () => this.#isCurrent(run) && this.#enterHealthy(run),
       onUnhealthy: (reason) => this.#isCurrent(run) && this.#enterUnhealthy(run, reason),
       onProgress: (result) => {
@@ -188,6 +196,10 @@ export class ProcessUnit extends UnitBase {
       onAttempt: (a) => this.bus.publishProbe({ unit: this.name, ...a }),
     });
     run.monitor.start();
+    const monitor = run.monitor;
+    run.stopPoking = this.bus.onLogs((b) => {
+      if (b.unit === this.name && b.stream !== 'system') monitor.poke();
+    });
   }
 
   #isCurrent(run: Run): boolean {
@@ -196,6 +208,8 @@ export class ProcessUnit extends UnitBase {
   }
 
   #enterHealthy(run: Run): void {
+    run.stopPoking?.();
+    run.stopPoking = undefined;
     if (this.config.healthcheck) this.health = 'passing';
     this.#state = { name: 'healthy', run };
     this.publish('healthy', { pid: run.pid });
@@ -218,6 +232,8 @@ export class ProcessUnit extends UnitBase {
   /** Ends a run for any cause: stops the whole tree (leftovers too), then decides what comes next. */
   #endRun(run: Run, cause: EndCause): Promise<void> {
     run.monitor?.stop();
+    run.stopPoking?.();
+    run.stopPoking = undefined;
     let finish!: () => void;
     const done = new Promise<void>((r) => (finish = r));
     const state: State & { name: 'stopping' } = { name: 'stopping', run, cause, done };
