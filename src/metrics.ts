@@ -56,6 +56,8 @@ export class SupervisorMetrics implements MetricsEndpoint {
   #snapshot: UnitSnapshot[] = [];
   #ws: ControlServerStats | undefined;
   #rendering: Promise<string> | undefined;
+  /** Process metrics wanted and not started yet (see render). */
+  #processMetrics: boolean;
 
   constructor(opts: MetricsOptions) {
     this.#handle = opts.handle;
@@ -173,7 +175,7 @@ export class SupervisorMetrics implements MetricsEndpoint {
         this.inc(ws()?.droppedLinesTotal ?? 0);
       },
     });
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.#processMetrics = opts.processMetrics !== false;
 
     const bus = opts.handle.bus;
     this.#unsubscribe.push(bus.onLogs((b) => this.#onLogs(b)));
@@ -220,6 +222,13 @@ export class SupervisorMetrics implements MetricsEndpoint {
   async render(ws?: ControlServerStats): Promise<string> {
     // One render at a time: the snapshot and ws fields belong to the render that set them.
     while (this.#rendering) await this.#rendering.catch(() => undefined);
+    // Node's process metrics start with the first scrape, not with the daemon: their event-loop
+    // lag histogram wakes the loop every 10 ms and their GC observer runs on every collection,
+    // which made an idle daemon with nobody scraping burn ~0.05 CPU-s per 10 s.
+    if (this.#processMetrics) {
+      this.#processMetrics = false;
+      collectDefaultMetrics({ register: this.registry });
+    }
     this.#snapshot = this.#handle.snapshot();
     this.#ws = ws;
     this.#rendering = this.registry.metrics();
