@@ -170,7 +170,16 @@ export abstract class UnitBase {
     if (!stream) return Promise.resolve();
     const splitter = new LineSplitter();
     return new Promise((resolve) => {
-      stream.on('data', (chunk: Buffer) => this.emitLines(name, splitter.push(chunk)));
+      stream.on('data', (chunk: Buffer) => {
+        this.emitLines(name, splitter.push(chunk));
+        // The disk is behind: stop reading until it catches up, so the child (blocked on a full
+        // pipe) waits instead of its lines being dropped. Never set while writes are failing.
+        const wait = this.bus.logBackpressure?.(this.name);
+        if (wait) {
+          stream.pause();
+          void wait.then(() => stream.resume());
+        }
+      });
       const finish = (): void => {
         this.emitLines(name, splitter.end());
         resolve();
