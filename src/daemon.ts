@@ -112,6 +112,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
 
+  // Before control.json exists: whoever sees it may signal us at once, and without a handler
+  // SIGTERM would kill the daemon outright (control.json and the lock left behind). A signal that
+  // arrives before the units start makes startAll a no-op and the run ends cleanly.
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      say(`bksup: ${sig}: stopping every unit, dependents first (${sig === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill at once)`);
+      void sup.shutdown(`supervisor received ${sig}`);
+    } else {
+      say('bksup: second signal: killing every process tree now');
+      forceKill(sup);
+    }
+  };
+  const handled: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  if (opts.handleSignals !== false) for (const s of handled) process.on(s, onSignal);
+
   const control = await startControlServer({
     host: config.control.host,
     port: config.control.port,
@@ -129,19 +146,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   say(`bksup: dashboard: ${control.loginUrl(15 * 60_000)} (one-time link, valid 15 min; npx bksup dashboard prints a new one)`);
   logger.info({ pid: process.pid, config: config.file, port: control.port }, 'supervisor started');
 
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      say(`bksup: ${sig}: stopping every unit, dependents first (${sig === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill at once)`);
-      void sup.shutdown(`supervisor received ${sig}`);
-    } else {
-      say('bksup: second signal: killing every process tree now');
-      forceKill(sup);
-    }
-  };
-  const handled: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  if (opts.handleSignals !== false) for (const s of handled) process.on(s, onSignal);
   // Whatever happens, the last lines reach the files.
   const onExit = (): void => files.flushSync();
   process.on('exit', onExit);
