@@ -42,14 +42,15 @@ export type HealthTimingMs = Pick<ResolvedHealthcheck, 'intervalMs' | 'timeoutMs
   /**
    * Before the first pass, the first wait between attempts; each following wait is
    * START_GROWTH times the previous one, up to intervalMs. Unset: intervalMs from the start.
-   * A unit becomes healthy within a few percent of the moment it is ready, instead of up to a
-   * whole interval later (which every dependent waits for, level after level).
+   * A unit becomes healthy within ~2% of its start-up time after it is ready (4 ms for a 200 ms
+   * start, 100 ms for 5 s), instead of up to a whole interval later, which every dependent
+   * waits for, level after level. The price: ~200 attempts (from 2 ms) during a 5 s start instead of 5.
    */
   startIntervalMs?: number;
 };
 
 /** Growth of the wait between attempts before the first pass (see startIntervalMs). */
-export const START_GROWTH = 1.05;
+export const START_GROWTH = 1.02;
 /** poke() starts an attempt only this long after the previous one began. */
 export const POKE_MIN_GAP_MS = 10;
 

@@ -11,7 +11,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { isAlive, listProcesses, treeMembers } from '../util/proc.ts';
+import { isAlive, listProcesses, treeMembers, type ProcStat } from '../util/proc.ts';
 
 export interface SpawnSpec {
   command: string | readonly string[];
@@ -102,10 +102,41 @@ export function groupAlive(leader: number): boolean {
  * within the session, or left it and are found through a member's descendants). The leader was
  * reaped, so a process with its pid is a reuse and is not counted.
  */
-export function leftoversOutsideGroup(leader: number): number[] {
-  return treeMembers(leader, listProcesses())
+export function leftoversOutsideGroup(leader: number, all: ProcStat[] = listProcesses()): number[] {
+  return treeMembers(leader, all)
     .filter((p) => p.pid !== process.pid && p.pid !== leader)
     .map((p) => p.pid);
+}
+
+/**
+ * Calls `found(pids)` for a finished leader whose tree left members outside its process group,
+ * after a /proc scan made at least `delayMs` later. Leaders queued meanwhile share one scan, and
+ * scans are at least SWEEP_EVERY_MS apart: a crash loop restarting 15 times a second costs one
+ * scan per second (~3 ms), not one per restart.
+ */
+export function sweepLeftovers(leader: number, delayMs: number, found: (pids: number[]) => void): void {
+  sweepQueue.push({ leader, found });
+  if (sweepTimer !== undefined) return;
+  const wait = Math.max(delayMs, lastSweepAt + SWEEP_EVERY_MS - Date.now());
+  sweepTimer = setTimeout(runSweep, wait);
+  sweepTimer.unref();
+}
+
+const SWEEP_EVERY_MS = 1000;
+let sweepQueue: { leader: number; found: (pids: number[]) => void }[] = [];
+let sweepTimer: NodeJS.Timeout | undefined;
+let lastSweepAt = Number.NEGATIVE_INFINITY;
+
+function runSweep(): void {
+  sweepTimer = undefined;
+  lastSweepAt = Date.now();
+  const queue = sweepQueue;
+  sweepQueue = [];
+  const all = listProcesses();
+  for (const { leader, found } of queue) {
+    const left = leftoversOutsideGroup(leader, all);
+    if (left.length > 0) found(left);
+  }
 }
 
 /**

@@ -24,7 +24,7 @@ import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
 import { RestartBudget } from '../restart-policy.ts';
 import { readStat } from '../util/proc.ts';
-import { groupAlive, leftoversOutsideGroup, spawnChild, stopTree, type ChildExit } from './child.ts';
+import { groupAlive, spawnChild, stopTree, sweepLeftovers, type ChildExit } from './child.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 
 export interface ProcessUnitDeps extends UnitDeps {
@@ -59,6 +59,7 @@ type State =
 
 /** First wait between health attempts before the first pass (see HealthTimingMs.startIntervalMs). */
 const START_PROBE_MS = 2;
+const START_PROBE_SPAWNING_MS = 50;
 
 /** How long after an exit the background scan for leftovers outside the group runs. */
 const SWEEP_DELAY_MS = 25;
@@ -184,9 +185,11 @@ export class ProcessUnit extends UnitBase {
       timeoutMs: hc.timeoutMs,
       onLogs: (fn) => this.bus.onLogs((b) => b.unit === this.name && fn(b)),
     });
-    // Until the first pass, probe on a fast, growing cadence (2 ms, +5% each, up to interval),
-    // and at once whenever the unit prints something: servers say when they are ready.
-    run.monitor = new HealthMonitor(probe, { ...hc, startIntervalMs: START_PROBE_MS }, {
+    // Until the first pass, probe on a fast, growing cadence (+2% each, up to interval), and at
+    // once whenever the unit prints something: servers say when they are ready. Probes that
+    // start a process (exec, docker) begin slower: each attempt costs a fork.
+    const spawns = 'exec' in hc.probe || 'docker' in hc.probe;
+    run.monitor = new HealthMonitor(probe, { ...hc, startIntervalMs: spawns ? START_PROBE_SPAWNING_MS : START_PROBE_MS }, {
       onHealthy: () => this.#isCurrent(run) && this.#enterHealthy(run),
       onUnhealthy: (reason) => this.#isCurrent(run) && this.#enterUnhealthy(run, reason),
       onProgress: (result) => {
@@ -289,14 +292,13 @@ export class ProcessUnit extends UnitBase {
    */
   #sweepLater(leader: number): void {
     const { signal, timeoutMs } = this.config.stop;
-    setTimeout(() => {
-      if (leftoversOutsideGroup(leader).length === 0) return;
+    sweepLeftovers(leader, SWEEP_DELAY_MS, () => {
       void stopTree(leader, { signal, timeoutMs, exited: Promise.resolve() }).then((res) => {
         const msg = `${this.name}: ended processes left behind by pid ${leader} outside its process group${res.killed ? ' (needed SIGKILL)' : ''}`;
         this.system(msg);
         this.deps.log?.('warn', msg);
       });
-    }, SWEEP_DELAY_MS).unref();
+    });
   }
 
   #afterRun(o: { failed: boolean; ranMs: number; why: string; exit: ChildExit | undefined }): void {
