@@ -78,7 +78,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     say(`bksup: ${store.problem}`);
     logger.warn(store.problem);
   }
-  const leftovers = await stopLeftovers(store);
+  store.onWriteError = (msg) => {
+    opts.err.write(`bksup: ${msg}\n`);
+    logger.error(msg);
+  };
+  if (lock.tookOverFrom !== undefined) {
+    const msg = `took over a stale lock of pid ${lock.tookOverFrom}, which no longer supervises this directory`;
+    say(`bksup: ${msg}`);
+    logger.warn(msg);
+  }
+  // Leftovers get the stop timeout their unit has now (5 s for units no longer configured).
+  const leftovers = await stopLeftovers(store, (unit) => config.units[unit]?.stop ?? { signal: 'SIGTERM', timeoutMs: 5000 });
   for (const l of leftovers) {
     const msg = `stopped a leftover ${l.unit} process tree (pid ${l.pid}) from a previous run that did not stop cleanly${l.killed ? ' (needed SIGKILL)' : ''}`;
     say(`bksup: ${msg}`);
@@ -179,6 +189,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // The daemon lives until someone asks for the shutdown (signal or control API).
   await sup.stopped;
+  await store.settled();
   say('bksup: all units stopped');
   logger.info('supervisor stopped');
   await control.close();

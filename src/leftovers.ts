@@ -13,7 +13,10 @@ export interface LeftoverReport {
   killed: boolean;
 }
 
-export async function stopLeftovers(store: StateStore, timeoutMs = 5000): Promise<LeftoverReport[]> {
+export async function stopLeftovers(
+  store: StateStore,
+  stopOf: (unit: string) => { signal: NodeJS.Signals; timeoutMs: number } = () => ({ signal: 'SIGTERM', timeoutMs: 5000 }),
+): Promise<LeftoverReport[]> {
   const all = listProcesses();
   // A leader that died may have left its session behind; members must have started after it,
   // which tells them from processes of a later owner of a reused pid.
@@ -24,8 +27,9 @@ export async function stopLeftovers(store: StateStore, timeoutMs = 5000): Promis
     found.map(async (c) => {
       // The leader may be gone while its session lives on; stopTree handles both, and `exited`
       // resolves when the leader itself is no longer alive.
+      const { signal, timeoutMs } = stopOf(c.unit);
       const exited = waitGone(c.pid, c.startTime, timeoutMs + 2000);
-      const res = await stopTree(c.pid, { signal: 'SIGTERM', timeoutMs, exited });
+      const res = await stopTree(c.pid, { signal, timeoutMs, exited });
       return { unit: c.unit, pid: c.pid, killed: res.killed };
     }),
   );

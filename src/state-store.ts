@@ -113,11 +113,23 @@ export class StateStore implements TaskStore {
     // A background write still in flight would land after this one with older data: have it
     // write once more afterwards.
     if (this.#writing) this.#dirty = true;
-    mkdirSync(this.#dir, { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.#data, null, 2) + '\n', { mode: 0o600 });
-    renameSync(tmp, this.path);
+    try {
+      mkdirSync(this.#dir, { recursive: true });
+      const tmp = `${this.path}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(this.#data, null, 2) + '\n', { mode: 0o600 });
+      renameSync(tmp, this.path);
+      this.#failing = false;
+    } catch (err) {
+      // A full disk or a broken .supervisor/ must not take the stack down: the daemon goes on
+      // from memory and says so once (until a write works again).
+      if (!this.#failing) this.onWriteError?.(`cannot write ${this.path}: ${(err as Error).message} (running on; task fingerprints and leftover tracking are kept in memory until it can be written)`);
+      this.#failing = true;
+    }
   }
+
+  #failing = false;
+  /** Told once per failure streak when state.json cannot be written. */
+  onWriteError: ((message: string) => void) | undefined;
 }
 
 function empty(): StateFile {

@@ -1,6 +1,6 @@
 // The daemon as users run it: `bksup up` in a project directory, stopped by a signal.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from '../src/util/proc.ts';
@@ -69,6 +69,19 @@ describe('bksup up', () => {
     const out = d.output();
     expect(out.indexOf('app       | ● stopped') >= 0 || out.indexOf('app      | ● stopped') >= 0 || /app\s+\| ● stopped/.test(out)).toBe(true);
     expect(out.search(/app\s+\| ● stopped/)).toBeLessThan(out.search(/stubborn\s+\| ● stopped/));
+  });
+
+  it('a state.json that cannot be written is reported once and the stack keeps running', async () => {
+    const dir = project();
+    mkdirSync(join(dir, '.supervisor', 'state.json'), { recursive: true }); // a directory: every write fails
+    writeConfig(dir, `{ units: { app: { command: [${node}, ${fx('crash-after.mjs')}, '300', '1'], restart: { policy: 'always', backoff: { initial: '50ms' } } } } }`);
+    const d = daemon(dir);
+    await waitForControl(dir);
+    await waitFor(() => (d.output().match(/restart 3 in/g) ?? []).length > 0, { timeout: 30_000 });
+    expect(d.child.exitCode).toBeNull();
+    expect(d.output().match(/cannot write .*state\.json/g)).toHaveLength(1);
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toBe(0);
   });
 
   it('a second up in the same directory names the running daemon and leaves it alone', async () => {
