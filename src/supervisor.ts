@@ -44,6 +44,7 @@ export class Supervisor implements SupervisorHandle {
   readonly #wanted = new Set<string>();
   readonly #launched = new Set<string>();
   readonly #projects = new ComposeProjects();
+  readonly #store: StateStore;
   #evaluateQueued = false;
   #shutdown: Promise<void> | undefined;
   #resolveStopped!: () => void;
@@ -53,6 +54,7 @@ export class Supervisor implements SupervisorHandle {
   constructor(opts: SupervisorOptions) {
     this.bus = opts.bus;
     this.config = opts.config;
+    this.#store = opts.store;
     const rerun = new Set(opts.rerun ?? []);
     for (const name of opts.config.order) {
       const cfg = opts.config.units[name]!;
@@ -158,6 +160,8 @@ export class Supervisor implements SupervisorHandle {
     };
     this.#shutdown = Promise.all(this.config.order.map(stopOne))
       .then(() => this.#projects.closeAll())
+      // Shutdown is over when state.json says no child is left.
+      .then(() => this.#store.settled())
       .then(() => this.#resolveStopped());
     return this.#shutdown;
   }
