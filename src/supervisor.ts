@@ -118,6 +118,7 @@ export class Supervisor implements SupervisorHandle {
     if (!unit.config.enabled) return { ok: false, status: 409, error: `unit "${name}" is disabled in the config (enabled: false)` };
     this.#want(name);
     this.#launched.delete(name);
+    unit.clearCrashHistory();
     this.#evaluate();
     return { ok: true };
   }

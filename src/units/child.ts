@@ -224,6 +224,8 @@ export async function stopTree(leader: number, opts: StopTreeOptions): Promise<S
   const before = memory.scan();
   signalGroup(leader, opts.signal);
   signalPids(before.filter((p) => p !== leader), opts.signal);
+  // Members forked after the first signal get it too, not only the SIGKILL at the deadline.
+  const signalled = new Set(before);
   let killed = false;
   const killAt = started + opts.timeoutMs;
   let nextSlow = started + slowEveryMs;
@@ -240,6 +242,13 @@ export async function stopTree(leader: number, opts: StopTreeOptions): Promise<S
       lastFull = now;
     }
     if (exited && alive.length === 0) break;
+    if (!killed) {
+      const fresh = alive.filter((p) => !signalled.has(p));
+      if (fresh.length) {
+        signalPids(fresh, opts.signal);
+        for (const p of fresh) signalled.add(p);
+      }
+    }
     now = Date.now();
     if (!killed && now >= killAt) {
       killed = true;

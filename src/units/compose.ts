@@ -38,7 +38,6 @@ import { ComposeProject, dockerReachable, type LogFollower } from '../compose/dr
 import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
 import { LineSplitter } from '../logs/line-splitter.ts';
-import { RestartBudget } from '../restart-policy.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 
 /**
@@ -68,7 +67,6 @@ export class ComposeProjects {
 export interface ComposeUnitDeps extends UnitDeps {
   projects: ComposeProjects;
   root: string;
-  random?: () => number;
 }
 
 interface Attached {
@@ -91,7 +89,6 @@ export class ComposeUnit extends UnitBase {
   readonly kind = 'compose' as const;
   readonly config: ResolvedComposeUnit;
   readonly #project: ComposeProject;
-  readonly #budget: RestartBudget;
   #state: State = { name: 'idle' };
   #gen = 0;
   #events: { close(): Promise<void> } | undefined;
@@ -102,7 +99,6 @@ export class ComposeUnit extends UnitBase {
     super(config, deps);
     this.config = config;
     this.#project = deps.projects.get(config.file, config.project, deps.root, config.env);
-    this.#budget = new RestartBudget(config.restart, deps.random);
   }
 
   /** pids of the docker / compose CLI processes working for this unit's project right now. */
@@ -162,7 +158,7 @@ export class ComposeUnit extends UnitBase {
   }
 
   async restart(reason: string): Promise<void> {
-    this.#budget.reset();
+    this.clearCrashHistory();
     this.adopted = false; // a restart the user asked for makes the container ours
     await this.stop(reason);
     this.start();
@@ -353,8 +349,7 @@ export class ComposeUnit extends UnitBase {
 
   #afterExit(why: string, exitCode: number | null, ranOnce = false): void {
     const gen = ++this.#gen;
-    const decision = this.#budget.decide({ failed: true, ranMs: ranOnce ? Date.now() - this.#startedAt() : 0, now: Date.now() });
-    this.restarts = this.#budget.total;
+    const decision = this.decideRestart(true, ranOnce ? Date.now() - this.#startedAt() : 0);
     if (decision.action === 'restart') {
       const reason = `${why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
       const timer = setTimeout(() => {

@@ -22,7 +22,6 @@ import type { ChildProcess } from 'node:child_process';
 import type { ResolvedProcessUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
-import { RestartBudget } from '../restart-policy.ts';
 import { readStat } from '../util/proc.ts';
 import { groupAlive, spawnChild, stopTree, sweepLeftovers, type ChildExit } from './child.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
@@ -31,7 +30,6 @@ export interface ProcessUnitDeps extends UnitDeps {
   /** Records a started child (pid, start time) so a later daemon can find leftovers. */
   onChildStarted?: (unit: string, pid: number, startTime: number) => void;
   onChildGone?: (unit: string, pid: number) => void;
-  random?: () => number;
 }
 
 interface Run {
@@ -67,7 +65,6 @@ const SWEEP_DELAY_MS = 25;
 export class ProcessUnit extends UnitBase {
   readonly kind = 'process' as const;
   readonly config: ResolvedProcessUnit;
-  readonly #budget: RestartBudget;
   readonly #pdeps: ProcessUnitDeps;
   #state: State = { name: 'idle' };
 
@@ -75,7 +72,6 @@ export class ProcessUnit extends UnitBase {
     super(config, deps);
     this.config = config;
     this.#pdeps = deps;
-    this.#budget = new RestartBudget(config.restart, deps.random);
   }
 
   start(): void {
@@ -121,7 +117,7 @@ export class ProcessUnit extends UnitBase {
   }
 
   async restart(reason: string): Promise<void> {
-    this.#budget.reset();
+    this.clearCrashHistory();
     const s = this.#state;
     switch (s.name) {
       case 'running':
@@ -302,8 +298,7 @@ export class ProcessUnit extends UnitBase {
   }
 
   #afterRun(o: { failed: boolean; ranMs: number; why: string; exit: ChildExit | undefined }): void {
-    const decision = this.#budget.decide({ failed: o.failed, ranMs: o.ranMs, now: Date.now() });
-    this.restarts = this.#budget.total;
+    const decision = this.decideRestart(o.failed, o.ranMs);
     const extras = { pid: null, exitCode: o.exit?.code ?? null, signal: o.exit?.signal ?? null };
     switch (decision.action) {
       case 'restart': {

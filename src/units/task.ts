@@ -20,7 +20,6 @@ import { readFile } from 'node:fs/promises';
 import type { ResolvedTaskUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { runProbeOnce } from '../health/monitor.ts';
-import { RestartBudget } from '../restart-policy.ts';
 import { ensureDatabases } from '../tasks/postgres-ensure.ts';
 import { spawnChild, stopTree, type ChildExit } from './child.ts';
 import { describeExit } from './process.ts';
@@ -36,7 +35,6 @@ export interface TaskUnitDeps extends UnitDeps {
   store: TaskStore;
   /** `up --rerun <task>`: ignore `once` for the first run. */
   rerun?: boolean;
-  random?: () => number;
 }
 
 type State =
@@ -50,7 +48,6 @@ export class TaskUnit extends UnitBase {
   readonly kind = 'task' as const;
   readonly config: ResolvedTaskUnit;
   readonly #tdeps: TaskUnitDeps;
-  readonly #budget: RestartBudget;
   #state: State = { name: 'idle' };
   #gen = 0;
   #force: boolean;
@@ -60,7 +57,6 @@ export class TaskUnit extends UnitBase {
     this.config = config;
     this.#tdeps = deps;
     this.#force = deps.rerun ?? false;
-    this.#budget = new RestartBudget(config.restart, deps.random);
   }
 
   start(): void {
@@ -118,7 +114,7 @@ export class TaskUnit extends UnitBase {
   async restart(reason: string): Promise<void> {
     await this.stop(reason);
     this.#force = true;
-    this.#budget.reset();
+    this.clearCrashHistory();
     this.start();
   }
 
@@ -188,8 +184,7 @@ export class TaskUnit extends UnitBase {
       this.publish('completed', { pid: null, exitCode, reason: `in ${Date.now() - startedAt} ms` });
       return;
     }
-    const decision = this.#budget.decide({ failed: true, ranMs: Date.now() - startedAt, now: Date.now() });
-    this.restarts = this.#budget.total;
+    const decision = this.decideRestart(true, Date.now() - startedAt);
     if (decision.action === 'restart') {
       const reason = `${outcome.why}; retry ${decision.attempt} in ${decision.delayMs} ms`;
       const timer = setTimeout(() => {

@@ -6,6 +6,7 @@
 import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
 import { LineSplitter } from '../logs/line-splitter.ts';
+import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
 import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
 
@@ -13,6 +14,8 @@ const TAIL_LINES = 20;
 
 export interface UnitDeps {
   bus: EventBus;
+  /** Jitter source for the restart backoff (tests pin it). */
+  random?: () => number;
   /** Called for anything the supervisor log should record beyond state events. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -40,6 +43,8 @@ export abstract class UnitBase {
   protected restarts = 0;
   protected adopted = false;
 
+  readonly #budget: RestartBudget;
+
   #seq = 0;
   readonly #tail: string[] = [];
   /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
@@ -50,6 +55,7 @@ export abstract class UnitBase {
     this.bus = deps.bus;
     this.deps = deps;
     // Only what the config set: inherited variables of the user's shell are not ours to mask.
+    this.#budget = new RestartBudget(config.restart, deps.random);
     this.#secrets = [...new Set([...secretValues(config.configEnv), ...urlPasswords(Object.values(config.configEnv))])];
     if (!config.enabled) this.#stateName = 'disabled';
   }
@@ -74,6 +80,18 @@ export abstract class UnitBase {
   abstract stop(reason: string): Promise<void>;
   /** Stop, then start again immediately (a user's explicit request: clears crash history). */
   abstract restart(reason: string): Promise<void>;
+
+  /** A user's start or restart: the crash history no longer counts against the unit. */
+  clearCrashHistory(): void {
+    this.#budget.reset();
+  }
+
+  /** How a run ended → restart after a delay, stop, or give up; keeps `restarts` current. */
+  protected decideRestart(failed: boolean, ranMs: number): RestartDecision {
+    const decision = this.#budget.decide({ failed, ranMs, now: Date.now() });
+    this.restarts = this.#budget.total;
+    return decision;
+  }
 
   /** The supervisor holds the unit back: dependencies not met yet. */
   markPending(reason: string): void {
