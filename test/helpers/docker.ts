@@ -4,7 +4,6 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { dockerAvailable } from './docker-images.ts';
 
@@ -61,18 +60,7 @@ export async function removeComposeProject(project: string): Promise<ProjectLeft
   return found;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports.ts';
 
 /** `docker <args>` for test assertions; rejects on a non-zero exit. */
 export async function docker(...args: string[]): Promise<string> {
