@@ -97,13 +97,17 @@ function underTini(dir: string, argv: string[], env: NodeJS.ProcessEnv, marker: 
   return { tini, close };
 }
 
-/** Ends a session by PID: tini's tree and every marked process; SIGTERM, then SIGKILL after `graceMs`. */
+/**
+ * Ends a session by PID: SIGTERM to tini (which passes it to the supervisor, which stops its
+ * children its own way), then after `graceMs` SIGKILL to whatever is left of tini's tree and
+ * every process carrying the session's marker.
+ */
 async function endAll(tini: ChildProcess, marker: string, graceMs: number): Promise<void> {
   const pid = tini.pid;
   if (pid === undefined) return;
   const targets = (): number[] => [...new Set([...(isAlive(pid) ? [pid] : []), ...descendants(pid).map((p) => p.pid), ...markedProcesses(marker)])];
   const exited = new Promise<void>((r) => (tini.exitCode !== null || tini.signalCode !== null ? r() : tini.once('exit', () => r())));
-  signalPids(targets(), 'SIGTERM');
+  signalPids([pid], 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && targets().length > 0) await sleep(20);
   for (let i = 0; i < 50 && targets().length > 0; i++) {

@@ -46,6 +46,8 @@ export interface RestartResult {
   starts: number;
   medianMs: number;
   p95Ms: number;
+  /** The supervisor's own CPU time per restart (ms): unlike latency, hardly moved by other load. */
+  cpuMsPerStart: number;
 }
 
 function restartScript(stamps: string): string {
@@ -63,16 +65,21 @@ function readGaps(stamps: string, windowMs: number): RestartResult {
     if (first !== undefined && Number((ns[i] as bigint) - first) / 1e6 > windowMs) break;
     gaps.push(Number((ns[i] as bigint) - (ns[i - 1] as bigint)) / 1e6 - RESTART_SLEEP_MS);
   }
-  return { starts: gaps.length + 1, medianMs: median(gaps), p95Ms: quantile(gaps, 0.95) };
+  return { starts: gaps.length + 1, medianMs: median(gaps), p95Ms: quantile(gaps, 0.95), cpuMsPerStart: Number.NaN };
 }
 
 export async function restartLatency(tool: Tool, ctx: Ctx): Promise<RestartResult> {
   const stamps = join(ctx.dir, 'starts.txt');
   writeFileSync(stamps, '');
-  return withSession(tool, ctx, [{ name: 'crasher', script: restartScript(stamps), restart: 'aggressive', stopTimeoutMs: 2000 }], async () => {
+  return withSession(tool, ctx, [{ name: 'crasher', script: restartScript(stamps), restart: 'aggressive', stopTimeoutMs: 2000 }], async (s) => {
     await waitFor(() => readFileSync(stamps, 'utf8').length > 0, 'the first start', 30_000);
+    const own = s.ownPids();
+    const cpu0 = cpuOf(own);
+    const n0 = readFileSync(stamps, 'utf8').split('\n').length;
     await sleep(RESTART_RUN_MS + 300);
-    return readGaps(stamps, RESTART_RUN_MS);
+    const cpu = cpuOf(own) - cpu0;
+    const n = readFileSync(stamps, 'utf8').split('\n').length - n0;
+    return { ...readGaps(stamps, RESTART_RUN_MS), cpuMsPerStart: (cpu * 1000) / Math.max(1, n) };
   });
 }
 
@@ -125,17 +132,29 @@ export interface LogResult {
   wsDroppedLines?: number;
 }
 
-/** Polls the file's size, then its tail, until the last line is in it; returns when (epoch ms). */
-async function waitForLastLine(file: string, timeoutMs: number): Promise<number> {
+/**
+ * Polls the file's size, then its tail, until the last line is in it; returns when (epoch ms).
+ * NaN when the writer is gone and the file stopped growing without it: a tool that lost the
+ * last lines (checkLog then counts them).
+ */
+async function waitForLastLine(file: string, timeoutMs: number, writerAlive: () => boolean = () => true): Promise<number> {
   const minSize = LOG_LINES * 100;
   const buf = Buffer.alloc(8192);
   const deadline = Date.now() + timeoutMs;
+  let lastSize = -1;
+  let lastGrowth = Date.now();
   for (;;) {
     let size = 0;
     try {
       size = statSync(file).size;
     } catch {
       // not yet there
+    }
+    if (size !== lastSize) {
+      lastSize = size;
+      lastGrowth = Date.now();
+    } else if (Date.now() - lastGrowth > 3000 && !writerAlive()) {
+      return Number.NaN;
     }
     if (size >= minSize) {
       const fd = openSync(file, 'r');
@@ -197,7 +216,7 @@ export async function logThroughput(tool: Tool, ctx: Ctx, followers = 0): Promis
     const own = s.ownPids();
     const cpu0 = cpuOf(own);
     writeFileSync(join(ctx.dir, 'go'), '');
-    const doneAt = await waitForLastLine(s.logFile('writer'), 120_000);
+    const doneAt = await waitForLastLine(s.logFile('writer'), 60_000, () => markedProcesses(ctx.marker).length > 0);
     const cpuS = cpuOf(own) - cpu0;
     const started = Number(BigInt(readFileSync(join(ctx.dir, 'writer-started'), 'utf8').trim()) / 1000n) / 1000;
     const result: LogResult = { ms: doneAt - started, ...checkLog(s.logFile('writer'), tool.name), cpuS, peakRssMiB: peakOf(own) / 2 ** 20 };
@@ -232,7 +251,7 @@ export async function logFloor(ctx: Ctx): Promise<LogResult> {
 
 export const IDLE_CHILDREN = 10;
 export const IDLE_WINDOW_MS = 10_000;
-export const IDLE_SETTLE_MS = 8_000;
+export const IDLE_SETTLE_MS = 20_000;
 
 export interface IdleResult {
   rssMiB: number;
@@ -293,6 +312,13 @@ export interface HealthyResult {
   fromUpOverheadMs: number;
   /** `bksup up` invoked → first unit starting. */
   startupMs: number;
+  /**
+   * The graph overhead split: per level, from the level's first unit starting to its last port
+   * open, minus 200 ms (spawn, exec chain, Node's own start-up: the children's share), and the
+   * rest (port open → seen healthy → next level started: the supervisor's probing and scheduling).
+   */
+  childShareMs: number;
+  supervisorShareMs: number;
 }
 
 async function freePort(): Promise<number> {
@@ -314,7 +340,7 @@ export async function timeToHealthy(tool: Tool, ctx: Ctx, healthIntervalMs: numb
       const port = await freePort();
       units.push({
         name: `l${level}u${k}`,
-        script: `exec ${process.execPath} ${portAfter} ${port} ${OPEN_AFTER_MS}`,
+        script: `exec ${process.execPath} ${portAfter} ${port} ${OPEN_AFTER_MS} ${join(ctx.dir, `open-l${level}u${k}.txt`)}`,
         restart: 'aggressive',
         stopTimeoutMs: 2000,
         tcpPort: port,
@@ -346,6 +372,14 @@ export async function timeToHealthy(tool: Tool, ctx: Ctx, healthIntervalMs: numb
     );
     const firstStart = Math.min(...units.map((u) => stateTimes(u.name, 'starting')[0] ?? Infinity));
     const critical = LEVELS * OPEN_AFTER_MS;
-    return { graphOverheadMs: healthyAt - firstStart - critical, fromUpOverheadMs: healthyAt - upAt - critical, startupMs: firstStart - upAt };
+    let childShareMs = 0;
+    for (let level = 1; level <= LEVELS; level++) {
+      const names = units.filter((u) => u.name.startsWith(`l${level}u`)).map((u) => u.name);
+      const levelStart = Math.min(...names.map((n) => stateTimes(n, 'starting')[0] ?? Infinity));
+      const levelOpen = Math.max(...names.map((n) => Number(readFileSync(join(ctx.dir, `open-${n}.txt`), 'utf8').trim().split(' ')[1])));
+      childShareMs += levelOpen - levelStart - OPEN_AFTER_MS;
+    }
+    const graphOverheadMs = healthyAt - firstStart - critical;
+    return { graphOverheadMs, fromUpOverheadMs: healthyAt - upAt - critical, startupMs: firstStart - upAt, childShareMs, supervisorShareMs: graphOverheadMs - childShareMs };
   });
 }
