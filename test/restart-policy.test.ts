@@ -54,3 +54,12 @@ describe('RestartBudget', () => {
     expect(new RestartBudget({ ...base, policy: 'always' }).decide({ failed: false, ranMs: 1, now: 0 }).action).toBe('restart');
   });
 });
+
+describe('zero backoff', () => {
+  it('restarts at once and still gives up at the budget', () => {
+    const b = new RestartBudget({ ...base, initialMs: 0, maxMs: 0, maxRestarts: 2 }, () => 1);
+    expect(b.decide({ failed: true, ranMs: 1, now: 0 })).toMatchObject({ action: 'restart', delayMs: 0 });
+    expect(b.decide({ failed: true, ranMs: 1, now: 1 })).toMatchObject({ action: 'restart', delayMs: 0 });
+    expect(b.decide({ failed: true, ranMs: 1, now: 2 }).action).toBe('give-up');
+  });
+});

@@ -316,9 +316,10 @@ const dependsOn = () =>
 
 const restart = strictObject({
   policy: oneOf(RESTART_POLICIES).optional(),
+  // 0 is allowed: restart at once (the crash-loop budget still bounds a unit that never lives).
   backoff: strictObject({
-    initial: duration({ positive: true }).optional(),
-    max: duration({ positive: true }).optional(),
+    initial: duration().optional(),
+    max: duration().optional(),
     factor: num(1, 100, 'each delay is the previous one times factor').optional(),
     jitter: num(0, 1, 'a fraction of the delay, e.g. 0.1').optional(),
   }).optional(),
