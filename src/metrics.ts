@@ -17,9 +17,14 @@
 // Unit values come from one snapshot taken at scrape time, so a scrape is consistent with itself
 // and with GET /api/units. Log counts are plain numbers bumped once per batch on the bus (the log
 // path is hot: no per-line label lookups); probe attempts arrive on the bus's probe channel.
+//
+// prom-client itself (with its cluster, push-gateway and default-metrics modules, ~6 MiB of a
+// daemon that is otherwise ~55 MiB) is imported at the first scrape: until somebody scrapes,
+// every figure lives in the plain maps below, and the registry's metrics read them at collect
+// time, so nothing counted before the first scrape is lost.
 
 import { constants } from 'node:os';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Histogram as HistogramT, Registry as RegistryT } from 'prom-client';
 import type { MetricsEndpoint, ControlServerStats } from './control/server.ts';
 import type { EventBus, LogBatch, LogStream, ProbeAttempt, StateEvent, UnitStateName } from './events.ts';
 import type { UnitSnapshot } from './units/types.ts';
@@ -29,6 +34,12 @@ const UP_STATES: ReadonlySet<UnitStateName> = new Set<UnitStateName>(['healthy',
 
 /** Probe attempts take from a millisecond (tcp) to the timeout (5 s by default, 30 s for slow pages). */
 export const HEALTH_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const HEALTH_NAME = 'bksup_health_check_duration_seconds';
+const HEALTH_HELP = 'Duration of each health-check attempt.';
+
+/** prom-client's Registry.PROMETHEUS_CONTENT_TYPE, known before prom-client is loaded. */
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export interface MetricsOptions {
   handle: { readonly bus: EventBus; snapshot(): UnitSnapshot[] };
@@ -41,31 +52,76 @@ interface LogTally {
   bytes: number;
 }
 
+/** One unit's probe attempts: what prom-client's histogram would hold, plus the failures. */
+interface ProbeTally {
+  /** Attempts per bucket of HEALTH_BUCKETS (not cumulative; longer than the last bound: only in count). */
+  buckets: number[];
+  sum: number;
+  count: number;
+  failures: number;
+}
+
+type PromClient = typeof import('prom-client');
+
 export class SupervisorMetrics implements MetricsEndpoint {
-  readonly registry = new Registry();
-  readonly contentType: string;
+  readonly contentType = CONTENT_TYPE;
   readonly #handle: MetricsOptions['handle'];
   readonly #unsubscribe: (() => void)[] = [];
   /** unit → stream → tally. */
   readonly #logs = new Map<string, Map<LogStream, LogTally>>();
   /** The snapshot forgets an exit code once the unit starts again; a scrape should not. */
   readonly #lastExit = new Map<string, number>();
-  readonly #healthDuration: Histogram<'unit'>;
-  readonly #healthFailures: Counter<'unit'>;
+  readonly #probes = new Map<string, ProbeTally>();
   /** Set for the duration of one render: every collect reads the same snapshot. */
   #snapshot: UnitSnapshot[] = [];
   #ws: ControlServerStats | undefined;
   #rendering: Promise<string> | undefined;
-  /** Process metrics wanted and not started yet (see render). */
-  #processMetrics: boolean;
+  /** Made at the first render (see the file comment). */
+  #registry: RegistryT | undefined;
+  #loading: Promise<RegistryT> | undefined;
+  readonly #processMetrics: boolean;
+  #closed = false;
 
   constructor(opts: MetricsOptions) {
     this.#handle = opts.handle;
-    this.contentType = this.registry.contentType;
-    const registers = [this.registry];
+    this.#processMetrics = opts.processMetrics !== false;
+    const bus = opts.handle.bus;
+    this.#unsubscribe.push(bus.onLogs((b) => this.#onLogs(b)));
+    this.#unsubscribe.push(bus.onProbe((a) => this.#onProbe(a)));
+    this.#unsubscribe.push(
+      bus.onEvent((e) => {
+        if (e.type === 'state') this.#onState(e);
+      }),
+    );
+  }
+
+  /** The prom-client registry; exists from the first render on. */
+  get registry(): RegistryT {
+    if (!this.#registry) throw new Error('SupervisorMetrics.registry is made by the first render()');
+    return this.#registry;
+  }
+
+  #load(): Promise<RegistryT> {
+    this.#loading ??= import('prom-client').then((pc) => {
+      const registry = this.#build(pc);
+      // Node's process metrics start with the first scrape, not with the daemon: their event-loop
+      // lag histogram wakes the loop every 10 ms and their GC observer runs on every collection,
+      // which made an idle daemon with nobody scraping burn ~0.05 CPU-s per 10 s.
+      if (this.#processMetrics && !this.#closed) pc.collectDefaultMetrics({ register: registry });
+      this.#registry = registry;
+      return registry;
+    });
+    return this.#loading;
+  }
+
+  #build(pc: PromClient): RegistryT {
+    const { Counter, Gauge, Histogram, Registry } = pc;
+    const registry = new Registry();
+    const registers = [registry];
     // prom-client calls collect() with the metric as `this`; arrow functions would lose it.
     const units = (): UnitSnapshot[] => this.#snapshot;
     const logs = (): Map<string, Map<LogStream, LogTally>> => this.#logs;
+    const probes = (): Map<string, ProbeTally> => this.#probes;
     const ws = (): ControlServerStats | undefined => this.#ws;
     const lastExit = (u: UnitSnapshot): number | undefined => u.exitCode ?? this.#lastExit.get(u.name);
 
@@ -122,18 +178,45 @@ export class SupervisorMetrics implements MetricsEndpoint {
         }
       },
     });
-    this.#healthDuration = new Histogram({
-      name: 'bksup_health_check_duration_seconds',
-      help: 'Duration of each health-check attempt.',
+    /**
+     * prom-client's Histogram has no way to set its state, so this one renders the tallies
+     * kept since the daemon started, in the shape Histogram itself produces (cumulative `le`
+     * buckets, then +Inf, _sum and _count per unit).
+     */
+    class TallyHistogram extends Histogram<'unit'> {
+      async getForPromString(): Promise<Awaited<ReturnType<HistogramT<'unit'>['get']>>> {
+        const values: { labels: Record<string, string | number>; sharedLabels: Record<string, string>; value: number; metricName: string }[] = [];
+        for (const [unit, t] of probes()) {
+          const shared = { unit };
+          let acc = 0;
+          HEALTH_BUCKETS.forEach((le, i) => {
+            acc += t.buckets[i] ?? 0;
+            values.push({ labels: { le }, sharedLabels: shared, value: acc, metricName: `${HEALTH_NAME}_bucket` });
+          });
+          values.push({ labels: { le: '+Inf' }, sharedLabels: shared, value: t.count, metricName: `${HEALTH_NAME}_bucket` });
+          values.push({ labels: {}, sharedLabels: shared, value: t.sum, metricName: `${HEALTH_NAME}_sum` });
+          values.push({ labels: {}, sharedLabels: shared, value: t.count, metricName: `${HEALTH_NAME}_count` });
+        }
+        return { name: HEALTH_NAME, help: HEALTH_HELP, type: 'histogram', values, aggregator: 'sum' } as unknown as Awaited<ReturnType<HistogramT<'unit'>['get']>>;
+      }
+    }
+    new TallyHistogram({
+      name: HEALTH_NAME,
+      help: HEALTH_HELP,
       labelNames: ['unit'] as const,
       buckets: HEALTH_BUCKETS,
       registers,
     });
-    this.#healthFailures = new Counter({
+    new Counter({
       name: 'bksup_health_check_failures_total',
       help: 'Failed health-check attempts.',
       labelNames: ['unit'] as const,
       registers,
+      collect() {
+        this.reset();
+        // Zero until the first failure, so a rate over it exists from the first attempt on.
+        for (const [unit, t] of probes()) this.inc({ unit }, t.failures);
+      },
     });
     new Counter({
       name: 'bksup_log_lines_total',
@@ -175,16 +258,7 @@ export class SupervisorMetrics implements MetricsEndpoint {
         this.inc(ws()?.droppedLinesTotal ?? 0);
       },
     });
-    this.#processMetrics = opts.processMetrics !== false;
-
-    const bus = opts.handle.bus;
-    this.#unsubscribe.push(bus.onLogs((b) => this.#onLogs(b)));
-    this.#unsubscribe.push(bus.onProbe((a) => this.#onProbe(a)));
-    this.#unsubscribe.push(
-      bus.onEvent((e) => {
-        if (e.type === 'state') this.#onState(e);
-      }),
-    );
+    return registry;
   }
 
   #onState(e: StateEvent): void {
@@ -213,25 +287,27 @@ export class SupervisorMetrics implements MetricsEndpoint {
   }
 
   #onProbe(a: ProbeAttempt): void {
-    this.#healthDuration.observe({ unit: a.unit }, Math.max(0, a.durationMs) / 1000);
-    // Zero until the first failure, so a rate over it exists from the first attempt on.
-    this.#healthFailures.inc({ unit: a.unit }, a.ok ? 0 : 1);
+    let t = this.#probes.get(a.unit);
+    if (!t) {
+      t = { buckets: new Array<number>(HEALTH_BUCKETS.length).fill(0), sum: 0, count: 0, failures: 0 };
+      this.#probes.set(a.unit, t);
+    }
+    const seconds = Math.max(0, a.durationMs) / 1000;
+    const i = HEALTH_BUCKETS.findIndex((le) => seconds <= le);
+    if (i >= 0) t.buckets[i] = (t.buckets[i] ?? 0) + 1;
+    t.sum += seconds;
+    t.count++;
+    if (!a.ok) t.failures++;
   }
 
   /** The exposition text; the WebSocket numbers come from the control server of this scrape. */
   async render(ws?: ControlServerStats): Promise<string> {
+    const registry = this.#registry ?? (await this.#load());
     // One render at a time: the snapshot and ws fields belong to the render that set them.
     while (this.#rendering) await this.#rendering.catch(() => undefined);
-    // Node's process metrics start with the first scrape, not with the daemon: their event-loop
-    // lag histogram wakes the loop every 10 ms and their GC observer runs on every collection,
-    // which made an idle daemon with nobody scraping burn ~0.05 CPU-s per 10 s.
-    if (this.#processMetrics) {
-      this.#processMetrics = false;
-      collectDefaultMetrics({ register: this.registry });
-    }
     this.#snapshot = this.#handle.snapshot();
     this.#ws = ws;
-    this.#rendering = this.registry.metrics();
+    this.#rendering = registry.metrics();
     try {
       return await this.#rendering;
     } finally {
@@ -240,8 +316,9 @@ export class SupervisorMetrics implements MetricsEndpoint {
   }
 
   close(): void {
+    this.#closed = true;
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe.length = 0;
-    this.registry.clear();
+    this.#registry?.clear();
   }
 }
