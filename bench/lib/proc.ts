@@ -5,53 +5,17 @@
 // idle daemon's 10 s is well below one tick per second. RSS is VmRSS, the peak is VmHWM.
 
 import { readFileSync, readdirSync } from 'node:fs';
+import { isAlive as aliveInProc, listProcesses, type ProcStat } from '../../src/util/proc.ts';
 
-export interface Stat {
-  pid: number;
-  comm: string;
-  state: string;
-  ppid: number;
-  pgid: number;
-  sid: number;
-  startTime: number;
-}
-
-export function readStat(pid: number): Stat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  const rest = text.slice(close + 2).split(' ');
-  return {
-    pid: Number(text.slice(0, open).trim()),
-    comm: text.slice(open + 1, close),
-    state: rest[0] ?? '?',
-    ppid: Number(rest[1]),
-    pgid: Number(rest[2]),
-    sid: Number(rest[3]),
-    startTime: Number(rest[19]),
-  };
-}
+export type Stat = ProcStat;
 
 /** Exists and is not a zombie: PID 1 here reaps orphans only every ~2 s, so kill(pid, 0) lies. */
 export function isAlive(pid: number): boolean {
-  const st = readStat(pid);
-  return st !== undefined && st.state !== 'Z' && st.state !== 'X';
+  return aliveInProc(pid);
 }
 
 export function allProcesses(): Stat[] {
-  const out: Stat[] = [];
-  for (const name of readdirSync('/proc')) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const st = readStat(Number(name));
-    if (st && st.state !== 'Z' && st.state !== 'X') out.push(st);
-  }
-  return out;
+  return listProcesses();
 }
 
 /** Live descendants of `root` (not root itself), by parent links. */
