@@ -7,25 +7,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { controlCommand, downCommand, findDaemon, logsCommand, statusCommand } from '../src/client/index.ts';
 import type { UnitSnapshot } from '../src/units/types.ts';
 import { isAlive } from '../src/util/proc.ts';
+import { Sink } from './helpers/sink.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'bksup.js');
 
-class Sink extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-  lines(): string[] {
-    return this.text.split('\n').filter((l) => l !== '');
-  }
-}
 
 let dir: string;
 let daemon: ChildProcess | undefined;

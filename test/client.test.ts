@@ -5,26 +5,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controlCommand, downCommand, findDaemon, logsCommand, statusCommand } from '../src/client/index.ts';
 import { startControlServer, type ControlServer } from '../src/control/server.ts';
 import { EventBus } from '../src/events.ts';
 import { FakeSupervisor, LinePublisher, TestHistory, range } from './fixtures/control/harness.ts';
+import { Sink } from './helpers/sink.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const ESC = String.fromCharCode(27);
 
-class Sink extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-  lines(): string[] {
-    return this.text.split('\n').filter((l) => l !== '');
-  }
-}
 
 let dir: string;
 let servers: ControlServer[] = [];
