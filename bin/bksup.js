@@ -17,6 +17,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+// Settings that bin/bksup (the launcher) gave this process only: gone before any child starts.
+for (const name of (process.env.BKSUP_UNSET_ENV ?? '').split(' ')) if (name) delete process.env[name];
+delete process.env.BKSUP_UNSET_ENV;
+
 const self = fileURLToPath(import.meta.url);
 const root = join(dirname(self), '..');
 const src = join(root, 'src');
