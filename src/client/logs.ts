@@ -12,7 +12,7 @@
 //                                 ─► lost (daemon gone, 1001, network): follow? reconnect : exit 1
 
 import type { Writable } from 'node:stream';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { CLOSE, parseLogsFrame, type GapFrame, type HelloFrame, type WireLogLine } from '../control/protocol.ts';
 import { findDaemon, type Daemon } from './daemon.ts';
 import { STYLE, errStream, painter, unitColor, useColor, type ClientIO, type Paint } from './format.ts';
@@ -108,7 +108,9 @@ function buildQuery(units: readonly string[], opts: LogsOptions, state: FollowSt
   return params.toString();
 }
 
-function runSession(daemon: Daemon, query: string, printer: Printer, state: FollowState, note: (text: string) => void, signal: AbortSignal | undefined): Promise<SessionEnd> {
+async function runSession(daemon: Daemon, query: string, printer: Printer, state: FollowState, note: (text: string) => void, signal: AbortSignal | undefined): Promise<SessionEnd> {
+  // Imported here, not at the top: the daemon shares this bundle and loads ws only for its first client.
+  const { WebSocket } = await import('ws');
   return new Promise((resolve) => {
     let helloSeen = false;
     let errorFrame: string | undefined;

@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { SupervisorHandle } from '../units/types.ts';
 import { redactText } from '../util/redact.ts';
 import { handlePublic, isPagePath, isPublicPath, pathOf, sendPage, sendUnauthorized } from '../dashboard/serve.ts';
@@ -179,7 +179,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
   const logHub = new LogStreamHub({ bus: handle.bus, handle, history, instance, startedAt, baseSeq, limits: opts.limits, logger });
   const eventHub = new EventStreamHub({ bus: handle.bus, handle, instance, logger });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024, perMessageDeflate: false, clientTracking: true });
+  // ws is loaded with the first WebSocket client: a daemon nobody watches (most of them) is
+  // ~5 MiB smaller without it, as with prom-client and the first scrape.
+  let wss: WebSocketServer | undefined;
+  let wssLoading: Promise<WebSocketServer> | undefined;
+  const loadWss = (): Promise<WebSocketServer> =>
+    (wssLoading ??= import('ws').then(({ WebSocketServer }) => (wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024, perMessageDeflate: false, clientTracking: true }))));
+  const wsClients = (): Set<WebSocket> => wss?.clients ?? new Set();
+  let upgrading = 0;
   const server = createServer();
   // Slow-loris bounds; WebSocket connections are exempt once upgraded.
   server.headersTimeout = 15_000;
@@ -297,22 +304,33 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       if (!originAllowed(req, origins) || (auth === 'cookie' && req.headers.origin === undefined)) return refuseUpgrade(socket, 403, 'cross-origin WebSocket refused');
       const r = route(req.url ?? '/');
       if (r.kind !== 'websocket') return refuseUpgrade(socket, 404, r.kind === 'bad' ? r.error : 'not a WebSocket endpoint');
-      if (wss.clients.size >= maxClients) return refuseUpgrade(socket, 503, `too many clients (${maxClients})`);
+      if (wsClients().size + upgrading >= maxClients) return refuseUpgrade(socket, 503, `too many clients (${maxClients})`);
       const url = req.url ?? '';
       const q = url.indexOf('?');
       const params = new URLSearchParams(q >= 0 ? url.slice(q + 1) : '');
-      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-        alive.set(ws, true);
-        ws.on('pong', () => alive.set(ws, true));
-        ws.on('error', (err) => logger?.warn({ err: redact(String(err)) }, 'control: WebSocket client error'));
-        try {
-          if (r.path === '/api/logs') logHub.attach(ws, params);
-          else eventHub.attach(ws);
-        } catch (err) {
-          logger?.error({ err: redact(err instanceof Error ? (err.stack ?? err.message) : String(err)) }, 'control: WebSocket setup failed');
-          ws.close(1011, 'internal error');
-        }
-      });
+      upgrading++;
+      void loadWss()
+        .then((wsServer) => {
+          upgrading--;
+          if (closing !== undefined || socket.destroyed) return void socket.destroy();
+          wsServer.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+            alive.set(ws, true);
+            ws.on('pong', () => alive.set(ws, true));
+            ws.on('error', (err) => logger?.warn({ err: redact(String(err)) }, 'control: WebSocket client error'));
+            try {
+              if (r.path === '/api/logs') logHub.attach(ws, params);
+              else eventHub.attach(ws);
+            } catch (err) {
+              logger?.error({ err: redact(err instanceof Error ? (err.stack ?? err.message) : String(err)) }, 'control: WebSocket setup failed');
+              ws.close(1011, 'internal error');
+            }
+          });
+        })
+        .catch((err: unknown) => {
+          upgrading--;
+          logger?.error({ err: redact(String(err)) }, 'control: cannot load the WebSocket server');
+          refuseUpgrade(socket, 500, 'internal error');
+        });
     } catch (err) {
       logger?.error({ err: redact(String(err)) }, 'control: upgrade failed');
       refuseUpgrade(socket, 500, 'internal error');
@@ -325,7 +343,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
   const alive = new WeakMap<WebSocket, boolean>();
   const heartbeat = setInterval(() => {
-    for (const ws of wss.clients) {
+    for (const ws of wsClients()) {
       if (alive.get(ws) === false) {
         ws.terminate();
         continue;
@@ -373,18 +391,19 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       logHub.close();
       eventHub.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const ws of wss.clients) ws.close(CLOSE.goingAway, 'supervisor shutting down');
+      for (const ws of wsClients()) ws.close(CLOSE.goingAway, 'supervisor shutting down');
       server.closeIdleConnections();
       // Give clients a moment to answer the close frame; one that does not read is cut off.
-      const goodbyes = [...wss.clients].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+      const goodbyes = [...wsClients()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(goodbyes), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))]);
       clearTimeout(timer);
-      for (const ws of wss.clients) ws.terminate();
+      for (const ws of wsClients()) ws.terminate();
       server.closeAllConnections();
       for (const s of sockets) s.destroy();
       await closed;
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      const wsServer = await wssLoading?.catch(() => undefined);
+      if (wsServer) await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     })();
     return closing;
   };
