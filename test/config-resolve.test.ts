@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { resolveConfig } from '../src/config/load.ts';
+import { resolveConfig } from '../src/config/validate.ts';
 import type { ResolvedConfig, ResolvedTaskUnit } from '../src/config/types.ts';
 
 let dir: string;

@@ -1,7 +1,7 @@
 // Every kind of config mistake gives one clear line naming the file and key, and all of a
 // config's mistakes come out in one run.
 import { describe, expect, test } from 'vitest';
-import { resolveConfig } from '../src/config/load.ts';
+import { resolveConfig } from '../src/config/validate.ts';
 
 const FILE = '/project/supervisor.config.ts';
 

@@ -8,11 +8,6 @@ import { statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redactText } from '../util/redact.ts';
-import { crossIssues } from './checks.ts';
-import { describeType } from './duration.ts';
-import { type ConfigIssue, formatIssue } from './errors.ts';
-import { resolveUserConfig } from './resolve.ts';
-import { asUserConfig, isPlainObject, structuralIssues } from './schema.ts';
 import type { ResolvedConfig } from './types.ts';
 
 export const CONFIG_FILE_NAMES = ['supervisor.config.ts', 'supervisor.config.mts', 'supervisor.config.js', 'supervisor.config.mjs'] as const;
@@ -25,15 +20,6 @@ export interface LoadOptions {
   /** An explicit file (or a directory holding one), e.g. from `--config`. */
   configPath?: string;
   /** Environment: SUPERVISOR_CONFIG is read from it, and children inherit it (default process.env). */
-  env?: NodeJS.ProcessEnv;
-}
-
-export interface ResolveConfigOptions {
-  /** The config file the value came from (for error messages and as the base of `root`), or '<inline>'. */
-  file: string;
-  /** Base of relative paths for display and for an '<inline>' config (default process.cwd()). */
-  cwd?: string;
-  /** Inherited environment of the children (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -109,6 +95,7 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
   }
 
   let value = mod.default;
+  const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
   // A file compiled as CommonJS (no "type": "module" nearby) arrives as module.exports with an
   // __esModule marker; its own default export is inside.
   if (isPlainObject(value) && value.__esModule === true) value = value.default;
@@ -129,20 +116,31 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
 
 /**
  * The compiled CLI (bin/bksup.js → dist/) sets this to its config-child entry, so that a
- * long-running daemon never loads tsx itself: the config is imported in a short-lived child
- * process and its value comes back by structured clone (plain data, RegExp, Date, Map… pass;
- * functions cannot). Unset (tests, the tsx fallback): imported in this process.
+ * long-running daemon never loads tsx or the validator itself: the config is imported and
+ * checked in a short-lived child process, and the resolved config (or the errors) comes back by
+ * structured clone (plain data, RegExp, Date, Map… pass; functions cannot). Unset (tests, the
+ * tsx fallback): both happen in this process.
  */
 const CHILD_ENTRY = Symbol.for('bk-supervisor.configChildEntry');
 
-function importInChild(entry: string, file: string, shown: string): Promise<ImportedConfig> {
+function importInChild(entry: string, file: string, shown: string, opts: LoadOptions): Promise<ConfigResult> {
   return new Promise((resolve) => {
-    let got: ImportedConfig | undefined;
-    const child = fork(entry, [file, shown], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    child.once('message', (m) => (got = m as ImportedConfig));
+    let got: ConfigResult | undefined;
+    const child = fork(entry, [file, shown, opts.cwd], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env: opts.env ?? process.env });
+    child.once('message', (m) => (got = m as ConfigResult));
     child.once('error', (err) => resolve({ ok: false, errors: [`${shown}: cannot load the config: could not start the loader process (${err.message})`] }));
     child.once('exit', (code, signal) => resolve(got ?? { ok: false, errors: [`${shown}: cannot load the config: the loader process ended (${signal ?? `exit code ${code}`}) without an answer`] }));
   });
+}
+
+/**
+ * The validator (zod and the schema, ~3 MiB resident) is loaded only where the config is
+ * checked: in the loader child of the compiled CLI, so the daemon never holds it. The specifier
+ * is computed so that esbuild leaves it out of the daemon's bundle; it is only taken when the
+ * sources run through tsx (tests, the fallback of bin/bksup.js).
+ */
+async function validateHere(): Promise<typeof import('./validate.ts')> {
+  return (await import(new URL('./validate.ts', import.meta.url).href)) as typeof import('./validate.ts');
 }
 
 export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
@@ -152,28 +150,9 @@ export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
   const shown = displayPath(file, opts.cwd);
 
   const entry = (globalThis as Record<symbol, unknown>)[CHILD_ENTRY];
-  const imported = typeof entry === 'string' ? await importInChild(entry, file, shown) : await importConfigValue(file, shown);
+  if (typeof entry === 'string') return importInChild(entry, file, shown, opts);
+  const imported = await importConfigValue(file, shown);
   if (!imported.ok) return imported;
-  const value = imported.value;
-  if (!isPlainObject(value)) {
-    return {
-      ok: false,
-      errors: [`${shown}: the default export is ${describeType(value)}, expected an object or a function returning one (export default defineConfig({ units: { ... } }))`],
-    };
-  }
-  return resolveConfig(value, { file, cwd: opts.cwd, env: opts.env ?? process.env });
-}
-
-/** Validates and resolves a config value (what a config file's default export gives). */
-export function resolveConfig(user: unknown, opts: ResolveConfigOptions): ConfigResult {
-  const cwd = resolve(opts.cwd ?? process.cwd());
-  const file = opts.file === '<inline>' ? opts.file : resolve(cwd, opts.file);
-  const shown = displayPath(file, cwd);
-  const format = (issues: ConfigIssue[]): string[] => [...new Set(issues.map((i) => formatIssue(shown, i)))];
-
-  const issues = [...structuralIssues(user), ...crossIssues(user)];
-  if (issues.length > 0) return { ok: false, errors: format(issues) };
-
-  const resolved = resolveUserConfig(asUserConfig(user), { file, cwd, env: opts.env ?? process.env });
-  return resolved.ok ? resolved : { ok: false, errors: format(resolved.issues) };
+  const { validateImported } = await validateHere();
+  return validateImported(imported.value, { file, cwd: opts.cwd, env: opts.env ?? process.env });
 }

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load.ts';
+import { resolveConfig } from '../../src/config/validate.ts';
 import type { ResolvedConfig, UserConfig } from '../../src/config/types.ts';
 import { EventBus, type StateEvent, type UnitStateName } from '../../src/events.ts';
 import { LogFiles } from '../../src/logs/files.ts';
