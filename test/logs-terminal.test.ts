@@ -1,9 +1,12 @@
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
 import { EventBus, type StateEvent } from '../src/events.ts';
-import { TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
+import { isDevNull, TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
 
 class Capture extends Writable {
   writes: string[] = [];
@@ -106,5 +109,21 @@ describe('TerminalPrinter', () => {
     return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       expect(() => bus.publishLogs({ unit: 'a', stream: 'stdout', firstSeq: 2, ts: 0, lines: ['y'] })).not.toThrow();
     });
+  });
+});
+
+describe('isDevNull', () => {
+  it('is true only for an fd open on /dev/null (then `up` skips the printer: nothing would be seen)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bksup-devnull-'));
+    const fds = { devNull: openSync('/dev/null', 'w'), file: openSync(join(dir, 'out.txt'), 'w'), zero: openSync('/dev/zero', 'r') };
+    try {
+      expect(isDevNull(fds.devNull)).toBe(true);
+      expect(isDevNull(fds.file)).toBe(false);
+      expect(isDevNull(fds.zero)).toBe(false); // another character device
+      expect(isDevNull(987_654)).toBe(false); // not open
+    } finally {
+      for (const fd of Object.values(fds)) closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

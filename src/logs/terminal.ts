@@ -8,6 +8,7 @@
 // position in the configured list, so it is the same every run). The per-unit prefixes are
 // built once; a batch becomes one string by one join (nothing per line) and one write.
 
+import { fstatSync, statSync } from 'node:fs';
 import type { EventBus, LogBatch, StateEvent, SupervisorEvent, UnitStateName } from '../events.ts';
 import { redactText } from '../util/redact.ts';
 
@@ -159,5 +160,15 @@ export class TerminalPrinter {
     } catch {
       this.#broken = true;
     }
+  }
+}
+
+/** Whether fd is open on /dev/null (same character device), i.e. whatever is written there is discarded. */
+export function isDevNull(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isCharacterDevice() && st.rdev === statSync('/dev/null').rdev;
+  } catch {
+    return false;
   }
 }
