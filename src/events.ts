@@ -47,6 +47,11 @@ export interface LogBatch {
   /** ms since epoch, one stamp for the whole chunk (lines of one read arrived together). */
   ts: number;
   lines: string[];
+  /**
+   * `lines.join('\n')`, when the splitter has it for free, as two pieces to be concatenated
+   * (see LineSplitter.joined). Absent for system lines and after secrets were masked.
+   */
+  joined?: readonly [string, string];
   /** System lines that restate a StateEvent (for the files and log clients); the terminal,
    *  which prints the StateEvent itself, skips them. */
   stateEcho?: true;

@@ -281,7 +281,8 @@ export class SupervisorMetrics implements MetricsEndpoint {
       streams.set(batch.stream, t);
     }
     let bytes = batch.lines.length; // the newlines
-    for (const line of batch.lines) bytes += Buffer.byteLength(line);
+    if (batch.joined) bytes += Buffer.byteLength(batch.joined[0]) + Buffer.byteLength(batch.joined[1]) - (batch.lines.length - 1);
+    else for (const line of batch.lines) bytes += Buffer.byteLength(line);
     t.lines += batch.lines.length;
     t.bytes += bytes;
   }

@@ -16,6 +16,17 @@ const seqs = (r: { lines: { seq: number }[] }): number[] => r.lines.map((l) => l
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 describe('LogRing', () => {
+  it('stores the splitter pieces (`joined`) and every kind of text byte-exact', () => {
+    const ring = new LogRing(100);
+    const samples = ['plain ascii', 'café über', '日本語', 'emoji 😀', 'lone \ud800 x', ''];
+    ring.push({ unit: 'u', stream: 'stdout', firstSeq: 1, ts: 5, lines: samples });
+    // As the splitter hands them over: the tail of the previous chunk + this chunk's lines.
+    const lines = ['tail+first é', 'second 😀', 'third'];
+    ring.push({ unit: 'u', stream: 'stdout', firstSeq: 7, ts: 6, lines, joined: ['tail+', 'first é\nsecond 😀\nthird'] });
+    const utf8 = (l: string): string => Buffer.from(l).toString();
+    expect(ring.read('u', {}).lines.map((l) => [l.seq, l.line])).toEqual([...samples, ...lines].map((l, i) => [i + 1, utf8(l)]));
+  });
+
   it('returns LogLines with unit, stream, seq, ts and text', () => {
     const bus = new EventBus();
     const ring = new LogRing(10);

@@ -89,6 +89,44 @@ describe('LineSplitter', () => {
     for (const piece of out) expect(piece).not.toMatch(/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/);
   });
 
+  it('offers the batch text as two pieces that join to exactly the lines, whatever the chunking', () => {
+    const text = Array.from({ length: 300 }, (_, i) => (i % 7 === 0 ? '' : `line ${i} ` + 'é€'.repeat(i % 5))).join('\n') + '\nlast';
+    const bytes = Buffer.from(text);
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 50; round++) {
+      const s = new LineSplitter();
+      const all: string[] = [];
+      let withPieces = 0;
+      for (let at = 0; at < bytes.length; ) {
+        const next = Math.min(bytes.length, at + 1 + Math.floor(random() * 200));
+        const lines = s.push(bytes.subarray(at, next));
+        if (s.joined) {
+          withPieces++;
+          expect(s.joined[0] + s.joined[1]).toBe(lines.join('\n'));
+        } else {
+          expect(lines).toEqual([]); // only a chunk without a line end has no pieces
+        }
+        all.push(...lines);
+        at = next;
+      }
+      all.push(...s.end());
+      expect(s.joined).toBeUndefined();
+      expect(all).toEqual(text.split('\n'));
+      expect(withPieces).toBeGreaterThan(0);
+    }
+  });
+
+  it('offers no pieces when it had to change the lines (CRLF, over-long lines)', () => {
+    const s = new LineSplitter(10);
+    expect(s.push(Buffer.from('a\r\nb\n'))).toEqual(['a', 'b']);
+    expect(s.joined).toBeUndefined();
+    expect(s.push(Buffer.from('x'.repeat(12) + '\n'))).toEqual(['x'.repeat(10), 'xx']);
+    expect(s.joined).toBeUndefined();
+    expect(s.push(Buffer.from('ok\n'))).toEqual(['ok']);
+    expect(s.joined).toEqual(['', 'ok']);
+  });
+
   it('rejects a silly maximum', () => {
     expect(() => new LineSplitter(1)).toThrow(/maxLineLength/);
   });

@@ -29,15 +29,33 @@ export class LineSplitter {
     this.#maxLineLength = maxLineLength;
   }
 
+  /**
+   * After push(): the returned lines joined by '\n', as two strings whose concatenation it is
+   * (the tail carried over from earlier chunks, then a view of this chunk's text), or undefined
+   * when the lines were altered (CRLF, over-long lines). Consumers that want the text of the
+   * whole batch (the ring) write the two pieces instead of joining hundreds of lines again.
+   */
+  joined: readonly [string, string] | undefined = undefined;
+
   /** The whole lines completed by this chunk, without their '\n' (or '\r\n'). */
   push(chunk: Buffer): string[] {
+    this.joined = undefined;
     const decoded = this.#decoder.write(chunk);
     if (decoded.length === 0) return [];
-    const text = this.#tail.length === 0 ? decoded : this.#tail + decoded;
-    const lines = text.split('\n');
-    // The last element is the unterminated remainder ('' when the chunk ended with '\n').
-    let tail = lines.pop() as string;
     const max = this.#maxLineLength;
+    const nl = decoded.lastIndexOf('\n');
+    if (nl < 0) {
+      // No line ends here: all of it extends the tail (cut if it grows past the maximum).
+      const out: string[] = [];
+      this.#tail = detach(this.#cutTail(this.#tail + decoded, out));
+      return out;
+    }
+    // Split this chunk's text alone and put the tail in front of its first line: prefixing
+    // the tail to the whole chunk instead would copy all 64 KiB of it once more.
+    const head = this.#tail;
+    const body = decoded.slice(0, nl);
+    const lines = body.split('\n');
+    if (head.length > 0) lines[0] = head + (lines[0] as string);
     let needsFix = false;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as string;
@@ -48,18 +66,27 @@ export class LineSplitter {
       }
     }
     const out = needsFix ? this.#normalise(lines) : lines;
+    const before = out.length;
     // A trailing '\r' stays in the tail: its '\n' may come with the next chunk.
+    this.#tail = detach(this.#cutTail(decoded.slice(nl + 1), out));
+    if (!needsFix && out.length === before) this.joined = [head, body];
+    return out;
+  }
+
+  /** Moves pieces of `tail` longer than the maximum into `out`; returns what is left. */
+  #cutTail(tail: string, out: string[]): string {
+    const max = this.#maxLineLength;
     while (tail.length > max) {
       const cut = safeCut(tail, max);
       out.push(tail.slice(0, cut));
       tail = tail.slice(cut);
     }
-    this.#tail = tail;
-    return out;
+    return tail;
   }
 
   /** Whatever is left after the stream closed: a final line without '\n' is kept. */
   end(): string[] {
+    this.joined = undefined;
     // The decoder can only add U+FFFD for a truncated character here, never a '\n'.
     const rest = this.#tail + this.#decoder.end();
     this.#tail = '';
@@ -87,4 +114,16 @@ export class LineSplitter {
 function safeCut(text: string, at: number): number {
   const prev = text.charCodeAt(at - 1);
   return prev >= 0xd800 && prev <= 0xdbff ? at - 1 : at;
+}
+
+/**
+ * `s`, as a string that does not keep alive the one it was cut from. V8 represents a substring
+ * of 13 or more characters as a view into its parent, so a line kept beyond its chunk (the
+ * unterminated tail here, a unit's last lines for failure reasons) would hold the whole 64 KiB
+ * chunk: it survives young-generation GCs with it, is copied each time and ends up in the old
+ * generation. Under a noisy child that was a third of the daemon's GC time. Copying one line is
+ * cheap; concatenating forces a flat copy, the slice then points into that copy only.
+ */
+export function detach(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
 }

@@ -11,6 +11,7 @@
 
 import type { EventBus, LogBatch, LogStream } from '../events.ts';
 import type { LogLine } from '../units/types.ts';
+import { asciiOr } from './encoding.ts';
 
 export const DEFAULT_RING_SIZE = 10_000;
 export const DEFAULT_RING_MAX_BYTES = 4 * 1024 * 1024;
@@ -100,16 +101,17 @@ class UnitRing {
     this.headSkip = 0;
   }
 
-  /** Stores `text` encoded; evicts (or grows the arena) to make room. */
-  store(seg: Segment, text: string): void {
-    const length = Buffer.byteLength(text);
+  /** Stores `text` + `more` encoded; evicts (or grows the arena) to make room. */
+  store(seg: Segment, text: string, more = ''): void {
+    const first = Buffer.byteLength(text);
+    const length = more.length === 0 ? first : first + Buffer.byteLength(more);
     seg.length = length;
     // A segment with its own bytes is over maxBytes alone: it goes as soon as anything follows.
     while (this.head < this.segments.length && (this.segments[this.head] as Segment).own !== undefined) this.dropFromHead(Infinity);
     if (length > this.maxBytes) {
       // Larger than the whole ring: it is the only thing kept.
       while (this.head < this.segments.length) this.dropFromHead(Infinity);
-      seg.own = Buffer.from(text);
+      seg.own = Buffer.from(more.length === 0 ? text : text + more);
       this.segments.push(seg);
       return;
     }
@@ -122,7 +124,8 @@ class UnitRing {
     seg.start = at;
     seg.lap = this.#placeLap;
     this.lap = this.#placeLap;
-    if (length > 0) this.arena.write(text, at);
+    if (first > 0) this.arena.write(text, at, asciiOr(text, first));
+    if (length > first) this.arena.write(more, at + first, asciiOr(more, length - first));
     this.segments.push(seg);
   }
 
@@ -220,7 +223,9 @@ export class LogRing {
       own: undefined,
       lines: keepLines ? lines.slice() : undefined,
     };
-    r.store(seg, n === 1 ? (lines[0] as string) : lines.join('\n'));
+    if (n === 1) r.store(seg, lines[0] as string);
+    else if (batch.joined) r.store(seg, batch.joined[0], batch.joined[1]);
+    else r.store(seg, lines.join('\n'));
     r.size += n;
     r.lastSeq = batch.firstSeq + n - 1;
     while (r.size > this.#capacity) r.dropFromHead(r.size - this.#capacity);

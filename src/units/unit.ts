@@ -5,7 +5,7 @@
 
 import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
-import { LineSplitter } from '../logs/line-splitter.ts';
+import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
 import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
@@ -163,19 +163,22 @@ export abstract class UnitBase {
   }
 
   /** Lines of one chunk, published as one batch. */
-  protected emitLines(stream: LogStream, lines: string[]): void {
+  protected emitLines(stream: LogStream, lines: string[], joined?: readonly [string, string]): void {
     if (lines.length === 0) return;
     // A child that prints its own DSN or password must not put it into files and clients.
     // Only units whose env holds secret-named values pay for this scan.
-    if (this.#secrets.length && stream !== 'system') maskSecrets(lines, this.#secrets);
+    if (this.#secrets.length && stream !== 'system') {
+      maskSecrets(lines, this.#secrets);
+      joined = undefined;
+    }
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
     if (stream !== 'system') {
       const from = Math.max(0, lines.length - TAIL_LINES);
-      for (let i = from; i < lines.length; i++) this.#tail.push(lines[i]!);
+      for (let i = from; i < lines.length; i++) this.#tail.push(detach(lines[i]!));
       if (this.#tail.length > TAIL_LINES * 2) this.#tail.splice(0, this.#tail.length - TAIL_LINES);
     }
-    this.bus.publishLogs({ unit: this.name, stream, firstSeq, ts: Date.now(), lines });
+    this.bus.publishLogs(joined ? { unit: this.name, stream, firstSeq, ts: Date.now(), lines, joined } : { unit: this.name, stream, firstSeq, ts: Date.now(), lines });
   }
 
   /** A line from the supervisor about this unit, written into its log stream. */
@@ -189,7 +192,8 @@ export abstract class UnitBase {
     const splitter = new LineSplitter();
     return new Promise((resolve) => {
       stream.on('data', (chunk: Buffer) => {
-        this.emitLines(name, splitter.push(chunk));
+        const lines = splitter.push(chunk);
+        this.emitLines(name, lines, splitter.joined);
         // The disk is behind: stop reading until it catches up, so the child (blocked on a full
         // pipe) waits instead of its lines being dropped. Never set while writes are failing.
         const wait = this.bus.logBackpressure?.(this.name);
