@@ -64,6 +64,21 @@ function records(file: string): { seq: number; line: string; stream: string }[] 
 }
 
 describe('LogFiles', () => {
+  it('writes every kind of text byte-exact: ASCII, Latin-1, CJK, emoji, a lone surrogate', async () => {
+    const { bus, files, errors } = setup();
+    const samples = ['plain ascii 123', 'café über naïve', 'ÿ\u00a0nbsp', '日本語のログ', 'emoji 😀 ok', 'lone \ud800 surrogate', ''];
+    // One batch each, and all of them mixed into one batch (one string with every kind).
+    let seq = 0;
+    for (const line of samples) bus.publishLogs({ unit: 'enc', stream: 'stdout', firstSeq: ++seq, ts: 0, lines: [line] });
+    bus.publishLogs({ unit: 'enc', stream: 'stdout', firstSeq: seq + 1, ts: 0, lines: samples });
+    await files.flush();
+    const recs = records(path.join(tmp, 'logs', 'enc.log'));
+    const expected = [...samples, ...samples].map((l) => Buffer.from(l).toString()); // what UTF-8 can hold
+    expect(recs.map((r) => r.line)).toEqual(expected);
+    expect(errors).toEqual([]);
+    await files.close();
+  });
+
   it('writes 100,000 published lines to the file, in order, none split or merged', async () => {
     const { bus, files, errors } = setup();
     const count = 100_000;

@@ -27,6 +27,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { EventBus, LogBatch } from '../events.ts';
+import { asciiOr } from './encoding.ts';
 import { formatBatch } from './format.ts';
 
 export interface LogFilesOptions {
@@ -75,6 +76,7 @@ const EMPTY = Buffer.alloc(0);
 /** A buffer grown past this (a backlog) is let go once written, not kept for reuse. */
 const KEEP_BUFFER_MAX = 1024 * 1024;
 
+
 class UnitLog {
   readonly file: string;
   /**
@@ -114,10 +116,9 @@ class UnitLog {
   }
 
   append(text: string, lines: number): void {
-    // A UTF-16 code unit never takes more than 3 UTF-8 bytes. Reserving the worst case
-    // costs address space only: allocUnsafe leaves untouched pages unmapped.
-    this.reserve(this.len + text.length * 3);
-    this.len += this.buf.write(text, this.len);
+    const bytes = Buffer.byteLength(text);
+    this.reserve(this.len + bytes);
+    this.len += this.buf.write(text, this.len, asciiOr(text, bytes));
     this.batchEnds.push(this.len);
     this.batchLines.push(lines);
   }

@@ -41,15 +41,20 @@ export function formatBatch(batch: LogBatch): string {
   const n = lines.length;
   if (n === 0) return '';
   const prefix = `${isoTime(batch.ts)} ${STREAM_FIELD[batch.stream]} `;
+  const between = '\n' + prefix;
   const escape = batch.stream === 'system';
+  // One join of all the pieces: the result is built flat in one go, where `+=` would leave a
+  // tree of small concatenation objects for the GC and a second copy when it is encoded.
+  const parts = new Array<string>(n * 3 + 1);
+  parts[0] = prefix;
   let seq = batch.firstSeq;
-  let out = '';
+  let j = 1;
   for (let i = 0; i < n; i++) {
-    const line = escape ? escapeBreaks(lines[i] as string) : (lines[i] as string);
-    out += prefix + seq + ' ' + line + '\n';
-    seq++;
+    parts[j++] = `${seq++} `;
+    parts[j++] = escape ? escapeBreaks(lines[i] as string) : (lines[i] as string);
+    parts[j++] = i === n - 1 ? '\n' : between;
   }
-  return out;
+  return parts.join('');
 }
 
 function escapeBreaks(line: string): string {
