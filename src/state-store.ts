@@ -2,8 +2,9 @@
 // - task fingerprints after their last success (for `once`),
 // - every child the daemon started (pid + kernel start time), written as it starts, so that the
 //   next `up` after a SIGKILLed daemon can find and stop leftovers without touching a reused pid.
-// Writes are atomic (temp file + rename). A started child and a task fingerprint are written at
-// once, synchronously (the child is already running by then, so a restart does not wait for it).
+// Writes are atomic (temp file + rename). A task fingerprint is written at once, synchronously;
+// started children at the end of the turn that started them (one write for a whole level of the
+// graph, still before any other event is handled).
 // A child that ended is forgotten in a background write (coalesced, one in flight): it sits
 // between a crash and the restart, where a synchronous write+rename cost ~1.8 ms of restart
 // latency, and a stale record is harmless (leftovers are matched by pid and start time).
@@ -65,8 +66,18 @@ export class StateStore implements TaskStore {
 
   childStarted(rec: ChildRecord): void {
     this.#data.children.push(rec);
-    this.#save();
+    // Still written before anything else happens (no I/O callback, no timer runs first), but
+    // once for all the children started in this same turn: a level of the graph starts
+    // together, and one write each sat between one unit's spawn and the next (~1.2 ms apiece).
+    if (this.#startsPending) return;
+    this.#startsPending = true;
+    queueMicrotask(() => {
+      this.#startsPending = false;
+      this.#save();
+    });
   }
+
+  #startsPending = false;
 
   childGone(pid: number): void {
     const before = this.#data.children.length;
