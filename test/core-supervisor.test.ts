@@ -165,6 +165,27 @@ describe('restarts', () => {
     expect(s.sup.unit('crashy')!.snapshot().restarts).toBe(3);
   });
 
+  it('with a zero backoff restarts at once, and a stop during that backoff cancels the restart', async () => {
+    const s = await stack({
+      units: { zero: { command: "sh -c 'exit 3'", restart: { policy: 'always', backoff: { initial: 0, max: 0 }, maxRestarts: 1000, window: '1h' } } },
+    });
+    let stopAt = -1;
+    s.bus.onEvent((e) => {
+      // Synchronously inside the 5th 'backoff': the zero-delay restart is queued right then.
+      if (e.type === 'state' && e.unit === 'zero' && e.state === 'backoff' && stopAt < 0 && s.statesOf('zero').filter((x) => x === 'backoff').length === 5) {
+        stopAt = s.events.length;
+        void s.sup.unit('zero')!.stop('test stop in backoff');
+      }
+    });
+    await s.waitState('zero', 'stopped');
+    const backoffs = s.events.filter((e) => e.unit === 'zero' && e.state === 'backoff');
+    expect(backoffs.length).toBeGreaterThanOrEqual(5);
+    for (const b of backoffs) expect(b.reason).toMatch(/restart \d+ in 0 ms/);
+    // A restart that survived the stop would run on the next turns of the event loop.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(s.events.slice(stopAt).filter((e) => e.unit === 'zero').map((e) => e.state)).toEqual(['stopped']);
+  });
+
   it('on-failure (the default) leaves a cleanly exiting process stopped', async () => {
     const s = await stack({ units: { once: { command: fixture('crash-after.mjs', 0, 0) } } });
     const ev = await s.waitState('once', 'stopped');

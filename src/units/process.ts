@@ -53,7 +53,7 @@ type State =
   | { name: 'idle' }
   | { name: 'running' | 'healthy' | 'unhealthy'; run: Run }
   | { name: 'stopping'; run: Run; cause: EndCause; done: Promise<void> }
-  | { name: 'backoff'; timer: NodeJS.Timeout };
+  | { name: 'backoff'; timer: NodeJS.Timeout | NodeJS.Immediate };
 
 /** First wait between health attempts before the first pass (see HealthTimingMs.startIntervalMs). */
 const START_PROBE_MS = 2;
@@ -81,7 +81,7 @@ export class ProcessUnit extends UnitBase {
         this.#spawn();
         return;
       case 'backoff':
-        clearTimeout(s.timer);
+        cancelTimer(s.timer);
         this.#spawn();
         return;
       case 'stopping':
@@ -101,7 +101,7 @@ export class ProcessUnit extends UnitBase {
         if (this.state !== 'stopped' && this.state !== 'disabled' && this.state !== 'failed') this.publish('stopped', { reason, pid: null });
         return;
       case 'backoff':
-        clearTimeout(s.timer);
+        cancelTimer(s.timer);
         this.#state = { name: 'idle' };
         this.publish('stopped', { reason, pid: null });
         return;
@@ -303,9 +303,11 @@ export class ProcessUnit extends UnitBase {
     switch (decision.action) {
       case 'restart': {
         const reason = `${o.why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
-        const timer = setTimeout(() => {
+        const again = (): void => {
           if (this.#state.name === 'backoff' && this.#state.timer === timer) this.#spawn();
-        }, decision.delayMs);
+        };
+        // A zero backoff restarts on the next turn of the event loop: a 0 ms timer would wait 1 ms.
+        const timer = decision.delayMs > 0 ? setTimeout(again, decision.delayMs) : setImmediate(again);
         this.#state = { name: 'backoff', timer };
         this.publish('backoff', { ...extras, reason });
         return;
@@ -332,4 +334,9 @@ export function describeExit(exit: ChildExit | undefined): string {
   if (!exit) return 'did not start';
   if (exit.signal) return `killed by ${exit.signal}`;
   return `exited with code ${exit.code}`;
+}
+
+function cancelTimer(t: NodeJS.Timeout | NodeJS.Immediate): void {
+  if ('hasRef' in t && 'refresh' in t) clearTimeout(t);
+  else clearImmediate(t as NodeJS.Immediate);
 }
