@@ -19,7 +19,8 @@ import type { Peers } from './peers.ts';
 import { descendants, isAlive, markedProcesses, nowMs, signalPids, sleep, waitFor } from './proc.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
-export const BKSUP = join(ROOT, 'bin', 'bksup.js');
+// The launcher users run (npm run supervise, the package's bin): the same runtime settings.
+export const BKSUP = join(ROOT, 'bin', 'bksup');
 
 export type ToolName = 'bk-supervisor' | 'pm2' | 'supervisord';
 
@@ -147,7 +148,7 @@ export function bksupTool(): Tool {
     name: 'bk-supervisor',
     version: `${pkg.version}${rev ? ` (${rev})` : ''}`,
     settings:
-      '`bksup up --no-color` (stdout to /dev/null: the terminal printer still formats every line); restart `always`, backoff initial = max = 1 ms, factor 1, jitter 0, maxRestarts 1,000,000; logs.maxSize 1 GB (no rotation during a run); stop timeout as the workload says',
+      '`bksup up --no-color` (stdout to /dev/null: the terminal printer still formats every line); restart `always`, backoff initial = max = 0 ms, factor 1, jitter 0, maxRestarts 1,000,000; logs.maxSize 1 GB (no rotation during a run); stop timeout as the workload says',
     async start(opts) {
       const scripts = writeScripts(opts.dir, opts.units);
       const units: Record<string, unknown> = {};
@@ -157,7 +158,7 @@ export function bksupTool(): Tool {
           env: { BKBENCH_RUN: opts.marker },
           restart:
             u.restart === 'aggressive'
-              ? { policy: 'always', backoff: { initial: 1, max: 1, factor: 1, jitter: 0 }, maxRestarts: 1_000_000, window: '1h' }
+              ? { policy: 'always', backoff: { initial: 0, max: 0, factor: 1, jitter: 0 }, maxRestarts: 1_000_000, window: '1h' }
               : { policy: 'never' },
           stop: { signal: 'SIGTERM', timeout: u.stopTimeoutMs },
         };
@@ -167,7 +168,7 @@ export function bksupTool(): Tool {
       }
       const config = { root: '.', logs: { dir: 'logs', maxSize: '1GB', keep: 1 }, control: { host: '127.0.0.1', port: 0 }, units };
       writeFileSync(join(opts.dir, 'supervisor.config.ts'), `export default ${JSON.stringify(config, null, 2)};\n`);
-      const { tini, close } = underTini(opts.dir, [process.execPath, BKSUP, 'up', '--no-color'], daemonEnv({ NO_COLOR: '1' }), opts.marker);
+      const { tini, close } = underTini(opts.dir, [BKSUP, 'up', '--no-color'], daemonEnv({ NO_COLOR: '1' }), opts.marker);
       const exited = new Promise<void>((r) => tini.once('exit', () => r()));
       let gone = false;
       void exited.then(() => (gone = true));
