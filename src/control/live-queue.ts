@@ -26,6 +26,28 @@ interface Segment {
   bytes: number;
 }
 
+/** Lines start … end-1 of one batch. */
+export interface BatchRange {
+  batch: LogBatch;
+  start: number;
+  end: number;
+}
+
+export function rangeLines(ranges: readonly BatchRange[]): number {
+  let n = 0;
+  for (const r of ranges) n += r.end - r.start;
+  return n;
+}
+
+export function linesOf(ranges: readonly BatchRange[]): WireLogLine[] {
+  const out: WireLogLine[] = [];
+  for (const { batch, start, end } of ranges) {
+    const { unit, stream, ts, firstSeq, lines } = batch;
+    for (let i = start; i < end; i++) out.push({ unit, stream, seq: firstSeq + i, ts, line: lines[i] as string });
+  }
+  return out;
+}
+
 export interface LiveQueueLimits {
   maxLines: number;
   maxBytes: number;
@@ -81,22 +103,33 @@ export class LiveQueue {
    * Lines of a unit at or below `after.get(unit)` were already delivered (history) and are skipped.
    */
   take(maxLines: number, maxBytes: number, after: ReadonlyMap<string, number>): WireLogLine[] {
-    const out: WireLogLine[] = [];
+    return linesOf(this.takeRanges(maxLines, maxBytes, after));
+  }
+
+  /**
+   * The same lines as take(), as ranges of the queued batches: clients at the same place in the
+   * same batches get equal ranges, so their frame can be serialised once for all of them
+   * (see frameKey), and no line object is made unless a frame is serialised.
+   */
+  takeRanges(maxLines: number, maxBytes: number, after: ReadonlyMap<string, number>): BatchRange[] {
+    const out: BatchRange[] = [];
+    let count = 0;
     let bytes = 0;
-    while (this.#head < this.#segs.length && out.length < maxLines && (out.length === 0 || bytes < maxBytes)) {
+    while (this.#head < this.#segs.length && count < maxLines && (count === 0 || bytes < maxBytes)) {
       const seg = this.#segs[this.#head] as Segment;
-      const { unit, stream, ts, firstSeq, lines } = seg.batch;
+      const { unit, firstSeq, lines } = seg.batch;
       const skipUpTo = after.get(unit) ?? 0;
-      while (seg.start < lines.length && out.length < maxLines && (out.length === 0 || bytes < maxBytes)) {
+      let range: BatchRange | undefined;
+      while (seg.start < lines.length && count < maxLines && (count === 0 || bytes < maxBytes)) {
         const i = seg.start++;
-        const line = lines[i] as string;
-        const cost = line.length + LINE_OVERHEAD_BYTES;
+        const cost = (lines[i] as string).length + LINE_OVERHEAD_BYTES;
         seg.bytes -= cost;
         this.#bytes -= cost;
         this.#lines--;
-        const seq = firstSeq + i;
-        if (seq <= skipUpTo) continue;
-        out.push({ unit, stream, seq, ts, line });
+        if (firstSeq + i <= skipUpTo) continue;
+        if (range) range.end = i + 1;
+        else out.push((range = { batch: seg.batch, start: i, end: i + 1 }));
+        count++;
         bytes += cost;
       }
       if (seg.start >= lines.length) this.#shift();
