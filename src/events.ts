@@ -7,17 +7,26 @@
 //     │  'data' Buffer chunk (up to 64 KiB)
 //     ▼
 //   LineSplitter (src/logs/line-splitter.ts)   one splitter per stream; keeps the partial tail
-//     │  string[] of whole lines for this chunk
+//     │  string[] of whole lines for this chunk (views into the decoded chunk), plus the same
+//     │  text as two pieces (`joined`: carried-over tail + this chunk's lines) for free
 //     ▼
-//   Unit.#emitLines → LogBatch { unit, stream, firstSeq, ts, lines }   one object per chunk,
-//     │                                                              seq = firstSeq + index
+//   Unit.#emitLines → LogBatch { unit, stream, firstSeq, ts, lines, joined? }   one object per
+//     │                                                  chunk, seq = firstSeq + index
 //     ▼
 //   EventBus.publishLogs(batch) ── synchronous fan-out, same batch object to every subscriber:
-//     ├─ LogFiles  : formats the batch into ONE string, appends to the unit's pending buffer;
-//     │              one fs write per unit per flush (setImmediate / 256 KiB), rotation between writes
-//     ├─ LogRing   : pushes the lines into the unit's bounded ring (tail= / since= for clients)
+//     ├─ LogFiles  : formats the batch into ONE string (one join), encodes it into the unit's
+//     │              pending buffer (a plain copy when ASCII); one fs write per unit per flush
+//     │              (setImmediate / 256 KiB), rotation between writes
+//     ├─ LogRing   : copies `joined` (or the joined lines) into the unit's byte arena
 //     ├─ Terminal  : one process.stdout.write per batch, `unit | line` with colours
-//     └─ WebSocket : per-client bounded queue; frames packed per flush, `gap` when a client lags
+//     │              (not attached at all when stdout is /dev/null)
+//     ├─ Metrics   : line and byte counters, per batch
+//     └─ WebSocket : per-client bounded queue of batch ranges; a frame is JSON-serialised once
+//                    for every client that sends the same ranges in the same turn; `gap` when a
+//                    client lags
+//
+// Nothing keeps a line past its batch except the ring's bytes, the clients' queues and the
+// unit's last few lines (copied: a view would pin the whole 64 KiB chunk).
 //
 // State changes travel on the same bus as `StateEvent`s.
 
