@@ -177,6 +177,8 @@ if (only.has('stop')) {
 if (only.has('healthy')) {
   const ours = tools.find((t) => t.name === 'bk-supervisor');
   if (ours) {
+    const floor = await rounds('healthy floor (bash starting each level, no supervisor)', (ctx) => W.healthyFloor(ctx), (r) => `graph overhead ${f1(r.graphOverheadMs)} ms`);
+    results.healthyGraph.floor = med(floor as never, 'graphOverheadMs');
     const show = (r: W.HealthyResult): string =>
       `graph overhead ${f1(r.graphOverheadMs)} ms (children ${f1(r.childShareMs)}, supervisor ${f1(r.supervisorShareMs)}); from \`up\`: ${f1(r.fromUpOverheadMs)} ms (daemon start-up ${f1(r.startupMs)} ms)`;
     const rs = await rounds('healthy bk-supervisor (default interval)', (ctx) => W.timeToHealthy(ours, ctx, undefined), show);
@@ -225,7 +227,7 @@ const rows: Row[] = [
   { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
   { name: 'stop everything (stop timeout 2 s, one child ignores SIGTERM)', c: results.stopMs, fmt: ms, target: `≤ ${W.STOP_TIMEOUT_MS + 100} ms`, met: (v) => v <= W.STOP_TIMEOUT_MS + 100, ratios: true },
   { name: 'survivors after stop (worst round)', c: results.stopSurvivors, fmt: int, target: '0', met: (v) => v === 0 },
-  { name: 'time to healthy over the critical path (first start → all healthy − 800 ms)', c: results.healthyGraph, fmt: ms, target: '≤ 50 ms', met: (v) => v <= 50 },
+  { name: 'time to healthy over the critical path (first start → all healthy − 800 ms)', c: results.healthyGraph, fmt: ms, target: '≤ 50 ms', met: (v) => v <= 50, floor: true },
   { name: '… of which the children: spawn → port open − 200 ms, per level (exec chain, Node start-up)', c: results.healthyChild, fmt: ms },
   { name: '… of which the supervisor: port open → healthy → next level started', c: results.healthySup, fmt: ms },
   { name: '… the same from `bksup up` (includes the daemon start-up)', c: results.healthyFromUp, fmt: ms },

@@ -383,3 +383,41 @@ export async function timeToHealthy(tool: Tool, ctx: Ctx, healthIntervalMs: numb
     return { graphOverheadMs, fromUpOverheadMs: healthyAt - upAt - critical, startupMs: firstStart - upAt, childShareMs, supervisorShareMs: graphOverheadMs - childShareMs };
   });
 }
+
+/**
+ * The floor of the time-to-healthy graph: no supervisor, bash starting each level's two units
+ * in the background (a fork of a small bash, then the same `exec node port-after.mjs`) and
+ * polling for their port-open records every 0.5 ms with builtins only (no fork per poll).
+ * Figure: bash's clock before the first start → the last port open − 800 ms; no probe, no
+ * setpriv, no state, no logs. What remains is this machine's cost of starting the children.
+ */
+export async function healthyFloor(ctx: Ctx): Promise<{ graphOverheadMs: number }> {
+  const portAfter = join(import.meta.dirname, '..', 'fixtures', 'port-after.mjs');
+  const fifo = join(ctx.dir, 'tick.fifo');
+  const lines = ['set -u', `mkfifo ${fifo}`, `exec 9<>${fifo}`, `echo "$EPOCHREALTIME" > ${join(ctx.dir, 'floor-start.txt')}`];
+  const opens: string[] = [];
+  for (let level = 1; level <= LEVELS; level++) {
+    const files: string[] = [];
+    for (let k = 1; k <= PER_LEVEL; k++) {
+      const port = await freePort();
+      const file = join(ctx.dir, `open-l${level}u${k}.txt`);
+      files.push(file);
+      lines.push(`${process.execPath} ${portAfter} ${port} ${OPEN_AFTER_MS} ${file} &`);
+    }
+    opens.push(...files);
+    lines.push(`until ${files.map((f) => `[[ -s ${f} ]]`).join(' && ')}; do read -t 0.0005 -u 9 || true; done`);
+  }
+  lines.push(`touch ${join(ctx.dir, 'floor-done')}`, 'wait');
+  const script = join(ctx.dir, 'floor.sh');
+  writeFileSync(script, lines.join('\n') + '\n');
+  const bash = spawn('/bin/bash', [script], { stdio: 'ignore', detached: true, env: { ...process.env, BKBENCH_RUN: ctx.marker } });
+  try {
+    await waitFor(() => existsSync(join(ctx.dir, 'floor-done')), 'the floor script', 30_000);
+  } finally {
+    await killTree(bash.pid as number, ctx.marker);
+  }
+  const start = Number(readFileSync(join(ctx.dir, 'floor-start.txt'), 'utf8').trim()) * 1000;
+  const lastOpen = Math.max(...opens.map((f) => Number(readFileSync(f, 'utf8').trim().split(' ')[1])));
+  return { graphOverheadMs: lastOpen - start - LEVELS * OPEN_AFTER_MS };
+}
+
