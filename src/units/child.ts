@@ -31,8 +31,14 @@ export type SpawnResult =
 const SETPRIV = '/usr/bin/setpriv';
 const hasSetpriv = existsSync(SETPRIV) && process.platform === 'linux';
 
+/** The command as an argv: a string runs through `/bin/sh -c`. */
+export function baseArgv(command: string | readonly string[]): string[] {
+  return typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
+}
+
+/** What is actually spawned: baseArgv behind setpriv's parent-death signal where it exists. */
 export function argvFor(command: string | readonly string[]): string[] {
-  const base = typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
+  const base = baseArgv(command);
   return hasSetpriv ? [SETPRIV, '--pdeathsig', 'SIGTERM', '--', ...base] : base;
 }
 

@@ -17,13 +17,19 @@
 // shutdown; the user calls start/stop/restart through the control API; the child causes exits;
 // the HealthMonitor causes healthy/unhealthy; the backoff timer causes the next start.
 // Every callback carries the Run it belongs to and is ignored when that Run is no longer current.
+//
+// `starting` takes one of two ways to a child: a spare made in advance (src/units/spare.ts: while
+// the unit was `pending`, or during the previous run of a unit that is being restarted) becomes
+// the unit by exec; otherwise spawnChild forks the daemon. The spare is dropped by stop(), and when
+// the unit ends up stopped or failed.
 
 import type { ChildProcess } from 'node:child_process';
 import type { ResolvedProcessUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
 import { readStat } from '../util/proc.ts';
-import { groupAlive, spawnChild, stopTree, sweepLeftovers, type ChildExit } from './child.ts';
+import { groupAlive, spawnChild, stopTree, sweepLeftovers, type ChildExit, type SpawnResult } from './child.ts';
+import { discardSpare, launchSpare, prepareSpare, spareFits, type Spare } from './spare.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 
 export interface ProcessUnitDeps extends UnitDeps {
@@ -95,6 +101,11 @@ export class ProcessUnit extends UnitBase {
   }
 
   async stop(reason: string): Promise<void> {
+    // Both begin in this turn (a pending zero-delay restart must not slip in between).
+    await Promise.all([this.#dropSpare(), this.#stopNow(reason)]);
+  }
+
+  async #stopNow(reason: string): Promise<void> {
     const s = this.#state;
     switch (s.name) {
       case 'idle':
@@ -134,9 +145,49 @@ export class ProcessUnit extends UnitBase {
     }
   }
 
+  /** A child started in advance for this unit's next start (src/units/spare.ts). */
+  #spare: Spare | undefined;
+  #spareScheduled = false;
+  /** The last run ended in a restart: keep a spare ready for the next one. */
+  #restarting = false;
+
+  /** Waiting for dependencies: the start that follows is made ready meanwhile. */
+  override markPending(reason: string): void {
+    super.markPending(reason);
+    if (this.#state.name === 'idle') this.#prepareSpareSoon();
+  }
+
+  // Off the current turn: a level of the graph starts first, its dependents' spares after.
+  #prepareSpareSoon(): void {
+    if (this.#spare || this.#spareScheduled) return;
+    this.#spareScheduled = true;
+    setImmediate(() => {
+      this.#spareScheduled = false;
+      const s = this.#state.name;
+      if (this.#spare || s === 'stopping') return;
+      if (s === 'idle' && this.state !== 'pending') return; // stopped, failed or disabled meanwhile
+      this.#spare = prepareSpare({ cwd: this.config.cwd, env: this.config.env });
+    });
+  }
+
+  #dropSpare(): Promise<void> {
+    const spare = this.#spare;
+    this.#spare = undefined;
+    return spare ? discardSpare(spare) : Promise.resolve();
+  }
+
   #spawn(): void {
     this.publish('starting', { pid: null, exitCode: null });
-    const res = spawnChild({ command: this.config.command, cwd: this.config.cwd, env: this.config.env });
+    const spec = { command: this.config.command, cwd: this.config.cwd, env: this.config.env };
+    const spare = this.#spare;
+    this.#spare = undefined;
+    let res: SpawnResult;
+    if (spare && spareFits(spare, spec)) {
+      res = launchSpare(spare, spec.command);
+    } else {
+      if (spare) void discardSpare(spare);
+      res = spawnChild(spec);
+    }
     if (!res.ok) {
       this.system(`could not start: ${res.reason}`);
       this.#afterRun({ failed: true, ranMs: 0, why: res.reason, exit: undefined });
@@ -164,6 +215,8 @@ export class ProcessUnit extends UnitBase {
     if (st) this.#pdeps.onChildStarted?.(this.name, pid, st.startTime);
     this.#state = { name: 'running', run };
     this.publish('running', { pid });
+    // A unit that is being restarted will likely be again: its next start is made ready now.
+    if (this.#restarting) this.#prepareSpareSoon();
     void exited.then(() => this.#onExit(run));
     this.#watchHealth(run);
   }
@@ -302,6 +355,7 @@ export class ProcessUnit extends UnitBase {
     const extras = { pid: null, exitCode: o.exit?.code ?? null, signal: o.exit?.signal ?? null };
     switch (decision.action) {
       case 'restart': {
+        this.#restarting = true;
         const reason = `${o.why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
         const again = (): void => {
           if (this.#state.name === 'backoff' && this.#state.timer === timer) this.#spawn();
@@ -314,6 +368,8 @@ export class ProcessUnit extends UnitBase {
       }
       case 'stop': {
         this.#state = { name: 'idle' };
+        this.#restarting = false;
+        void this.#dropSpare();
         if (o.failed) {
           this.publish('failed', { ...extras, reason: this.tailReason(`${o.why} (restart policy ${this.config.restart.policy})`) });
         } else {
@@ -323,6 +379,8 @@ export class ProcessUnit extends UnitBase {
       }
       case 'give-up': {
         this.#state = { name: 'idle' };
+        this.#restarting = false;
+        void this.#dropSpare();
         this.publish('failed', { ...extras, reason: this.tailReason(`${decision.why}; last exit: ${o.why}`) });
         return;
       }
