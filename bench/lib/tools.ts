@@ -148,7 +148,7 @@ export function bksupTool(): Tool {
     name: 'bk-supervisor',
     version: `${pkg.version}${rev ? ` (${rev})` : ''}`,
     settings:
-      '`bksup up --no-color` (stdout to /dev/null: the terminal printer still formats every line); restart `always`, backoff initial = max = 0 ms, factor 1, jitter 0, maxRestarts 1,000,000; logs.maxSize 1 GB (no rotation during a run); stop timeout as the workload says',
+      '`bin/bksup up --no-color`, the launcher of `npm run supervise` (`--max-semi-space-size=1`, `MALLOC_MMAP_THRESHOLD_=65536` for the daemon only); stdout to /dev/null, so the terminal printer is not attached (as for any daemon whose output is discarded; files, ring and metrics get every line); restart `always`, backoff initial = max = 0 ms, factor 1, jitter 0, maxRestarts 1,000,000; logs.maxSize 1 GB (no rotation during a run); stop timeout as the workload says',
     async start(opts) {
       const scripts = writeScripts(opts.dir, opts.units);
       const units: Record<string, unknown> = {};
