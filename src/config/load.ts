@@ -7,6 +7,7 @@ import { fork } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isPlainObject } from '../util/plain-object.ts';
 import { redactText } from '../util/redact.ts';
 import type { ResolvedConfig } from './types.ts';
 
@@ -95,7 +96,6 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
   }
 
   let value = mod.default;
-  const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
   // A file compiled as CommonJS (no "type": "module" nearby) arrives as module.exports with an
   // __esModule marker; its own default export is inside.
   if (isPlainObject(value) && value.__esModule === true) value = value.default;

@@ -8,6 +8,7 @@
 
 import { constants as osConstants } from 'node:os';
 import { z } from 'zod';
+import { isPlainObject } from '../util/plain-object.ts';
 import { redactUrl } from '../util/redact.ts';
 import { DURATION_HINT, describeType, parseDuration } from './duration.ts';
 import { choiceHint, closest, type ConfigIssue, fromZodIssues, strictObject, unknownKeyMessage } from './errors.ts';
@@ -22,9 +23,7 @@ export type ProbeType = (typeof PROBE_TYPES)[number];
 
 const SIGNALS = Object.keys(osConstants.signals);
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+export { isPlainObject };
 
 /** A value checked by a function that returns an error message (`problem (hint)`) or undefined. */
 function checked(check: (v: unknown) => string | undefined) {
