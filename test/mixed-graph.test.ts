@@ -45,7 +45,11 @@ describe.skipIf(!gate.ok)('mixed graph: native process + compose unit', () => {
       { dir: p.dir },
     );
     stacks.push(s);
-    await s.waitState('app', 'healthy', 90_000);
+    // Within the test's own timeout, so that a failure says where each unit got stuck.
+    await s.waitState('app', 'healthy', 90_000).catch((err: unknown) => {
+      const states = ['nats', 'redis', 'app'].map((u) => JSON.stringify(s.sup.unit(u)!.snapshot()));
+      throw new Error(`${String(err)}\n${states.join('\n')}`);
+    });
     const took = Math.round(performance.now() - t0);
 
     const at = (unit: string, state: string): number => s.events.findIndex((e) => e.unit === unit && e.state === state);
@@ -65,5 +69,5 @@ describe.skipIf(!gate.ok)('mixed graph: native process + compose unit', () => {
     expect(stopped.slice(1).sort()).toEqual(['nats', 'redis']);
     expect((await p.inspect('redis'))?.running).toBe(false);
     console.log(`[mixed-graph timings ms] {"nats native + redis compose, app healthy":${took}}`);
-  });
+  }, 120_000);
 });

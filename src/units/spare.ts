@@ -81,7 +81,8 @@ export function launchSpare(spare: Spare, command: SpawnSpec['command']): SpawnR
 
 /** Ends an unused spare; resolves once it is gone. */
 export function discardSpare(spare: Spare): Promise<void> {
-  spare.child.stdin?.destroy();
+  // Its pipes are never read: release them with the process.
+  for (const stream of [spare.child.stdin, spare.child.stdout, spare.child.stderr]) stream?.destroy();
   if (spare.dead) return Promise.resolve();
   const gone = new Promise<void>((resolve) => spare.child.once('exit', () => resolve()));
   try {
