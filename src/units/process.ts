@@ -164,8 +164,11 @@ export class ProcessUnit extends UnitBase {
     setImmediate(() => {
       this.#spareScheduled = false;
       const s = this.#state.name;
-      if (this.#spare || s === 'stopping') return;
-      if (s === 'idle' && this.state !== 'pending') return; // stopped, failed or disabled meanwhile
+      // Still wanted: waiting for its dependencies, or running while being restarted (not if it
+      // started, stopped or failed meanwhile).
+      const waiting = s === 'idle' && this.state === 'pending';
+      const running = (s === 'running' || s === 'healthy' || s === 'unhealthy') && this.#restarting;
+      if (this.#spare || !(waiting || running)) return;
       this.#spare = prepareSpare({ cwd: this.config.cwd, env: this.config.env });
     });
   }
