@@ -3,10 +3,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive } from '../src/util/proc.ts';
 import { controlFile, runCli, startCli, units, waitForControl, writeConfig, type RunningCli } from './helpers/daemon.ts';
 import { FIXTURES, removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { identify, stillAlive } from './helpers/pids.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -60,9 +60,10 @@ describe('bksup up', () => {
     await waitFor(async () => (await units(dir)).every((u) => u.state === 'healthy'));
     const tree = await waitFor(() => /tree (\d+) (\d+) (\d+)/.exec(d.output())?.slice(1).map(Number));
     const appPid = (await units(dir)).find((u) => u.name === 'app')!.pid!;
+    const known = identify([...tree, appPid]);
     d.child.kill('SIGTERM');
     expect(await d.exited).toBe(0);
-    for (const pid of [...tree, appPid]) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+    expect(stillAlive(known)).toEqual([]);
     expect(controlFile(dir)).toBeUndefined();
     expect(existsSync(join(dir, '.supervisor', 'daemon.lock'))).toBe(false);
     // app (the dependent) was stopped before stubborn.
@@ -101,14 +102,14 @@ describe('bksup up', () => {
     writeConfig(dir, `{ units: { app: { command: [${node}, ${fx('ignores-sigterm.mjs')}], stop: { timeout: '300ms' } } } }`);
     const first = daemon(dir);
     await waitForControl(dir);
-    const tree = await waitFor(() => /tree (\d+) (\d+) (\d+)/.exec(first.output())?.slice(1).map(Number));
+    const tree = identify(await waitFor(() => /tree (\d+) (\d+) (\d+)/.exec(first.output())?.slice(1).map(Number)));
     first.child.kill('SIGKILL');
     await first.exited;
     // The orphans live on (they ignore SIGTERM, and the kernel's parent-death signal is SIGTERM).
-    expect(tree.some((p) => isAlive(p))).toBe(true);
+    expect(stillAlive(tree).length).toBeGreaterThan(0);
     const second = daemon(dir);
     await waitFor(() => /stopped a leftover app process tree/.test(second.output()), { timeout: 30_000 });
-    for (const pid of tree) expect(isAlive(pid), `leftover ${pid}`).toBe(false);
+    expect(stillAlive(tree), 'leftovers still running').toEqual([]);
     await waitFor(async () => controlFile(dir) && (await units(dir))[0]!.state === 'healthy');
     const state = JSON.parse(readFileSync(join(dir, '.supervisor', 'state.json'), 'utf8')) as { children: { pid: number }[] };
     expect(state.children).toHaveLength(1);

@@ -11,7 +11,7 @@ import { EventWatcher, nanosToSince, parseEventLine, type ContainerEvent } from 
 import { errorLine, runCommand } from '../src/compose/exec.ts';
 import { followContainerLogs, msToSince } from '../src/compose/logs.ts';
 import { parseInspect } from '../src/compose/driver.ts';
-import { isAlive } from '../src/util/proc.ts';
+import { identify, stillAlive } from './helpers/pids.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const FAKE_DOCKER = fileURLToPath(new URL('./fixtures/compose/fake-docker.sh', import.meta.url));
@@ -133,9 +133,10 @@ describe('with a fake docker CLI', () => {
     w.start();
     const pid = w.pid!;
     await waitFor(async () => (await readFile(join(dir, 'stay.log'), 'utf8').catch(() => '')).includes('events'), { message: 'fake started' });
-    expect(isAlive(pid)).toBe(true);
+    const known = identify([pid]);
+    expect(stillAlive(known)).toEqual([pid]);
     await w.close();
-    expect(isAlive(pid)).toBe(false);
+    expect(stillAlive(known)).toEqual([]);
   });
 
   it('followContainerLogs keeps stdout and stderr apart and reports the CLI failing', async () => {
@@ -162,9 +163,10 @@ describe('with a fake docker CLI', () => {
       () => ends++,
     );
     await waitFor(async () => (await readFile(join(dir, 'logs-stay.log'), 'utf8').catch(() => '')).includes('logs'), { message: 'fake started' });
+    const known = identify([f.pid!]);
     await f.close();
     expect(await f.done).toMatchObject({ closed: true, error: undefined });
-    expect(isAlive(f.pid!)).toBe(false);
+    expect(stillAlive(known)).toEqual([]);
     expect(ends).toBe(1);
   });
 
@@ -172,7 +174,7 @@ describe('with a fake docker CLI', () => {
     const pidFile = join(dir, 'grandchild.pid');
     const r = await runCommand(['sh', '-c', `sleep 1000 & echo $! > ${pidFile}; wait`], { timeoutMs: 300 });
     expect(r).toMatchObject({ timedOut: true, code: null, signal: 'SIGTERM' });
-    const grandchild = Number(await readFile(pidFile, 'utf8'));
-    await waitFor(() => !isAlive(grandchild), { timeout: 10_000, message: 'grandchild gone' });
+    const grandchild = identify([Number(await readFile(pidFile, 'utf8'))]);
+    await waitFor(() => stillAlive(grandchild).length === 0, { timeout: 10_000, message: 'grandchild gone' });
   });
 });

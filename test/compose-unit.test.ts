@@ -12,11 +12,11 @@ import { formatStatusTable } from '../src/client/status.ts';
 import { ComposeProject } from '../src/compose/driver.ts';
 import type { StateEvent } from '../src/events.ts';
 import type { ComposeUnit } from '../src/units/compose.ts';
-import { isAlive } from '../src/util/proc.ts';
 import { createComposeProject, dockerClisMentioning, REDIS_PASSWORD, type TestComposeProject } from './fixtures/compose-unit/project.ts';
 import { docker, requireDocker } from './helpers/docker.ts';
 import { fixture, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { identify, stillAlive, type KnownProcess } from './helpers/pids.ts';
 
 const gate = await requireDocker();
 if (!gate.ok) console.warn(`compose unit tests not run: ${gate.reason}`);
@@ -215,10 +215,10 @@ describe.skipIf(!gate.ok)('compose units on a real dockerd', () => {
     await s.waitState('app', 'healthy', UP_MS);
     const ids = [(await p.containerId('nats'))!, (await p.containerId('redis'))!];
     // While up: one `docker events` for the project plus a `docker logs -f` per container.
-    const seen = new Set<number>();
+    const seen = new Map<number, KnownProcess>();
     await waitFor(
       () => {
-        for (const u of ['nats', 'redis']) for (const pid of composeUnit(s, u).childPids()) seen.add(pid);
+        for (const u of ['nats', 'redis']) for (const k of identify(composeUnit(s, u).childPids())) if (!seen.has(k.pid)) seen.set(k.pid, k);
         return dockerClisMentioning([p.project, ...ids]).length >= 3 && seen.size >= 3;
       },
       { timeout: 30_000, message: 'docker events + two docker logs -f' },
@@ -245,7 +245,7 @@ describe.skipIf(!gate.ok)('compose units on a real dockerd', () => {
     expect(left.containers.sort()).toEqual([...ids].sort());
     expect(left.volumes).toEqual([`${p.project}_natsdata`]);
     // Nothing of ours keeps running: not the pids the project tracked, not any CLI naming the project or a container.
-    for (const pid of seen) expect(isAlive(pid), `docker CLI ${pid} still alive`).toBe(false);
+    expect(stillAlive(seen.values()), 'docker CLIs still alive').toEqual([]);
     for (const u of ['nats', 'redis']) expect(composeUnit(s, u).childPids()).toEqual([]);
     expect(dockerClisMentioning([p.project, ...ids])).toEqual([]);
   });

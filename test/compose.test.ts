@@ -17,10 +17,10 @@ import {
   type ContainerEvent,
   type DetectResult,
 } from '../src/compose/driver.ts';
-import { isAlive } from '../src/util/proc.ts';
 import { docker, dockerBuffer, freePort, projectLeftovers, removeComposeProject, requireDocker, uniqueProjectName } from './helpers/docker.ts';
 import { ensureTestImage } from './helpers/docker-images.ts';
 import { waitFor } from './helpers/wait.ts';
+import { identify, stillAlive, type KnownProcess } from './helpers/pids.ts';
 
 const gate = await requireDocker();
 if (!gate.ok) console.warn(`compose tests not run: ${gate.reason}`);
@@ -102,7 +102,7 @@ describe.skipIf(!gate.ok).each(variants)('ComposeProject with $label', ({ detect
   let watch: { close(): Promise<void> };
   const events: ContainerEvent[] = [];
   const watchErrors: string[] = [];
-  const spawned = new Set<number>();
+  const spawned = new Map<number, KnownProcess>();
   let natsId = '';
 
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -114,7 +114,7 @@ describe.skipIf(!gate.ok).each(variants)('ComposeProject with $label', ({ detect
     }
   };
   const remember = (): void => {
-    for (const pid of compose.childPids()) spawned.add(pid);
+    for (const k of identify(compose.childPids())) if (!spawned.has(k.pid)) spawned.set(k.pid, k);
   };
   const eventsFor = (id: string, action: string, after = 0): ContainerEvent[] =>
     events.filter((e) => e.id === id && e.action === action && e.time >= after);
@@ -167,7 +167,7 @@ describe.skipIf(!gate.ok).each(variants)('ComposeProject with $label', ({ detect
       await watch?.close();
       await compose.close();
       // Every CLI process the driver started is gone (a zombie counts as gone).
-      for (const pid of spawned) expect(isAlive(pid), `child ${pid} still alive`).toBe(false);
+      expect(stillAlive(spawned.values()), 'children still alive').toEqual([]);
     }
     await removeComposeProject(project);
     expect(await projectLeftovers(project)).toEqual({ containers: [], volumes: [], networks: [] });

@@ -3,10 +3,10 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive } from '../src/util/proc.ts';
 import { freePort } from './helpers/ports.ts';
 import { fixture, removeDir, startStack, tempDir, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { identify, stillAlive } from './helpers/pids.ts';
 
 const stacks: Stack[] = [];
 const dirs: string[] = [];
@@ -206,9 +206,10 @@ describe('stopping process trees', () => {
       const grand = (text.match(/grandchild \d+/g) ?? []).length;
       return m && grand >= 2 ? m.slice(1).map(Number) : undefined;
     });
-    expect(tree.every((pid) => isAlive(pid))).toBe(true);
+    const known = identify(tree);
+    expect(stillAlive(known)).toEqual(tree);
     await s.stop();
-    for (const pid of tree) expect(isAlive(pid), `pid ${pid} still alive`).toBe(false);
+    expect(stillAlive(known)).toEqual([]);
     expect(readLog(s, 'stubborn')).toContain('sent SIGKILL');
   });
 });

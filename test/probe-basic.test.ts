@@ -16,9 +16,9 @@ import { createProbe, PROBE_KINDS, probeKind, probeOnce } from '../src/health/re
 import { isSubset, subsetMismatch } from '../src/health/subset.ts';
 import { createTcpProbe, parseHostPort } from '../src/health/tcp.ts';
 import type { ProbeContext } from '../src/health/types.ts';
-import { isAlive } from '../src/util/proc.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
+import { identify, stillAlive } from './helpers/pids.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'health');
 
@@ -224,15 +224,16 @@ describe('exec probe', () => {
     expect(res).toEqual({ ok: false, reason: expect.stringMatching(/: timed out$/) });
     const list = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
     expect(list).toHaveLength(2);
-    await waitFor(() => list.every((p) => !isAlive(p)), { timeout: 10_000, message: 'shell and its sleep to be killed' });
+    const known = identify(list);
+    await waitFor(() => stillAlive(known).length === 0, { timeout: 10_000, message: 'shell and its sleep to be killed' });
   });
 
   it('reaps what a passing command left running in the background', async () => {
     const pids = join(dir, 'pids-bg');
     const res = await createExecProbe({ exec: `sleep 30 & echo $! > ${pids}; exit 0` }, ctx()).check(never());
     expect(res.ok).toBe(true);
-    const pid = Number(readFileSync(pids, 'utf8').trim());
-    await waitFor(() => !isAlive(pid), { timeout: 10_000, message: 'background sleep to be killed' });
+    const known = identify([Number(readFileSync(pids, 'utf8').trim())]);
+    await waitFor(() => stillAlive(known).length === 0, { timeout: 10_000, message: 'background sleep to be killed' });
   });
 });
 

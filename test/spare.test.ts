@@ -11,6 +11,7 @@ import { isAlive, readStat } from '../src/util/proc.ts';
 import { controlFile, ROOT, writeConfig } from './helpers/daemon.ts';
 import { removeDir, startStack, tempDir, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { identify, stillAlive } from './helpers/pids.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -131,13 +132,14 @@ describe('units with spares', () => {
       const s = childrenWith(process.pid, 'bksup-spare');
       return s.length >= 2 ? s : undefined;
     }, { message: 'spares for the two waiting units' });
+    const known = identify(spares);
     rmSync(join(d, 'gate'));
     const running = await stack.waitState('after', 'running');
     expect(spares).toContain(running.pid);
     await stack.stop();
     stack = undefined;
     expect(childrenWith(process.pid, 'bksup-spare')).toEqual([]);
-    for (const pid of spares) expect(isAlive(pid)).toBe(false);
+    expect(stillAlive(known)).toEqual([]);
   });
 
   it('a crashing unit restarts as a spare made during its previous run; failing for good ends the spare', async () => {
@@ -181,8 +183,9 @@ describe('the daemon', () => {
       const s = childrenWith(daemon.pid!, 'bksup-spare');
       return s.length >= 2 ? s : undefined;
     }, { message: 'spares for a and b' });
+    const known = identify(spares);
     daemon.kill('SIGKILL');
     await exited;
-    await waitFor(() => spares.every((p) => !isAlive(p)), { message: 'the spares ended with the daemon' });
+    await waitFor(() => stillAlive(known).length === 0, { message: 'the spares ended with the daemon' });
   });
 });
