@@ -17,8 +17,8 @@
 // A command whose program cannot be found is never given to a spare: spawnChild reports it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolveProgram } from '../preflight.ts';
 import { argvFor, baseArgv, type SpawnResult, type SpawnSpec } from './child.ts';
 
 export interface Spare {
@@ -68,7 +68,8 @@ export function prepareSpare(spec: Pick<SpawnSpec, 'cwd' | 'env'>): Spare | unde
 export function spareFits(spare: Spare, spec: SpawnSpec): boolean {
   if (spare.dead || spare.spec.cwd !== spec.cwd || spare.spec.env !== spec.env) return false;
   const program = baseArgv(spec.command)[0];
-  return program !== undefined && findProgram(program, spec.env.PATH, spec.cwd);
+  // Only what exec itself would find on PATH (not preflight's ~/.local/bin fallback).
+  return program !== undefined && resolveProgram(program, spec.env.PATH ?? '', spec.cwd)?.onPath === true;
 }
 
 /** Turns the spare into the unit: from here on it is an ordinary child (see spawnChild). */
@@ -96,17 +97,4 @@ export function discardSpare(spare: Spare): Promise<void> {
 /** One word for `sh`: single quotes, with each ' written as '\''. Safe for any text, newlines too. */
 export function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-function findProgram(program: string, path: string | undefined, cwd: string): boolean {
-  const candidates = program.includes('/') ? [program.startsWith('/') ? program : join(cwd, program)] : (path ?? '').split(delimiter).filter(Boolean).map((d) => join(d.startsWith('/') ? d : join(cwd, d), program));
-  for (const c of candidates) {
-    try {
-      accessSync(c, constants.X_OK);
-      return true;
-    } catch {
-      // next
-    }
-  }
-  return false;
 }
