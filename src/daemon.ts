@@ -17,7 +17,7 @@ import { EventBus } from './events.ts';
 import { stopLeftovers } from './leftovers.ts';
 import { runPreflight } from './preflight-run.ts';
 import { LogFiles } from './logs/files.ts';
-import { readLogLines } from './logs/read-file.ts';
+import { readLogLinesFrom, type FilePosition } from './logs/read-file.ts';
 import { LogRing } from './logs/ring.ts';
 import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-log.ts';
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
@@ -95,6 +95,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logger.warn({ unit: l.unit, pid: l.pid }, msg);
   }
 
+  // Every line of this run is stamped later than this; the files' older lines are earlier runs'.
+  const runStart = Date.now();
   const files = new LogFiles({
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
@@ -149,7 +151,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     allowRemote: config.control.allowRemote,
     stateDir: config.stateDir,
     handle: sup,
-    history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
+    history: logHistory(ring, {
+      readFrom: async (unit, fromSeq, limits, cursor) => {
+        const r = await readLogLinesFrom(config.logs.dir, unit, fromSeq, { ...limits, runStart, at: cursor as FilePosition | undefined });
+        return { lines: r.lines, cursor: r.next };
+      },
+      flush: () => files.flush(),
+    }),
     logger,
     metrics,
     metricsPublic: config.metrics.public,

@@ -81,7 +81,7 @@ class Printer {
 
   gap(gap: GapFrame): string {
     if (this.#json) return `${JSON.stringify(gap)}\n`;
-    const what = `… ${gap.dropped} line${gap.dropped === 1 ? '' : 's'} not shown (seq ${gap.fromSeq}–${gap.toSeq}): this client fell behind or they are no longer stored`;
+    const what = `… ${gap.dropped} line${gap.dropped === 1 ? '' : 's'} not shown (seq ${gap.fromSeq}–${gap.toSeq}): no longer stored (rotated away or deleted)`;
     return `${this.#prefix(gap.unit)}${this.#paint(STYLE.yellow, what)}\n`;
   }
 

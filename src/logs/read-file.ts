@@ -118,3 +118,208 @@ function checkUnit(unit: string): void {
   // supervisor.log is JSON, not this format; every other refusal is a path safety matter.
   if (why !== undefined) throw new Error(`cannot read logs of unit ${JSON.stringify(unit)}: ${why}`);
 }
+
+// ------------------------------------------------------------------ reading forward at a seq
+
+/** Where a forward read stopped: the line with `seq` starts at `offset` of the file with inode `ino`. */
+export interface FilePosition {
+  ino: number;
+  offset: number;
+  seq: number;
+}
+
+export interface ReadFromOptions {
+  /** At most this many lines. */
+  maxLines: number;
+  /** About this many bytes of line text (at least one line). */
+  maxBytes: number;
+  /**
+   * ms since epoch when this daemon run began: older lines belong to an earlier run, whose seqs
+   * overlap this run's. Wall-clock time only moves on between runs (one daemon per directory),
+   * so the files sort by (run, seq) and can be searched.
+   */
+  runStart: number;
+  /** Where the previous read stopped; used when it is where this read starts. */
+  at?: FilePosition | undefined;
+}
+
+export interface ReadFromResult {
+  /** This run's lines with seq ≥ fromSeq, oldest first. lines[0].seq > fromSeq: older lines are gone. */
+  lines: LogLine[];
+  /** Where to continue (undefined when nothing was read). */
+  next: FilePosition | undefined;
+}
+
+interface OpenLog {
+  file: string;
+  ino: number;
+  size: number;
+}
+
+const CHUNK = 64 * 1024;
+
+/**
+ * A unit's lines from seq `fromSeq` on, read forward through its files (rotated ones
+ * included) without reading them whole: the start is found by a binary search over byte
+ * offsets (or the position the previous read returned), then at most maxLines/maxBytes
+ * are read. Lines not yet written are simply not there; the caller knows what it expects.
+ */
+export async function readLogLinesFrom(dir: string, unit: string, fromSeq: number, opts: ReadFromOptions): Promise<ReadFromResult> {
+  const logs = await statLogFiles(dir, unit);
+  const key = (p: ParsedLogLine): number => (p.ts < opts.runStart ? -1 : p.seq);
+  let index = -1;
+  let offset = 0;
+  if (opts.at !== undefined && opts.at.seq === fromSeq) {
+    const at = opts.at;
+    index = logs.findIndex((l) => l.ino === at.ino);
+    if (index >= 0) offset = at.offset;
+  }
+  if (index < 0) {
+    // Newest file first: the first whose head is at or before fromSeq (or of an older run) holds the start.
+    for (let i = logs.length - 1; i >= 0; i--) {
+      const head = await readRecordAt((logs[i] as OpenLog).file, 0);
+      if (head === undefined) continue;
+      index = i;
+      if (key(head.rec) < fromSeq) {
+        offset = await searchOffset(logs[i] as OpenLog, fromSeq, key);
+        break;
+      }
+    }
+    if (index < 0) return { lines: [], next: undefined };
+  }
+  const out: LogLine[] = [];
+  let bytes = 0;
+  const full = (): boolean => out.length >= opts.maxLines || (out.length > 0 && bytes >= opts.maxBytes);
+  const next = (ino: number, at: number): ReadFromResult => {
+    const last = out[out.length - 1];
+    return { lines: out, next: last === undefined ? undefined : { ino, offset: at, seq: last.seq + 1 } };
+  };
+  for (let i = index; ; i++, offset = 0) {
+    const log = logs[i] as OpenLog;
+    const r = await readRecords(log.file, offset, (p) => {
+      if (key(p) < fromSeq) return true;
+      if (full()) return false;
+      out.push({ unit, stream: p.stream, seq: p.seq, ts: p.ts, line: p.line });
+      bytes += p.line.length;
+      return true;
+    });
+    const following = logs[i + 1];
+    if (r.stopped || following === undefined) return next(log.ino, r.offset);
+    if (full()) return next(following.ino, 0);
+  }
+}
+
+async function statLogFiles(dir: string, unit: string): Promise<OpenLog[]> {
+  const out: OpenLog[] = [];
+  for (const file of await listLogFiles(dir, unit)) {
+    try {
+      const st = await fs.stat(file);
+      out.push({ file, ino: st.ino, size: st.size });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return out;
+}
+
+/** The first record that starts at or after `offset` (offset 0 or just after a '\n'), and where it starts. */
+async function readRecordAt(file: string, offset: number): Promise<{ rec: ParsedLogLine; start: number } | undefined> {
+  let found: { rec: ParsedLogLine; start: number } | undefined;
+  await readRecords(file, offset, (p, at) => {
+    found = { rec: p, start: at };
+    return false;
+  });
+  return found;
+}
+
+/**
+ * The offset of a line start at or before the first record with key ≥ fromSeq (binary search
+ * down to one chunk; the forward read skips the rest).
+ */
+async function searchOffset(log: OpenLog, fromSeq: number, key: (p: ParsedLogLine) => number): Promise<number> {
+  let lo = 0;
+  let hi = log.size;
+  while (hi - lo > CHUNK) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    const found = await readRecordAt(log.file, await lineStartFrom(log.file, mid));
+    if (found === undefined || found.start >= hi) {
+      hi = mid;
+    } else if (key(found.rec) < fromSeq) {
+      lo = found.start;
+    } else {
+      hi = found.start;
+    }
+  }
+  return lo;
+}
+
+/** The first line start at or after `offset`. */
+async function lineStartFrom(file: string, offset: number): Promise<number> {
+  if (offset === 0) return 0;
+  const fh = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4096);
+    for (let pos = offset - 1; ; pos += buf.length) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) return pos;
+      const nl = buf.subarray(0, bytesRead).indexOf(10);
+      if (nl >= 0) return pos + nl + 1;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Reads records forward from `offset` (a line start) in chunks and hands each to `take` with
+ * its start offset until `take` returns false. A row not in the format continues the record
+ * before it; an unfinished last row (a write in progress) is left for the next read.
+ * Returns where reading stopped (the start of the record not taken, or the end of the whole rows).
+ */
+async function readRecords(
+  file: string,
+  offset: number,
+  take: (p: ParsedLogLine, start: number) => boolean,
+): Promise<{ offset: number; stopped: boolean }> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { offset, stopped: false };
+    throw err;
+  }
+  try {
+    let pos = offset;
+    let size = CHUNK;
+    let pending: { rec: ParsedLogLine; start: number } | undefined;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(size);
+      const { bytesRead } = await fh.read(buf, 0, size, pos);
+      const end = buf.subarray(0, bytesRead).lastIndexOf(10);
+      if (end < 0) {
+        if (bytesRead < size) break; // an unfinished row at the end of the file
+        size *= 2; // one row longer than the chunk
+        continue;
+      }
+      const text = buf.toString('utf8', 0, end);
+      let rowStart = pos;
+      for (const row of text.split('\n')) {
+        const p = parseLine(row);
+        if (p !== undefined) {
+          if (pending !== undefined && !take(pending.rec, pending.start)) return { offset: pending.start, stopped: true };
+          pending = { rec: p, start: rowStart };
+        } else if (pending !== undefined) {
+          pending.rec.line += '\n' + row;
+        }
+        rowStart += Buffer.byteLength(row) + 1;
+      }
+      pos += end + 1;
+      size = CHUNK;
+      if (bytesRead < buf.length) break;
+    }
+    if (pending !== undefined && !take(pending.rec, pending.start)) return { offset: pending.start, stopped: true };
+    return { offset: pos, stopped: false };
+  } finally {
+    await fh.close();
+  }
+}

@@ -30,6 +30,8 @@ export interface RingReadOptions {
   tail?: number;
   /** Only lines with seq > sinceSeq. */
   sinceSeq?: number;
+  /** At most this many lines: the OLDEST of the selection (a follower's next frame). */
+  limit?: number;
 }
 
 export interface RingReadResult {
@@ -241,6 +243,12 @@ export class LogRing {
     return this.#units.get(unit)?.lastSeq ?? 0;
   }
 
+  /** The seq of the unit's oldest line still held (lastSeq + 1 when it holds none). */
+  oldestSeq(unit: string): number {
+    const r = this.#units.get(unit);
+    return r === undefined ? 1 : r.oldestSeq();
+  }
+
   /** Units that have published at least one line. */
   units(): string[] {
     return [...this.#units.keys()];
@@ -257,21 +265,46 @@ export class LogRing {
     if (tail !== undefined) want = Math.max(want, r.lastSeq - Math.max(0, Math.floor(tail)) + 1);
     const complete = want >= oldest;
     const from = Math.max(want, oldest);
+    if (opts.limit !== undefined) return { lines: readForward(r, unit, from, Math.max(0, Math.floor(opts.limit))), complete };
     // Newest segment first, so a small tail decodes only the segments it needs.
     const picked: LogLine[][] = [];
     for (let i = r.segments.length - 1; i >= r.head; i--) {
       const s = r.segments[i] as Segment;
       const last = s.firstSeq + s.count - 1;
       if (last < from) break;
-      const texts = s.lines ?? r.bytesOf(s).toString('utf8').split('\n');
-      const out: LogLine[] = [];
-      for (let j = Math.max(0, from - s.firstSeq); j < s.count; j++) {
-        out.push({ unit, stream: s.stream, seq: s.firstSeq + j, ts: s.ts, line: texts[j] as string });
-      }
-      picked.push(out);
+      picked.push(segmentLines(r, s, unit, from, s.firstSeq + s.count));
     }
     const lines: LogLine[] = [];
     for (let c = picked.length - 1; c >= 0; c--) for (const l of picked[c] as LogLine[]) lines.push(l);
     return { lines, complete };
   }
+}
+
+/** Lines `from` … `end - 1` of one segment (clamped to it). */
+function segmentLines(r: UnitRing, s: Segment, unit: string, from: number, end: number): LogLine[] {
+  const texts = s.lines ?? r.bytesOf(s).toString('utf8').split('\n');
+  const out: LogLine[] = [];
+  const stop = Math.min(s.count, end - s.firstSeq);
+  for (let j = Math.max(0, from - s.firstSeq); j < stop; j++) {
+    out.push({ unit, stream: s.stream, seq: s.firstSeq + j, ts: s.ts, line: texts[j] as string });
+  }
+  return out;
+}
+
+/** Up to `limit` lines from seq `from` on, oldest first: binary search for the segment, then forward. */
+function readForward(r: UnitRing, unit: string, from: number, limit: number): LogLine[] {
+  let lo = r.head;
+  let hi = r.segments.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const s = r.segments[mid] as Segment;
+    if (s.firstSeq + s.count - 1 < from) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: LogLine[] = [];
+  for (let i = lo; i < r.segments.length && out.length < limit; i++) {
+    const s = r.segments[i] as Segment;
+    for (const l of segmentLines(r, s, unit, Math.max(from, s.firstSeq), Math.max(from, s.firstSeq) + limit - out.length)) out.push(l);
+  }
+  return out;
 }
