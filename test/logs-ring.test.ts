@@ -98,6 +98,25 @@ describe('LogRing', () => {
     expect(ring.read('u', { sinceSeq: 10, tail: 30 }).complete).toBe(true); // the newest 30 are all here
   });
 
+  it("limit gives the OLDEST lines after sinceSeq (a follower's next frame), from any segment; oldestSeq says where the ring begins", () => {
+    const bus = new EventBus();
+    const ring = new LogRing(100);
+    ring.attach(bus);
+    expect(ring.oldestSeq('u')).toBe(1);
+    publish(bus, 'u', 1, 250, 9); // holds 151..250, the head segment partly evicted
+    expect(ring.oldestSeq('u')).toBe(151);
+    for (let since = 140; since <= 250; since++) {
+      for (const limit of [1, 7, 9, 10, 1000]) {
+        const r = ring.read('u', { sinceSeq: since, limit });
+        const from = Math.max(since + 1, 151);
+        expect(seqs(r)).toEqual(range(from, Math.min(250, from + limit - 1)));
+        expect(r.complete).toBe(since >= 150);
+      }
+    }
+    expect(ring.read('u', { sinceSeq: 200, limit: 2 }).lines.map((l) => l.line)).toEqual(['u 201', 'u 202']);
+    expect(ring.read('u', { sinceSeq: 200, limit: 0 }).lines).toEqual([]);
+  });
+
   it('a ring attached late knows it lacks the earlier lines', () => {
     const bus = new EventBus();
     publish(bus, 'u', 1, 40, 10);
