@@ -1,6 +1,6 @@
 // `npm run bench`: bk-supervisor side by side with PM2 and supervisord.
 //
-//   npm run bench [-- --rounds 3] [--only restart,logs,idle,stop,healthy] [--tools bk-supervisor,pm2,supervisord] [--no-write]
+//   npm run bench [-- --rounds 3] [--only restart,logs,followers,idle,stop,healthy] [--tools bk-supervisor,pm2,supervisord] [--no-write]
 //
 // Installs the peers when missing (bench/lib/peers.ts), runs every workload for every tool
 // `rounds` times (bench/lib/workloads.ts), prints a table of medians with our/peer ratios and
@@ -22,7 +22,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ROUNDS = Number(opt('rounds') ?? 3);
-const ALL_WORKLOADS = ['restart', 'logs', 'idle', 'stop', 'healthy'] as const;
+const ALL_WORKLOADS = ['restart', 'logs', 'followers', 'idle', 'stop', 'healthy'] as const;
 type WorkloadName = (typeof ALL_WORKLOADS)[number];
 const only = new Set((opt('only') ?? ALL_WORKLOADS.join(',')).split(',') as WorkloadName[]);
 const toolNames = new Set((opt('tools') ?? 'bk-supervisor,pm2,supervisord').split(',') as ToolName[]);
@@ -100,7 +100,13 @@ const results = {
   logCpu: {} as Cell,
   logRss: {} as Cell,
   wsMs: {} as Cell,
+  wsRatio: {} as Cell,
+  wsLost: {} as Cell,
   wsDropped: {} as Cell,
+  pausedLost: {} as Cell,
+  pausedCatchUp: {} as Cell,
+  pausedRss: {} as Cell,
+  pausedNormalLost: {} as Cell,
   wsCpu: {} as Cell,
   wsRss: {} as Cell,
   idleRss: {} as Cell,
@@ -136,7 +142,7 @@ if (only.has('restart')) {
 if (only.has('logs')) {
   const showLog = (r: W.LogResult): string =>
     `${f1(r.ms)} ms, lost ${r.lost}, mangled ${r.mangled}, cpu ${f2(r.cpuS)} s, peak RSS ${f1(r.peakRssMiB)} MiB` +
-    (r.wsSlowestMs !== undefined ? `, slowest WebSocket client ${f1(r.wsSlowestMs)} ms, dropped ${r.wsDroppedLines}` : '');
+    (r.wsSlowestMs !== undefined ? `, slowest WebSocket client ${f1(r.wsSlowestMs)} ms (${f2(r.wsSlowestMs / r.ms)}× the file), lost ${r.wsLostLines}, told of a gap ${r.wsDroppedLines}` : '');
   const floor = await rounds('logs floor', (ctx) => W.logFloor(ctx), showLog);
   results.logMs.floor = med(floor as never, 'ms');
   for (const tool of tools) {
@@ -146,13 +152,28 @@ if (only.has('logs')) {
     if (rs.length > 0) results.logMangled[tool.name] = Math.max(...rs.map((r) => r.mangled));
     results.logCpu[tool.name] = med(rs as never, 'cpuS');
     results.logRss[tool.name] = med(rs as never, 'peakRssMiB');
-    if (tool.name === 'bk-supervisor') {
-      const ws = await rounds(`logs ${tool.name} + 10 WebSocket followers`, (ctx) => W.logThroughput(tool, ctx, 10), showLog);
-      results.wsMs[tool.name] = med(ws as never, 'wsSlowestMs');
-      if (ws.length > 0) results.wsDropped[tool.name] = Math.max(...ws.map((r) => r.wsDroppedLines ?? 0));
-      results.wsCpu[tool.name] = med(ws as never, 'cpuS');
-      results.wsRss[tool.name] = med(ws as never, 'peakRssMiB');
-    }
+  }
+}
+
+if (only.has('followers')) {
+  const ours = tools.find((t) => t.name === 'bk-supervisor');
+  if (ours) {
+    const showLog = (r: W.LogResult): string =>
+      `file ${f1(r.ms)} ms, slowest of 10 followers ${f1(r.wsSlowestMs ?? NaN)} ms (${f2((r.wsSlowestMs ?? NaN) / r.ms)}× the file), lost ${r.wsLostLines}, told of a gap ${r.wsDroppedLines}, cpu ${f2(r.cpuS)} s, peak RSS ${f1(r.peakRssMiB)} MiB`;
+    const ws = await rounds('followers: 10 WebSocket followers of 500k lines', (ctx) => W.logThroughput(ours, ctx, 10), showLog);
+    results.wsMs['bk-supervisor'] = med(ws as never, 'wsSlowestMs');
+    results.wsRatio['bk-supervisor'] = W.median(ws.map((r) => (r.wsSlowestMs ?? NaN) / r.ms).filter((v) => Number.isFinite(v)));
+    if (ws.length > 0) results.wsLost['bk-supervisor'] = Math.max(...ws.map((r) => r.wsLostLines ?? 0));
+    if (ws.length > 0) results.wsDropped['bk-supervisor'] = Math.max(...ws.map((r) => r.wsDroppedLines ?? 0));
+    results.wsCpu['bk-supervisor'] = med(ws as never, 'cpuS');
+    results.wsRss['bk-supervisor'] = med(ws as never, 'peakRssMiB');
+    const showPaused = (r: W.PausedResult): string =>
+      `paused follower lost ${r.pausedLost} (gaps ${r.pausedGaps}), caught up ${f1(r.pausedCatchUpMs)} ms after reading again; normal follower lost ${r.normalLost} (gaps ${r.normalGaps}); RSS during the pause ≤ ${f1(r.rssDuringPauseMiB)} MiB, peak ${f1(r.peakRssMiB)} MiB`;
+    const ps = await rounds(`followers: one paused ${W.PAUSE_MS / 1000} s through ${W.PAUSED_LINES.toLocaleString('en')} lines, one normal`, (ctx) => W.pausedFollower(ours, ctx), showPaused);
+    if (ps.length > 0) results.pausedLost['bk-supervisor'] = Math.max(...ps.map((r) => r.pausedLost + r.pausedGaps));
+    if (ps.length > 0) results.pausedNormalLost['bk-supervisor'] = Math.max(...ps.map((r) => r.normalLost + r.normalGaps));
+    results.pausedCatchUp['bk-supervisor'] = med(ps as never, 'pausedCatchUpMs');
+    if (ps.length > 0) results.pausedRss['bk-supervisor'] = Math.max(...ps.map((r) => r.rssDuringPauseMiB));
   }
 }
 
@@ -221,8 +242,15 @@ const rows: Row[] = [
   { name: 'daemon CPU during the 500k lines', c: results.logCpu, fmt: cpu, ratios: true },
   { name: 'daemon peak RSS (500k lines)', c: results.logRss, fmt: mib, target: '≤ 80 MiB', met: (v) => v <= 80, ratios: true },
   { name: '500k lines to the slowest of 10 WebSocket followers', c: results.wsMs, fmt: ms },
-  { name: '… lines the followers were told they lost (gap)', c: results.wsDropped, fmt: int },
-  { name: '… daemon CPU / peak RSS with followers', c: Object.fromEntries(Object.entries(results.wsCpu).map(([k, v]) => [k, v])) as Cell, fmt: (v) => `${cpu(v)} / ${mib(results.wsRss['bk-supervisor'] ?? NaN)}` },
+  { name: '… slowest follower / the time the file took', c: results.wsRatio, fmt: (v) => `${v.toFixed(2)}×`, target: '≤ 2×', met: (v) => v <= 2 },
+  { name: '… lines some follower did not get, in order (worst round)', c: results.wsLost, fmt: int, target: '0', met: (v) => v === 0 },
+  { name: '… lines the followers were told no longer exist (gap)', c: results.wsDropped, fmt: int, target: '0', met: (v) => v === 0 },
+  { name: '… daemon CPU with followers', c: results.wsCpu, fmt: cpu },
+  { name: '… daemon peak RSS with followers', c: results.wsRss, fmt: mib, target: '≤ 100 MiB', met: (v) => v <= 100 },
+  { name: `follower paused ${W.PAUSE_MS / 1000} s through ${W.PAUSED_LINES / 1e6}M lines: lines it did not get in order, + gaps (worst round)`, c: results.pausedLost, fmt: int, target: '0', met: (v) => v === 0 },
+  { name: '… from reading again to holding every line', c: results.pausedCatchUp, fmt: ms },
+  { name: '… daemon RSS during the pause (worst round)', c: results.pausedRss, fmt: mib, target: '≤ 100 MiB', met: (v) => v <= 100 },
+  { name: '… the normal follower beside it: lines not in order + gaps (worst round)', c: results.pausedNormalLost, fmt: int, target: '0', met: (v) => v === 0 },
   { name: 'idle RSS, 10 children (all own processes)', c: results.idleRss, fmt: mib, target: '≤ 55 MiB', met: (v) => v <= 55, ratios: true },
   { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
   { name: 'stop everything (stop timeout 2 s, one child ignores SIGTERM)', c: results.stopMs, fmt: ms, target: `≤ ${W.STOP_TIMEOUT_MS + 100} ms`, met: (v) => v <= W.STOP_TIMEOUT_MS + 100, ratios: true },
@@ -295,16 +323,22 @@ ${settings}
    (polled every 2 ms). Then every line is checked: its number seen once, its text intact
    (bk-supervisor's lines carry \`<ISO time> stdout <seq> \` in front; the peers write the bare line).
    Daemon CPU = CPU time of the supervisor's own processes from go to done (all threads,
-   /proc/PID/task/*/schedstat); peak RSS = VmHWM. For bk-supervisor also with 10 WebSocket clients
-   following \`/api/logs?units=writer&follow=1\` (in a separate process): until the slowest has all lines.
+   /proc/PID/task/*/schedstat); peak RSS = VmHWM.
    Floor: the same writer straight into a file.
-3. **Idle cost**: ${W.IDLE_CHILDREN} units \`exec sleep 3600\`; ${W.IDLE_SETTLE_MS / 1000} s after all run (steady state, same wait for every tool), RSS (VmRSS, summed over the
+3. **Followers** (bk-supervisor only, \`--only followers\`): the same 500,000 lines with 10 WebSocket clients
+   following \`/api/logs?units=writer&follow=1\` (in a separate process, bench/lib/ws-followers.mjs): until the
+   slowest has every line; lines not received in order (by the writer's own numbers) and \`gap\` frames are counted;
+   the slowest is compared with the time the file took in the same round. Then a unit printing
+   ${W.PAUSED_LINES.toLocaleString('en')} lines with two followers (bench/lib/ws-paused.mjs): one stops reading its socket
+   for ${W.PAUSE_MS / 1000} s from before the first line (its lines are then served from the log file), the other reads
+   normally; the daemon's RSS is sampled every 50 ms until the paused one reads again.
+4. **Idle cost**: ${W.IDLE_CHILDREN} units \`exec sleep 3600\`; ${W.IDLE_SETTLE_MS / 1000} s after all run (steady state, same wait for every tool), RSS (VmRSS, summed over the
    supervisor's own processes, i.e. every process under tini that is not a workload process) and CPU over ${W.IDLE_WINDOW_MS / 1000} s.
-4. **Stop**: 5 units \`sleep 3600 & wait\` (a shell and its grandchild) and one \`trap '' TERM; sleep 3600 & wait\`
+5. **Stop**: 5 units \`sleep 3600 & wait\` (a shell and its grandchild) and one \`trap '' TERM; sleep 3600 & wait\`
    (shell and grandchild both ignore SIGTERM), stop timeout ${W.STOP_TIMEOUT_MS / 1000} s for every tool; figure = wall time of the
    tool's stop-everything (bk-supervisor: \`POST /api/shutdown\` until the daemon exited; PM2: \`pm2.stop('all')\`;
    supervisord: \`stopAllProcesses\`), then the workload processes still alive.
-5. **Time to healthy** (bk-supervisor only): 8 units in 4 levels of 2, each level depending on both units of
+6. **Time to healthy** (bk-supervisor only): 8 units in 4 levels of 2, each level depending on both units of
    the previous one (\`healthy\`), each unit \`node port-after.mjs\` opening its TCP port ${W.OPEN_AFTER_MS} ms after its
    process started, a \`tcp\` healthcheck with the default timing; figure = first unit starting → last unit
    healthy − ${W.LEVELS * W.OPEN_AFTER_MS} ms, from the units' log files (ms timestamps). Each unit also records when its process

@@ -113,11 +113,10 @@ async function killTree(pid: number, marker: string): Promise<void> {
 export const LOG_LINES = 500_000;
 // 7-digit number + ' ' + 91 characters + '\n' = 100 bytes per line.
 export const PAYLOAD = 'the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs 012345';
-const LAST_LINE = `${String(LOG_LINES).padStart(7, '0')} ${PAYLOAD}\n`;
 
-function writerScript(dir: string, withGo: boolean): string {
+function writerScript(dir: string, withGo: boolean, lines = LOG_LINES): string {
   const wait = withGo ? `while [ ! -e ${dir}/go ]; do sleep 0.01; done; ` : '';
-  return `${wait}date +%s%N > ${dir}/writer-started; exec awk 'BEGIN { p = "${PAYLOAD}"; for (i = 1; i <= ${LOG_LINES}; i++) printf "%07d %s\\n", i, p }'`;
+  return `${wait}date +%s%N > ${dir}/writer-started; exec awk 'BEGIN { p = "${PAYLOAD}"; for (i = 1; i <= ${lines}; i++) printf "%07d %s\\n", i, p }'`;
 }
 
 export interface LogResult {
@@ -129,7 +128,10 @@ export interface LogResult {
   peakRssMiB: number;
   /** bk-supervisor with followers: from the writer's start to the slowest client holding every line. */
   wsSlowestMs?: number;
+  /** Lines the followers were told (gap) no longer exist. */
   wsDroppedLines?: number;
+  /** Lines some follower never received (missing or out of order), summed over the followers. */
+  wsLostLines?: number;
 }
 
 /**
@@ -137,8 +139,9 @@ export interface LogResult {
  * NaN when the writer is gone and the file stopped growing without it: a tool that lost the
  * last lines (checkLog then counts them).
  */
-async function waitForLastLine(file: string, timeoutMs: number, writerAlive: () => boolean = () => true): Promise<number> {
-  const minSize = LOG_LINES * 100;
+async function waitForLastLine(file: string, timeoutMs: number, writerAlive: () => boolean = () => true, lines = LOG_LINES): Promise<number> {
+  const LAST_LINE = `${String(lines).padStart(7, '0')} ${PAYLOAD}\n`;
+  const minSize = lines * 100;
   const buf = Buffer.alloc(8192);
   const deadline = Date.now() + timeoutMs;
   let lastSize = -1;
@@ -162,7 +165,7 @@ async function waitForLastLine(file: string, timeoutMs: number, writerAlive: () 
       closeSync(fd);
       if (buf.subarray(0, n).includes(LAST_LINE)) return nowMs();
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for line ${LOG_LINES} in ${file}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for line ${lines} in ${file}`);
     await sleep(2);
   }
 }
@@ -201,7 +204,7 @@ export async function logThroughput(tool: Tool, ctx: Ctx, followers = 0): Promis
   return withSession(tool, ctx, [{ name: 'writer', script: writerScript(ctx.dir, true), restart: 'never', stopTimeoutMs: 2000 }], async (s) => {
     // The writer is up and waiting for `go`: the supervisor's start-up is over.
     await waitFor(() => markedProcesses(ctx.marker).length > 0, 'the writer', 30_000);
-    let ws: Promise<{ clients: { doneAt: number | null; lines: number; droppedLines: number }[] }> | undefined;
+    let ws: Promise<{ clients: { doneAt: number | null; lines: number; droppedLines: number; lost: number }[] }> | undefined;
     if (followers > 0) {
       if (!s.control) throw new Error('followers need the control API');
       const proc = spawn(process.execPath, [join(import.meta.dirname, 'ws-followers.mjs'), String(s.control.port), s.control.token, 'writer', String(followers), String(LOG_LINES), '120000'], {
@@ -225,10 +228,69 @@ export async function logThroughput(tool: Tool, ctx: Ctx, followers = 0): Promis
       const done = r.clients.map((c) => c.doneAt);
       result.wsSlowestMs = done.every((d) => d !== null) ? Math.max(...(done as number[])) - started : Number.NaN;
       result.wsDroppedLines = r.clients.reduce((a, c) => a + c.droppedLines, 0);
+      result.wsLostLines = r.clients.reduce((a, c) => a + c.lost, 0);
       result.cpuS = cpuOf(own) - cpu0;
       result.peakRssMiB = peakOf(own) / 2 ** 20;
     }
     return result;
+  });
+}
+
+// ------------------------------------------------------------------ 2b. a paused follower
+
+export const PAUSED_LINES = 1_000_000;
+export const PAUSE_MS = 30_000;
+
+export interface PausedResult {
+  /** The paused follower, once it reads again: lines missing or out of order, gaps, time to catch up. */
+  pausedLost: number;
+  pausedGaps: number;
+  pausedCatchUpMs: number;
+  /** The follower beside it, reading normally. */
+  normalLost: number;
+  normalGaps: number;
+  /** The daemon's RSS, sampled every 50 ms from go until the paused follower reads again. */
+  rssDuringPauseMiB: number;
+  peakRssMiB: number;
+}
+
+/**
+ * bk-supervisor only: two followers of a unit printing 1,000,000 lines; one stops reading its
+ * socket for 30 s (from before the first line), the other reads normally (bench/lib/ws-paused.mjs).
+ */
+export async function pausedFollower(tool: Tool, ctx: Ctx): Promise<PausedResult> {
+  return withSession(tool, ctx, [{ name: 'writer', script: writerScript(ctx.dir, true, PAUSED_LINES), restart: 'never', stopTimeoutMs: 2000 }], async (s) => {
+    await waitFor(() => markedProcesses(ctx.marker).length > 0, 'the writer', 30_000);
+    if (!s.control) throw new Error('followers need the control API');
+    const proc = spawn(process.execPath, [join(import.meta.dirname, 'ws-paused.mjs'), String(s.control.port), s.control.token, 'writer', String(PAUSED_LINES), String(PAUSE_MS), '240000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    await waitFor(() => out.includes('ready'), 'the WebSocket followers', 30_000);
+    const own = s.ownPids();
+    writeFileSync(join(ctx.dir, 'go'), '');
+    let rss = rssOf(own);
+    while (!out.includes('resumed') && proc.exitCode === null) {
+      rss = Math.max(rss, rssOf(own));
+      await sleep(50);
+    }
+    await exited;
+    const r = JSON.parse(out.trim().split('\n').pop() as string) as {
+      paused: { lost: number; gaps: number; doneAt: number | null };
+      normal: { lost: number; gaps: number };
+      resumedAt: number;
+    };
+    return {
+      pausedLost: r.paused.lost,
+      pausedGaps: r.paused.gaps,
+      pausedCatchUpMs: r.paused.doneAt === null ? Number.NaN : r.paused.doneAt - r.resumedAt,
+      normalLost: r.normal.lost,
+      normalGaps: r.normal.gaps,
+      rssDuringPauseMiB: rss / 2 ** 20,
+      peakRssMiB: peakOf(own) / 2 ** 20,
+    };
   });
 }
 

@@ -33,10 +33,13 @@ export interface LogStreamLimits {
   frameBytes: number;
 }
 
+/** Frames' worth of lines read from the files at once by a client that is behind the ring. */
+const FILE_READ_FRAMES = 4;
+
 export const DEFAULT_LOG_STREAM_LIMITS: LogStreamLimits = {
-  highWaterBytes: 1024 * 1024,
+  highWaterBytes: 256 * 1024,
   frameLines: 1000,
-  frameBytes: 256 * 1024,
+  frameBytes: 64 * 1024,
 };
 
 export interface LogsRequest {
@@ -237,7 +240,9 @@ export class LogFollower {
         this.#fill(c, ring.lines);
         continue;
       }
-      return this.#readFiles(unit, c, perUnit, Math.floor(this.#ctx.limits.frameBytes / pending.length));
+      // Far behind: read several frames' worth at a time (one open, search and close of the
+      // file per read), still a bounded number of bytes per client.
+      return this.#readFiles(unit, c, perUnit * FILE_READ_FRAMES, Math.floor((this.#ctx.limits.frameBytes * FILE_READ_FRAMES) / pending.length));
     }
     return this.#merge(pending);
   }

@@ -31,10 +31,13 @@ export function linesOf(ranges: readonly BatchRange[]): WireLogLine[] {
   return out;
 }
 
-/** One `log` frame for a single line, one packed `logs` frame for several. */
+/**
+ * One `log` frame for a single line, one packed `logs` frame for several. The lines go out as
+ * they are: LogLine is the wire shape (no copy per line; the ring and the file reader make
+ * nothing else).
+ */
 export function linesFrame(lines: readonly LogLine[]): string {
-  const wire = lines.map((l): WireLogLine => ({ unit: l.unit, stream: l.stream, seq: l.seq, ts: l.ts, line: l.line }));
-  const frame: LogsServerFrame = wire.length === 1 ? { type: 'log', ...(wire[0] as WireLogLine) } : { type: 'logs', lines: wire };
+  const frame: LogsServerFrame = lines.length === 1 ? { type: 'log', ...(lines[0] as WireLogLine) } : { type: 'logs', lines: lines as WireLogLine[] };
   return JSON.stringify(frame);
 }
 
