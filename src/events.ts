@@ -21,12 +21,16 @@
 //     ├─ Terminal  : one process.stdout.write per batch, `unit | line` with colours
 //     │              (not attached at all when stdout is /dev/null)
 //     ├─ Metrics   : line and byte counters, per batch
-//     └─ WebSocket : per-client bounded queue of batch ranges; a frame is JSON-serialised once
-//                    for every client that sends the same ranges in the same turn; `gap` when a
-//                    client lags
+//     └─ WebSocket : the hub keeps this turn's batches (references) and pumps every follower once
+//                    per turn; a follower is a cursor (unit, seq): caught up, it sends ranges of
+//                    these batches (a frame JSON-serialised once for every client at the same
+//                    place); behind, it reads from the ring, or from the log files (rotated ones
+//                    included) once the ring has moved on; a full socket is not sent more until
+//                    it drains (nothing queued per client, nothing dropped); `gap` only for lines
+//                    gone from the files too (src/control/log-follower.ts)
 //
-// Nothing keeps a line past its batch except the ring's bytes, the clients' queues and the
-// unit's last few lines (copied: a view would pin the whole 64 KiB chunk).
+// Nothing keeps a line past its batch except the ring's bytes, the files, this turn's batch
+// list and the unit's last few lines (copied: a view would pin the whole 64 KiB chunk).
 //
 // State changes travel on the same bus as `StateEvent`s.
 

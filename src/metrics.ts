@@ -11,7 +11,7 @@
 //   bksup_log_lines_total{unit,stream}               lines of output (stdout, stderr, system)
 //   bksup_log_bytes_total{unit,stream}               bytes of output, newlines included
 //   bksup_ws_clients{endpoint}                       WebSocket clients of /api/logs and /api/events
-//   bksup_ws_dropped_lines_total                     lines slow log clients lost (each was told with a gap)
+//   bksup_ws_dropped_lines_total                     lines log clients were told (gap) no longer exist
 //   process_*, nodejs_*                              the daemon's own process (prom-client defaults)
 //
 // Unit values come from one snapshot taken at scrape time, so a scrape is consistent with itself
@@ -251,7 +251,7 @@ export class SupervisorMetrics implements MetricsEndpoint {
     });
     new Counter({
       name: 'bksup_ws_dropped_lines_total',
-      help: 'Log lines dropped for WebSocket clients that fell behind (each told with a gap frame).',
+      help: 'Log lines WebSocket clients were told (with a gap frame) no longer exist: rotated away or deleted before they read them.',
       registers,
       collect() {
         this.reset();

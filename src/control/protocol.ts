@@ -100,8 +100,9 @@ export interface LogFrame extends LogLine { type: 'log' }
 export interface LogsFrame { type: 'logs'; lines: WireLogLine[] }
 
 /**
- * Lines `fromSeq..toSeq` of `unit` will never arrive on this connection: the client fell behind
- * and the server dropped them, or they were no longer in the ring nor in the log files.
+ * Lines `fromSeq..toSeq` of `unit` will never arrive on this connection: they exist nowhere any
+ * more (not in the ring, not in the log files: rotated past `logs.keep`, or deleted). A client
+ * that falls behind is not sent more until it reads, so it never causes a gap by itself.
  */
 export interface GapFrame { type: 'gap'; unit: string; dropped: number; fromSeq: number; toSeq: number }
 

@@ -83,7 +83,7 @@ export interface ControlServerStats {
   logClients: LogClientStats[];
   eventClients: number;
   sockets: number;
-  /** Lines every log client ever lost to its bounded queue (never goes down). */
+  /** Lines log clients were ever told (gap) no longer exist (never goes down). */
   droppedLinesTotal: number;
 }
 

@@ -774,8 +774,8 @@ class LogView {
     if (e.gap) {
       row.className = 'row gap';
       row.dataset.seq = `${e.fromSeq}-${e.toSeq}`;
-      txt.textContent = `⚠ gap: ${e.dropped.toLocaleString()} line${e.dropped === 1 ? '' : 's'} of ${e.unit} not shown (seq ${e.fromSeq}–${e.toSeq}): this page fell behind or they are no longer kept`;
-      row.title = 'The supervisor dropped these lines for this browser (it could not keep up), or they are no longer in memory nor in the log files. They are still in logs/<unit>.log if it was not rotated away.';
+      txt.textContent = `⚠ gap: ${e.dropped.toLocaleString()} line${e.dropped === 1 ? '' : 's'} of ${e.unit} not shown (seq ${e.fromSeq}–${e.toSeq}): no longer stored (rotated away or deleted)`;
+      row.title = 'These lines are no longer in memory nor in the log files: rotated past logs.keep, or the files were deleted before this page read them.';
       return;
     }
     row.className = `row ${e.stream}`;
