@@ -21,7 +21,7 @@ import type { WebSocket } from 'ws';
 import type { LogBatch } from '../events.ts';
 import type { LogLine } from '../units/types.ts';
 import type { FileCursor, LogHistory } from './history.ts';
-import { LINE_OVERHEAD_BYTES, linesFrame, type BatchRange, type FrameCache } from './log-frames.ts';
+import { LINE_OVERHEAD_BYTES, linesFrame, type BatchRange, type FrameCache, type FrameText } from './log-frames.ts';
 import { CLOSE, PROTOCOL_VERSION, type GapFrame, type HelloFrame, type LogsServerFrame } from './protocol.ts';
 import type { ControlLogger } from './server.ts';
 
@@ -33,8 +33,11 @@ export interface LogStreamLimits {
   frameBytes: number;
 }
 
+/** Frames may be Buffers (see toFrame); they are text frames all the same. */
+const TEXT = { binary: false } as const;
+
 /** Frames' worth of lines read from the files at once by a client that is behind the ring. */
-const FILE_READ_FRAMES = 4;
+const FILE_READ_FRAMES = 8;
 
 export const DEFAULT_LOG_STREAM_LIMITS: LogStreamLimits = {
   highWaterBytes: 256 * 1024,
@@ -88,6 +91,8 @@ interface UnitCursor {
   /** Lines read ahead (seq next, next + 1, …) that did not fit the frame; window[pos] is next. */
   window: LogLine[];
   pos: number;
+  /** The window was read from the files (not the ring). */
+  fromFile: boolean;
   /** Where the last file read stopped. */
   file: FileCursor;
   /** The writer was flushed after a file read missed: a second miss means the lines are gone. */
@@ -151,7 +156,7 @@ export class LogFollower {
       let next = last + 1;
       if (since !== undefined) next = since + 1;
       else if (req.tail !== undefined && req.tail > 0) next = Math.max(1, last - req.tail + 1);
-      this.#units.set(unit, { next, end: req.follow ? Infinity : last, window: [], pos: 0, file: undefined, flushedForMiss: false });
+      this.#units.set(unit, { next, end: req.follow ? Infinity : last, window: [], pos: 0, fromFile: false, file: undefined, flushedForMiss: false });
       lastSeq[unit] = last;
       from[unit] = since ?? last;
     }
@@ -166,8 +171,16 @@ export class LogFollower {
     const ws = this.#ws;
     while (!this.#closed && ws.readyState === ws.OPEN) {
       if (ws.bufferedAmount > this.#ctx.limits.highWaterBytes) {
-        // The next send callback (a frame reaching the kernel) resumes the pump.
+        // The next send callback (a frame reaching the kernel) resumes the pump. Lines read
+        // ahead from the ring are let go meanwhile (read again cheaply; held across turns they
+        // would be copied by every young-generation GC until promoted); those read from the
+        // files are kept, where the file cursor continues.
         this.#waitingForDrain = true;
+        for (const c of this.#units.values()) {
+          if (c.fromFile) continue;
+          c.window = [];
+          c.pos = 0;
+        }
         return;
       }
       const gap = this.#gaps.shift();
@@ -180,8 +193,8 @@ export class LogFollower {
         if (!this.#req.follow) this.#finish();
         return;
       }
-      if (typeof step === 'string') {
-        ws.send(step, this.#onSent);
+      if (!(step instanceof Promise)) {
+        ws.send(step, TEXT, this.#onSent);
         continue;
       }
       this.#busy = true;
@@ -221,7 +234,7 @@ export class LogFollower {
   }
 
   /** The next frame's text, a read to wait for, or undefined when every cursor is at its end. */
-  #step(): string | Promise<void> | undefined {
+  #step(): FrameText | Promise<void> | undefined {
     const pending: [string, UnitCursor][] = [];
     for (const [unit, c] of this.#units) {
       if (c.next <= c.end && (c.pos < c.window.length || c.next <= safeLastSeq(this.#ctx.history, unit))) pending.push([unit, c]);
@@ -231,6 +244,26 @@ export class LogFollower {
     if (this.#req.follow && pending.every(([unit, c]) => c.pos >= c.window.length && c.next >= (recentFirst.get(unit) ?? Infinity))) {
       const ranges = this.#takeRecent();
       if (ranges.length > 0) return this.#ctx.frames.frame(ranges);
+    }
+    // One unit, nothing read ahead: a frame from the ring is the same for every follower at
+    // this seq in this turn (followers that fell behind together catch up together).
+    const only = pending.length === 1 ? pending[0] : undefined;
+    if (only !== undefined && only[1].pos >= only[1].window.length) {
+      const [unit, c] = only;
+      const key = `${unit}:${c.next}:${c.end}`;
+      const hit = this.#ctx.frames.ringFrame(key);
+      if (hit !== undefined) {
+        c.next = hit.next;
+        return hit.frame;
+      }
+      const ring = this.#readRing(unit, c.next, Math.min(this.#ctx.limits.frameLines, c.end - c.next + 1));
+      if (ring.complete) {
+        this.#fill(c, ring.lines);
+        const frame = this.#merge(pending);
+        // Shared only when the frame took the whole read (a follower that hits it has nothing read ahead).
+        if (frame !== undefined && c.pos >= c.window.length) this.#ctx.frames.setRingFrame(key, { frame, next: c.next });
+        return frame;
+      }
     }
     const perUnit = Math.max(1, Math.floor(this.#ctx.limits.frameLines / pending.length));
     for (const [unit, c] of pending) {
@@ -274,7 +307,7 @@ export class LogFollower {
   }
 
   /** One frame from the windows, merged by time; stops when a window runs dry (it is refilled first). */
-  #merge(pending: [string, UnitCursor][]): string | undefined {
+  #merge(pending: [string, UnitCursor][]): FrameText | undefined {
     const { frameLines, frameBytes } = this.#ctx.limits;
     const out: LogLine[] = [];
     let bytes = 0;
@@ -302,9 +335,10 @@ export class LogFollower {
     return out.length > 0 ? linesFrame(out) : undefined;
   }
 
-  #fill(c: UnitCursor, lines: LogLine[]): void {
+  #fill(c: UnitCursor, lines: LogLine[], fromFile = false): void {
     c.window = lines.filter((l) => l.seq >= c.next && l.seq <= c.end);
     c.pos = 0;
+    c.fromFile = fromFile;
   }
 
   #readRing(unit: string, next: number, limit: number): { lines: LogLine[]; complete: boolean } {
@@ -332,7 +366,7 @@ export class LogFollower {
     if (first !== undefined && first.seq <= c.end) {
       // Lines before `first` are neither in the ring (it said so) nor in the files.
       this.#gap(unit, c, first.seq - 1);
-      this.#fill(c, lines);
+      this.#fill(c, lines, true);
       c.flushedForMiss = false;
       return;
     }

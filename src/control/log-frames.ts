@@ -31,18 +31,35 @@ export function linesOf(ranges: readonly BatchRange[]): WireLogLine[] {
   return out;
 }
 
+/** A text frame ready for ws.send(frame, { binary: false }). */
+export type FrameText = string | Buffer;
+
+/**
+ * Frames above this size go to the socket as Buffers: encoded once (a string is encoded again
+ * by every socket it is written to: ten followers sharing a frame paid ten encodings), and
+ * while a slow socket holds it, its bytes are outside the JS heap — a queued 64 KiB string
+ * would be copied by every young-generation GC until promoted. Smaller frames stay strings:
+ * small Buffers are slices of shared 8 KiB pool slabs that a stuck socket would pin.
+ */
+const BUFFER_FRAME_CHARS = 4096;
+
+export function toFrame(text: string): FrameText {
+  return text.length > BUFFER_FRAME_CHARS ? Buffer.from(text) : text;
+}
+
 /**
  * One `log` frame for a single line, one packed `logs` frame for several. The lines go out as
  * they are: LogLine is the wire shape (no copy per line; the ring and the file reader make
  * nothing else).
  */
-export function linesFrame(lines: readonly LogLine[]): string {
+export function linesFrame(lines: readonly LogLine[]): FrameText {
   const frame: LogsServerFrame = lines.length === 1 ? { type: 'log', ...(lines[0] as WireLogLine) } : { type: 'logs', lines: lines as WireLogLine[] };
-  return JSON.stringify(frame);
+  return toFrame(JSON.stringify(frame));
 }
 
 /**
- * Live frames, serialised once for every client that sends the same lines: followers keeping up
+ * Frames serialised once for every client that sends the same lines (live ranges of this
+ * turn's batches, and frames read from the ring at the same seq): followers keeping up
  * take the same ranges of the same batches in the same tick, and each used to JSON-encode its own
  * copy (10 followers of a 500k-line burst: ~3.7 CPU-s of the daemon). Entries live until the
  * next turn of the event loop; a client that takes other ranges simply misses and serialises its
@@ -51,12 +68,13 @@ export function linesFrame(lines: readonly LogLine[]): string {
 export class FrameCache {
   readonly #ids = new WeakMap<LogBatch, number>();
   #nextId = 1;
-  #frames = new Map<string, string>();
+  #frames = new Map<string, FrameText>();
+  #ringFrames = new Map<string, { frame: FrameText; next: number }>();
   #bytes = 0;
   #clearScheduled = false;
   static readonly MAX_CHARS = 2 * 1024 * 1024;
 
-  frame(ranges: readonly BatchRange[]): string {
+  frame(ranges: readonly BatchRange[]): FrameText {
     let key = '';
     for (const r of ranges) {
       let id = this.#ids.get(r.batch);
@@ -70,21 +88,35 @@ export class FrameCache {
     if (hit) return hit;
     const lines = linesOf(ranges);
     const frame: LogsServerFrame = rangeLines(ranges) === 1 ? { type: 'log', ...(lines[0] as WireLogLine) } : { type: 'logs', lines };
-    // A string, not a Buffer: ws hands strings to the socket as they are, while small Buffers
-    // would be slices of 8 KiB pool slabs that a stuck client's socket buffer would pin.
-    const text = JSON.stringify(frame);
+    const text = toFrame(JSON.stringify(frame));
     if (this.#bytes + text.length <= FrameCache.MAX_CHARS) {
       this.#frames.set(key, text);
       this.#bytes += text.length;
-      if (!this.#clearScheduled) {
-        this.#clearScheduled = true;
-        setImmediate(() => {
-          this.#clearScheduled = false;
-          this.#frames = new Map();
-          this.#bytes = 0;
-        });
-      }
+      this.#scheduleClear();
     }
     return text;
+  }
+
+  /** A frame read from the ring by a follower this turn, by `unit:fromSeq:end`, and the seq after it. */
+  ringFrame(key: string): { frame: FrameText; next: number } | undefined {
+    return this.#ringFrames.get(key);
+  }
+
+  setRingFrame(key: string, entry: { frame: FrameText; next: number }): void {
+    if (this.#bytes + entry.frame.length > FrameCache.MAX_CHARS) return;
+    this.#ringFrames.set(key, entry);
+    this.#bytes += entry.frame.length;
+    this.#scheduleClear();
+  }
+
+  #scheduleClear(): void {
+    if (this.#clearScheduled) return;
+    this.#clearScheduled = true;
+    setImmediate(() => {
+      this.#clearScheduled = false;
+      this.#frames = new Map();
+      this.#ringFrames = new Map();
+      this.#bytes = 0;
+    });
   }
 }
