@@ -12,6 +12,7 @@ import { BKSUP, units } from './helpers/daemon.ts';
 import { removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
 import { Follower, floodScript, go, memoryMiB, startDaemon, type Daemon } from './fixtures/logs/follower.ts';
+import { LogsClient } from './fixtures/control/harness.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -150,4 +151,49 @@ describe('followers of the real daemon', () => {
     expect(count).toBe(LINES);
     expect(err).not.toMatch(/not shown/);
   }, 180_000);
+
+  it('resume by seq after a daemon restart: the old instance\'s seqs mean "from this run\'s start", served from the files, never mixing in the earlier run', async () => {
+    const LINES = 3000;
+    const dir = tempDir('bksup-follow-');
+    cleanups.push(() => removeDir(dir));
+    // A ring of 100 lines: what a resuming client gets comes from the files, which hold both runs.
+    const config = (run: string): string =>
+      `{ logs: { ringSize: 100 }, units: { flood: { command: ['/bin/sh', '-c', ${JSON.stringify(`awk 'BEGIN { for (i = 1; i <= ${LINES}; i++) printf "L%d ${run}\\n", i }'; exec sleep 3600`)}] } } }`;
+    const inFile = (text: string): boolean => {
+      try {
+        return readFileSync(join(dir, 'logs', 'flood.log'), 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    };
+    const first = await startDaemon(dir, config('run1'));
+    cleanups.push(() => first.stop());
+    const probe = follower(first, 0);
+    await probe.ready();
+    const oldInstance = probe.hello!.instance;
+    await waitFor(() => inFile(`L${LINES} run1`), { message: 'run 1 in the file' });
+    await first.stop();
+
+    const second = await startDaemon(dir, config('run2'));
+    cleanups.push(() => second.stop());
+    await waitFor(() => inFile(`L${LINES} run2`), { message: 'run 2 in the file' });
+    const resumed = new Follower(second.port, second.token, 'flood', LINES, `follow=1&since=1500&instance=${oldInstance}`);
+    cleanups.push(() => resumed.close());
+    await resumed.ready();
+    expect(resumed.hello!.instance).not.toBe(oldInstance);
+    expect(resumed.hello!.from.flood).toBe(0);
+    await waitFor(() => resumed.done, { message: `the resumed follower (at ${resumed.floodLines})` });
+    expect(resumed.problems).toEqual([]);
+    expect(resumed.gaps).toEqual([]);
+    expect(resumed.floodLines).toBe(LINES);
+
+    // The same seq with this run's instance: only what came after it.
+    const same = new LogsClient(`ws://127.0.0.1:${second.port}/api/logs?units=flood&since=1500&instance=${resumed.hello!.instance}`, { token: second.token });
+    cleanups.push(() => same.close());
+    await same.waitClosed();
+    const last = same.hello!.lastSeq.flood!;
+    expect(same.seqs('flood')).toEqual(Array.from({ length: last - 1500 }, (_, i) => 1501 + i));
+    expect(same.lines.filter((l) => l.line.includes('run1'))).toEqual([]);
+    expect(same.lines.at(-1)?.line).toBe(`L${LINES} run2`);
+  }, 120_000);
 });
