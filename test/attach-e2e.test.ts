@@ -23,6 +23,7 @@ const CTRL_RIGHT_BRACKET = '\x1d';
 
 interface Pty {
   pid: number;
+  resize(cols: number, rows: number): void;
   onData(fn: (d: string) => void): unknown;
   onExit(fn: (e: { exitCode: number }) => void): unknown;
   write(d: string): void;
@@ -68,7 +69,7 @@ beforeAll(async () => {
     `export default {
   units: {
     pdb: { command: ['python3', 'bp.py'], tty: true, restart: { policy: 'on-failure' } },
-    shell: { command: 'sleep 1000 & echo "shell ready on $(tty)"; while read -r line; do echo "you typed: $line"; done', tty: true, stop: { timeout: '5s' } },
+    shell: { command: 'sleep 1000 & echo "shell ready on $(tty)"; while read -r line; do if [ "$line" = size ]; then echo "size: $(stty size)"; else echo "you typed: $line"; fi; done', tty: true, stop: { timeout: '5s' } },
     plain: { command: 'sleep 1000' },
   },
 };
@@ -147,7 +148,7 @@ it('a non-tty unit or an unknown one is refused with the fix', async () => {
   expect(unknown.screen()).toMatch(/unknown unit "nope" \(known: .*shell/);
 }, 30_000);
 
-it('the attachment follows a restart of the unit, and stopping a tty unit ends its whole tree', async () => {
+it('the window size follows the attached terminal; the attachment follows a restart of the unit, and stopping a tty unit ends its whole tree', async () => {
   const first = await unit('shell');
   const tree = identify([first.pid!, ...childrenOf(first.pid!)]);
   expect(tree.length).toBeGreaterThanOrEqual(2); // the shell and its background sleep
@@ -155,6 +156,18 @@ it('the attachment follows a restart of the unit, and stopping a tty unit ends i
   await waitFor(() => term.screen().includes('attached to shell'), { message: 'attached' });
   term.type('hello\r');
   await waitFor(() => term.screen().includes('you typed: hello'), { message: `the echo; screen: ${JSON.stringify(term.screen())}` });
+  // The unit's terminal has the attached terminal's size, and follows it.
+  term.type('size\r');
+  await waitFor(() => term.screen().includes('size: 30 100'), { message: `the attached window size; screen: ${JSON.stringify(term.screen())}` });
+  // The new size travels SIGWINCH → bksup attach → daemon → the unit's terminal: ask until it arrived.
+  term.pty.resize(132, 43);
+  const answers = (): number => term.screen().split('size: ').length - 1;
+  await waitFor(async () => {
+    const asked = answers();
+    term.type('size\r');
+    await waitFor(() => answers() > asked, { message: 'an answer to size' });
+    return term.screen().includes('size: 43 132');
+  }, { message: `the new window size; screen: ${JSON.stringify(term.screen())}` });
   const readyLines = (): number => term.screen().split('shell ready').length;
   const readyBefore = readyLines();
 
