@@ -139,13 +139,38 @@ it('types into pdb at a breakpoint(), detaches with Ctrl-] leaving it running, a
   expect(logOf('pdb')).toContain('terminal detached');
 }, 60_000);
 
-it('a non-tty unit or an unknown one is refused with the fix', async () => {
+it('a non-tty unit or an unknown one is refused with the fix; a dashboard session never gets a keyboard', async () => {
   const plain = attachInTerminal('plain');
   expect(await plain.exited).toBe(1);
   expect(plain.screen()).toContain('set tty: true');
   const unknown = attachInTerminal('nope');
   expect(await unknown.exited).toBe(1);
   expect(unknown.screen()).toMatch(/unknown unit "nope" \(known: .*shell/);
+
+  // A browser session (the cookie every page of 127.0.0.1 carries along) is refused before the handshake.
+  const found = await findDaemon(dir);
+  if (!found.ok) throw new Error(found.error);
+  const { baseUrl, info } = found.daemon;
+  const mint = await fetch(`${baseUrl}/api/login-tokens`, { method: 'POST', headers: { authorization: `Bearer ${info.token}` } });
+  const { token } = (await mint.json()) as { token: string };
+  const login = await fetch(`${baseUrl}/login`, { method: 'POST', headers: { origin: baseUrl, 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+  expect(login.status).toBe(204);
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const { WebSocket } = await import('ws');
+  const refused = await new Promise<string>((resolve) => {
+    const ws = new WebSocket(`${found.daemon.wsUrl}/api/attach?unit=shell`, { headers: { cookie, origin: baseUrl } });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(`${res.statusCode} ${body}`));
+    });
+    ws.on('open', () => {
+      ws.close();
+      resolve('101 attached');
+    });
+    ws.on('error', (err) => resolve(`error ${err.message}`));
+  });
+  expect(refused).toMatch(/^403 .*attaching needs the control token/);
 }, 30_000);
 
 it('the window size follows the attached terminal; the attachment follows a restart of the unit, and stopping a tty unit ends its whole tree', async () => {
