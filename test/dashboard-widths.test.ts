@@ -76,7 +76,7 @@ export default defineConfig({
     },
     'db-init': { kind: 'task', command: 'echo "Operations to perform: Apply all migrations"', dependsOn: { 'install-server': 'completed', postgres: 'healthy', redis: 'healthy', nats: 'healthy' } },
     nats_listener: { command: ${svc()}, dependsOn: { nats: 'healthy', 'db-init': 'completed' } },
-    server: { command: ${svc()}, dependsOn: { postgres: 'healthy', redis: 'healthy', nats: 'healthy', 'db-init': 'completed' }, healthcheck: { http: 'http://127.0.0.1:${closed}/admin/login/', interval: '1s' } },
+    server: { command: ${svc()}, tty: true, dependsOn: { postgres: 'healthy', redis: 'healthy', nats: 'healthy', 'db-init': 'completed' }, healthcheck: { http: 'http://127.0.0.1:${closed}/admin/login/', interval: '1s' } },
     web: { command: ${svc()}, dependsOn: { server: 'healthy', 'install-web': 'completed' } },
   },
 });

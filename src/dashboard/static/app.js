@@ -570,7 +570,8 @@ function updateRow(name) {
   const r = rowEls.get(name);
   if (!u || !r) return;
   r.tr.dataset.state = u.state;
-  r.kind.textContent = u.kind + (u.adopted ? ', adopted' : '');
+  r.kind.textContent = u.kind + (u.adopted ? ', adopted' : '') + (u.tty ? (u.tty.attached ? ', terminal attached' : ', tty') : '');
+  r.kind.title = u.tty ? (u.tty.attached ? 'bksup attach is connected to its terminal' : `runs on a terminal: bksup attach ${name}`) : '';
   r.pill.dataset.state = u.state;
   r.pill.textContent = u.state;
   r.pid.textContent = u.pid === null ? '-' : String(u.pid);
