@@ -16,6 +16,7 @@ import { TaskUnit } from './units/task.ts';
 import type { ControlResult, SupervisorHandle, UnitSnapshot } from './units/types.ts';
 import type { UnitBase, UnitDeps } from './units/unit.ts';
 import type { StateStore } from './state-store.ts';
+import { listProcesses, type ProcStat } from './util/proc.ts';
 
 export interface SupervisorOptions {
   config: ResolvedConfig;
@@ -32,6 +33,9 @@ const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
   healthy: ['healthy', 'completed', 'skipped'],
   completed: ['completed', 'skipped'],
 };
+
+/** The /proc scan behind process counts is reused this long: a status loop or a dashboard costs at most 4 scans a second. */
+const PROCESS_COUNT_MS = 250;
 
 /** Dependency states after which a waiting dependent cannot proceed without someone acting. */
 const DEAD_END: readonly UnitStateName[] = ['failed', 'stopped'];
@@ -97,8 +101,22 @@ export class Supervisor implements SupervisorHandle {
     return this.#units.get(name);
   }
 
-  snapshot(): UnitSnapshot[] {
-    return this.config.order.map((n) => this.#units.get(n)!.snapshot());
+  snapshot(opts: { processes?: boolean } = {}): UnitSnapshot[] {
+    const all = opts.processes ? this.#recentScan() : undefined;
+    return this.config.order.map((n) => {
+      const unit = this.#units.get(n)!;
+      const snap = unit.snapshot();
+      const count = all && unit.processCount(all);
+      if (count !== undefined) snap.processes = count;
+      return snap;
+    });
+  }
+
+  #scan: { at: number; all: ProcStat[] } | undefined;
+  #recentScan(): ProcStat[] {
+    const now = performance.now();
+    if (!this.#scan || now - this.#scan.at > PROCESS_COUNT_MS) this.#scan = { at: now, all: listProcesses() };
+    return this.#scan.all;
   }
 
   /** `up [units…]`: the named units (all enabled ones when none) and everything they depend on. */

@@ -7,6 +7,7 @@ import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
 import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
+import type { ProcStat } from '../util/proc.ts';
 import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
 
@@ -120,6 +121,11 @@ export abstract class UnitBase {
       dependsOn: { ...this.config.dependsOn },
       ...(this.adopted ? { adopted: true } : {}),
     };
+  }
+
+  /** Live processes of this unit among `all` (one /proc scan shared by every unit); undefined: not ours to count (compose). */
+  processCount(_all: ProcStat[]): number | undefined {
+    return undefined;
   }
 
   /** Last lines of output, newest last (for failure reasons). */
