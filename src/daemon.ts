@@ -23,6 +23,8 @@ import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-l
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
+import { liveTree } from './units/child.ts';
+import { RUN_ID } from './units/marker.ts';
 import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
@@ -232,13 +234,13 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
 }
 
 function forceKill(sup: Supervisor): void {
-  for (const s of sup.snapshot()) {
-    if (s.pid) {
-      try {
-        process.kill(-s.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
+  // Every process group of a unit, and every process carrying this run's mark wherever it went.
+  const pids = [...sup.snapshot().flatMap((s) => (s.pid ? [-s.pid] : [])), ...liveTree(undefined, (m) => m.startsWith(`${RUN_ID}:`))];
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
     }
   }
 }
