@@ -34,7 +34,7 @@ function project(): string {
   // names that started after this point is ended (a reused pid would not be a fresh `sleep`).
   const since = bootTicks();
   cleanups.add(() => {
-    for (const p of [...PATTERNS, 'exits']) {
+    for (const p of [...PATTERNS, 'exits', 'task']) {
       for (const pid of pidsOf(dir, p)) {
         const st = readStat(pid);
         if (st?.comm === 'sleep' && st.startTime >= since) process.kill(pid, 'SIGKILL');
@@ -42,12 +42,15 @@ function project(): string {
     }
   });
   const unit = (p: string, tail: string, extra = ''): string =>
-    `${JSON.stringify(p)}: { command: ${JSON.stringify(`sh ${DETACH} ${p === 'exits' ? 'daemon' : p} ${join(dir, `${p}.pids`)}${tail}`)}, stop: { timeout: '500ms' }${extra} }`;
-  // Each unit stays running (`exec sleep`) after its helper detached a process, except `exits`,
-  // which ends like `pg_ctl start` and leaves its daemon behind
-  // (like `pg_ctl start -w`, it returns once its daemon is there).
-  const pids = join(dir, 'exits.pids');
-  const units = [...PATTERNS.map((p) => unit(p, '; exec sleep 100000')), unit('exits', `; until [ -s ${pids} ]; do sleep 0.02; done`, `, restart: { policy: 'never' }`)];
+    `${JSON.stringify(p)}: { command: ${JSON.stringify(`sh ${DETACH} ${p === 'exits' || p === 'task' ? 'daemon' : p} ${join(dir, `${p}.pids`)}${tail}`)}, stop: { timeout: '500ms' }${extra} }`;
+  // Each unit stays running (`exec sleep`) after its helper detached a process, except `exits`
+  // and `task`, which end like `pg_ctl start -w`: once their daemon is there, leaving it behind.
+  const untilPidFile = (p: string): string => `; until [ -s ${join(dir, `${p}.pids`)} ]; do sleep 0.02; done`;
+  const units = [
+    ...PATTERNS.map((p) => unit(p, '; exec sleep 100000')),
+    unit('exits', untilPidFile('exits'), `, restart: { policy: 'never' }`),
+    unit('task', untilPidFile('task'), `, kind: 'task'`),
+  ];
   writeConfig(dir, `{ units: { ${units.join(', ')} } }`);
   return dir;
 }
@@ -111,11 +114,14 @@ describe('no process escapes its unit', () => {
     await d.control();
 
     const first = await escapees(dir, 1);
-    const exited = await escapees(dir, 1, ['exits']);
+    const exited = await escapees(dir, 1, ['exits', 'task']);
     // Each unit is its `sleep` and the process it detached (counted wherever that went).
     await processCounts(d, 2);
-    // A unit that exits after daemonizing stops its daemon (SIGTERM ignored: SIGKILL after 500 ms).
+    // A unit (a process, a task) that exits after daemonizing stops its daemon (SIGTERM ignored:
+    // SIGKILL after the unit's 500 ms).
     await allGone(exited, 'the unit exited');
+    const rows = new Map((await d.units()).map((r) => [r.name, r.state]));
+    expect([rows.get('exits'), rows.get('task')]).toEqual(['stopped', 'completed']);
 
     await post(d, 'restart', PATTERNS);
     await allGone(first, 'restart');
