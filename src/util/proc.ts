@@ -118,12 +118,18 @@ export function markOf(p: ProcStat): string | undefined {
   if (known && known.startTime === p.startTime) return known.mark;
   const mark = readMark(p.pid);
   if (p.ppid !== process.pid) {
-    // A full map of the machine's pids is pruned of the dead ones now and then.
-    if (marks.size > 4096) pruneMarks();
+    // A map of the machine's pids is pruned of the dead ones whenever it doubled.
+    if (marks.size > pruneAt) {
+      pruneMarks();
+      pruneAt = Math.max(PRUNE_MIN, marks.size * 2);
+    }
     marks.set(p.pid, { startTime: p.startTime, mark });
   }
   return mark;
 }
+
+const PRUNE_MIN = 4096;
+let pruneAt = PRUNE_MIN;
 
 function readMark(pid: number): string | undefined {
   let env: Buffer;
