@@ -153,7 +153,7 @@ describe('no process escapes its unit', () => {
     await d2.control();
     // Stopped before the units start again (control.json is written after the leftovers are gone).
     expect(stillAlive(first.values()), 'run-1 escapees once the next daemon is up').toEqual([]);
-    await waitFor(() => PATTERNS.every((p) => new RegExp(`stopped a leftover ${p} process tree \\(pid \\d+\\)`).test(d2.output())), { message: `a leftover message for each of ${PATTERNS.join(", ")}` });
+    await waitFor(() => PATTERNS.every((p) => new RegExp(`stopped a leftover ${p} process tree \\(pid \\d+\\)`).test(d2.output())), { message: `a leftover message for each of ${PATTERNS.join(', ')}` });
     await escapees(dir, 2);
     expect((await runCli(dir, ['down'])).code).toBe(0);
   }, 120_000);
