@@ -137,8 +137,8 @@ export function leftoversOutsideGroup(leader: number, all: ProcStat[] = listProc
 }
 
 /**
- * Calls `found(pids)` for a finished leader whose tree left members outside its process group,
- * after a /proc scan made at least `delayMs` later. Leaders queued meanwhile share one scan, and
+ * Calls `found(pids)` with the members a finished leader's tree left outside its process group
+ * (often none), after a /proc scan made at least `delayMs` later. Leaders queued meanwhile share one scan, and
  * scans are at least SWEEP_EVERY_MS apart: a crash loop restarting 15 times a second costs one
  * scan per second (~3 ms), not one per restart.
  */
@@ -161,10 +161,17 @@ function runSweep(): void {
   const queue = sweepQueue;
   sweepQueue = [];
   const all = listProcesses();
-  for (const { leader, found, marked } of queue) {
-    const left = leftoversOutsideGroup(leader, all, marked);
-    if (left.length > 0) found(left);
-  }
+  for (const { leader, found, marked } of queue) found(leftoversOutsideGroup(leader, all, marked));
+}
+
+/**
+ * Runs the queued sweeps at once: a stop or a shutdown must not leave what a finished run left
+ * behind to a timer that the daemon's exit would cancel.
+ */
+export function sweepNow(): void {
+  if (sweepTimer === undefined) return;
+  clearTimeout(sweepTimer);
+  runSweep();
 }
 
 /**

@@ -28,7 +28,7 @@ import type { ResolvedProcessUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
 import { readStat, treeMembers, type ProcStat } from '../util/proc.ts';
-import { groupAlive, markIs, spawnChild, stopTree, sweepLeftovers, type ChildExit, type SpawnResult } from './child.ts';
+import { groupAlive, markIs, spawnChild, stopTree, sweepLeftovers, sweepNow, type ChildExit, type SpawnResult } from './child.ts';
 import { nextMarker, RUN_ID, unitOfMarker } from './marker.ts';
 import { discardSpare, launchSpare, prepareSpare, spareFits, type Spare } from './spare.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
@@ -104,8 +104,9 @@ export class ProcessUnit extends UnitBase {
   }
 
   async stop(reason: string): Promise<void> {
-    // Both begin in this turn (a pending zero-delay restart must not slip in between).
-    await Promise.all([this.#dropSpare(), this.#stopNow(reason)]);
+    // Both begin in this turn (a pending zero-delay restart must not slip in between). What
+    // finished runs left behind is part of the unit too: their sweeps are done before it is stopped.
+    await Promise.all([this.#dropSpare(), this.#stopNow(reason).then(() => this.#finishSweeps())]);
   }
 
   async #stopNow(reason: string): Promise<void> {
@@ -353,13 +354,27 @@ export class ProcessUnit extends UnitBase {
   #sweepLater(leader: number, marker: string | undefined): void {
     const { signal, timeoutMs } = this.config.stop;
     const marked = markIs(marker);
-    sweepLeftovers(leader, SWEEP_DELAY_MS, () => {
-      void stopTree(leader, { signal, timeoutMs, exited: Promise.resolve(), marked }).then((res) => {
+    this.#sweepsQueued++;
+    sweepLeftovers(leader, SWEEP_DELAY_MS, (left) => {
+      this.#sweepsQueued--;
+      if (left.length === 0) return;
+      const stopping = stopTree(leader, { signal, timeoutMs, exited: Promise.resolve(), marked }).then((res) => {
         const msg = `${this.name}: ended processes left behind by pid ${leader} outside its process group${res.killed ? ' (needed SIGKILL)' : ''}`;
         this.system(msg);
         this.deps.log?.('warn', msg);
       });
+      this.#sweepStops.add(stopping);
+      void stopping.finally(() => this.#sweepStops.delete(stopping));
     }, marked);
+  }
+
+  /** Sweeps queued by #sweepLater, and the stops they started, not finished yet. */
+  #sweepsQueued = 0;
+  readonly #sweepStops = new Set<Promise<void>>();
+
+  #finishSweeps(): Promise<unknown> {
+    if (this.#sweepsQueued > 0) sweepNow();
+    return Promise.all([...this.#sweepStops]);
   }
 
   /** Live processes of this unit in `all`: the current run's tree, and every process marked as this unit's (a waiting spare aside). */
