@@ -30,7 +30,7 @@ export function unitPrefix(unit: string, run = RUN_ID): string {
   return `${run}:${unit}:`;
 }
 
-/** The unit a mark of run `run` belongs to (unit names may contain ':'), or undefined. */
+/** The unit a mark of run `run` belongs to (what lies between the run and the last ':'), or undefined. */
 export function unitOfMarker(marker: string, run: string): string | undefined {
   if (!marker.startsWith(`${run}:`)) return undefined;
   const end = marker.lastIndexOf(':');
