@@ -16,6 +16,12 @@ export interface UnitDeps {
   bus: EventBus;
   /** Jitter source for the restart backoff (tests pin it). */
   random?: () => number;
+  /**
+   * An automatic restart is due: why it must wait instead (a dependency it needs is down, so the
+   * new run would only fail and spend the crash budget), or undefined to go ahead. A held unit
+   * becomes `pending` with that reason and is started by the supervisor once it may.
+   */
+  holdRestart?: (unit: string) => string | undefined;
   /** Called for anything the supervisor log should record beyond state events. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
