@@ -21,6 +21,7 @@ import { readLogLines } from './logs/read-file.ts';
 import { LogRing } from './logs/ring.ts';
 import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-log.ts';
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
+import { watchPauses } from './util/pause-watch.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
 import { runVerify } from './verify.ts';
@@ -160,6 +161,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   say(`bksup: dashboard: ${control.loginUrl(15 * 60_000)} (one-time link, valid 15 min; npx bksup dashboard prints a new one)`);
   logger.info({ pid: process.pid, config: config.file, port: control.port }, 'supervisor started');
 
+  const stopPauseWatch = watchPauses((ms) => {
+    const msg = `the supervisor was paused for ${(ms / 1000).toFixed(1)} s (suspend, SIGSTOP or a stalled machine): probe deadlines that ran out during the pause were restarted, not counted as failures`;
+    say(`bksup: ${msg}`);
+    logger.warn({ pausedMs: ms }, msg);
+  });
+
   // Whatever happens, the last lines reach the files.
   const onExit = (): void => files.flushSync();
   process.on('exit', onExit);
@@ -193,6 +200,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // The daemon lives until someone asks for the shutdown (signal or control API).
   await sup.stopped;
+  stopPauseWatch();
   await store.settled();
   say('bksup: all units stopped');
   logger.info('supervisor stopped');
