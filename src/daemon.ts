@@ -96,14 +96,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logger.warn({ unit: l.unit, pid: l.pid }, msg);
   }
 
+  // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
+  let noteInUnitLog: (unit: string, line: string) => void = () => {};
   const files = new LogFiles({
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
     keep: config.logs.keep,
     onError: (unit, err) => {
-      const msg = `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory until writing works again)`;
+      const msg =
+        err.code === 'EDROPPED'
+          ? `logs/${unit}.log: ${err.message}; those lines are lost (the unit keeps running; the newest lines wait for the disk)`
+          : `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory, up to a bound, until writing works again)`;
       opts.err.write(`bksup: ${msg}\n`);
       logger.error({ unit }, msg);
+    },
+    onRecover: (unit, { lost, code, sinceMs }) => {
+      const lostText = lost === 0 ? 'no line was lost' : `${lost} line(s) were lost`;
+      const msg = `${unit}: writing logs/${unit}.log again; ${lostText} while it could not be written (${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s)`;
+      say(`bksup: ${msg}`);
+      logger.warn({ unit, lost, code }, msg);
+      // In the file itself, where a reader meets the hole.
+      if (lost > 0) noteInUnitLog(unit, `[bksup] ${lost} line(s) of this log were lost: writing failed with ${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s`);
     },
   });
   files.attach(bus);
@@ -124,6 +137,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     rerun: opts.rerun,
     log: (level, msg, extra) => logger[level](extra ?? {}, msg),
   });
+  noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
 

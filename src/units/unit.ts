@@ -187,6 +187,11 @@ export abstract class UnitBase {
     this.bus.publishLogs(joined ? { unit: this.name, stream, firstSeq, ts: Date.now(), lines, joined } : { unit: this.name, stream, firstSeq, ts: Date.now(), lines });
   }
 
+  /** A line from the supervisor about this unit in its own log (file, ring, clients). */
+  note(line: string): void {
+    this.system(line);
+  }
+
   /** A line from the supervisor about this unit, written into its log stream. */
   protected system(line: string): void {
     this.emitLines('system', [this.redact(line)]);
