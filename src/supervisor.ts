@@ -62,7 +62,12 @@ export class Supervisor implements SupervisorHandle {
     const rerun = new Set(opts.rerun ?? []);
     for (const name of opts.config.order) {
       const cfg = opts.config.units[name]!;
-      const base = { bus: opts.bus, ...(opts.log ? { log: opts.log } : {}), ...(opts.random ? { random: opts.random } : {}) };
+      const base = {
+        bus: opts.bus,
+        holdRestart: (u: string) => this.#holdRestart(u),
+        ...(opts.log ? { log: opts.log } : {}),
+        ...(opts.random ? { random: opts.random } : {}),
+      };
       let unit: UnitBase;
       switch (cfg.kind) {
         case 'process':
@@ -245,7 +250,9 @@ export class Supervisor implements SupervisorHandle {
       const cfg = this.config.units[name]!;
       if (cfg.dependsOn[dep] !== 'healthy' || !this.#launched.has(name)) continue;
       const unit = this.#units.get(name)!;
-      const active = ['starting', 'running', 'healthy', 'unhealthy', 'backoff'].includes(unit.state);
+      // `stopping` too: a unit already on its way to a restart of its own (its probe noticed the
+      // outage first) must not come back before the dependency does.
+      const active = ['starting', 'running', 'healthy', 'unhealthy', 'backoff', 'stopping'].includes(unit.state);
       if (healthy) {
         unit.noteDependency(null);
         continue;
@@ -263,6 +270,19 @@ export class Supervisor implements SupervisorHandle {
           break;
       }
     }
+  }
+
+  /**
+   * A unit's automatic restart is due. Unless it ignores its dependencies, it waits while one is
+   * not met: restarting a listener while NATS is away only crashes it again until the crash-loop
+   * budget declares it failed, an outage of someone else's making. Un-launched, it is started by
+   * #evaluate like any waiting unit.
+   */
+  #holdRestart(name: string): string | undefined {
+    if (this.#shutdown || this.config.units[name]?.onDependencyFailure === 'ignore') return undefined;
+    const waiting = this.#waitingOn(name);
+    if (waiting !== undefined) this.#launched.delete(name);
+    return waiting;
   }
 
   /** Why `name` cannot start yet, or undefined when every dependency meets its condition. */

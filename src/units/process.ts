@@ -12,6 +12,7 @@
 //               └── budget spent ──► failed            stopping ◄──────────┘ (also stop()/restart())
 //                                                        │
 //   exit with policy saying "no restart" ──► stopped     └──► stopped, or starting after restart()
+//   backoff timer while a needed dependency is down ──► pending (the supervisor starts it later)
 //
 // Who causes what: the supervisor calls start() when dependencies are met and stop() on
 // shutdown; the user calls start/stop/restart through the control API; the child causes exits;
@@ -395,7 +396,11 @@ export class ProcessUnit extends UnitBase {
         this.#restarting = true;
         const reason = `${o.why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
         const again = (): void => {
-          if (this.#state.name === 'backoff' && this.#state.timer === timer) this.#spawn();
+          if (this.#state.name !== 'backoff' || this.#state.timer !== timer) return;
+          const hold = this.deps.holdRestart?.(this.name);
+          if (hold === undefined) return this.#spawn();
+          this.#state = { name: 'idle' };
+          this.markPending(hold);
         };
         // A zero backoff restarts on the next turn of the event loop: a 0 ms timer would wait 1 ms.
         const timer = decision.delayMs > 0 ? setTimeout(again, decision.delayMs) : setImmediate(again);

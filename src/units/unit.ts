@@ -17,6 +17,12 @@ export interface UnitDeps {
   bus: EventBus;
   /** Jitter source for the restart backoff (tests pin it). */
   random?: () => number;
+  /**
+   * An automatic restart is due: why it must wait instead (a dependency it needs is down, so the
+   * new run would only fail and spend the crash budget), or undefined to go ahead. A held unit
+   * becomes `pending` with that reason and is started by the supervisor once it may.
+   */
+  holdRestart?: (unit: string) => string | undefined;
   /** Called for anything the supervisor log should record beyond state events. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -185,6 +191,11 @@ export abstract class UnitBase {
       if (this.#tail.length > TAIL_LINES * 2) this.#tail.splice(0, this.#tail.length - TAIL_LINES);
     }
     this.bus.publishLogs(joined ? { unit: this.name, stream, firstSeq, ts: Date.now(), lines, joined } : { unit: this.name, stream, firstSeq, ts: Date.now(), lines });
+  }
+
+  /** A line from the supervisor about this unit in its own log (file, ring, clients). */
+  note(line: string): void {
+    this.system(line);
   }
 
   /** A line from the supervisor about this unit, written into its log stream. */
