@@ -5,7 +5,8 @@
 //   the child leads its own session and process group (ids = its pid), exactly as with
 //   `detached: true`: stopTree's kill(-pgid) and the session scan work unchanged.
 // - The command runs behind the same setpriv parent-death signal (argvFor); node-pty forks from
-//   the daemon's main thread, so "parent died" means the daemon died.
+//   the daemon's main thread, so "parent died" means the daemon died. It carries the unit's mark
+//   (envFor) like a piped child, so the sweeps find what it detaches.
 // - stdout and stderr are one stream (the terminal): it is logged as stdout. Bytes, not
 //   strings (`encoding: null`), as the pipe path reads them.
 // - node-pty reaps the child itself (a waitpid thread) and reports the exit once the terminal's
@@ -18,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { argvFor, type ChildExit, type SpawnSpec } from './child.ts';
+import { argvFor, envFor, type ChildExit, type SpawnSpec } from './child.ts';
 
 /** The part of node-pty's IPty used here (its typings say strings; `encoding: null` gives Buffers). */
 interface NodePty {
@@ -101,7 +102,7 @@ export function spawnPty(spec: SpawnSpec, size: TerminalSize): PtySpawnResult {
   if (!file) return { ok: false, reason: 'empty command' };
   let pty: NodePty;
   try {
-    pty = lib.mod.spawn(file, args, { name: spec.env.TERM ?? 'xterm-256color', cols: size.cols, rows: size.rows, cwd: spec.cwd, env: { ...spec.env }, encoding: null });
+    pty = lib.mod.spawn(file, args, { name: spec.env.TERM ?? 'xterm-256color', cols: size.cols, rows: size.rows, cwd: spec.cwd, env: { ...envFor(spec) }, encoding: null });
   } catch (err) {
     return { ok: false, reason: `could not start on a terminal: ${(err as Error).message}` };
   }
