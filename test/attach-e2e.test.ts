@@ -177,6 +177,8 @@ it('the window size follows the attached terminal; the attachment follows a rest
   const first = await unit('shell');
   const tree = identify([first.pid!, ...childrenOf(first.pid!)]);
   expect(tree.length).toBeGreaterThanOrEqual(2); // the shell and its background sleep
+  // Marked as the unit's like a piped child, so the sweeps find what it detaches.
+  expect(readFileSync(`/proc/${first.pid}/environ`, 'utf8').split('\0')).toContainEqual(expect.stringMatching(/^BKSUP_UNIT=[0-9a-f]+:shell:\d+$/));
   const term = attachInTerminal('shell');
   await waitFor(() => term.screen().includes('attached to shell'), { message: 'attached' });
   term.type('hello\r');
