@@ -147,6 +147,17 @@ it('a non-tty unit or an unknown one is refused with the fix; a dashboard sessio
   expect(await unknown.exited).toBe(1);
   expect(unknown.screen()).toMatch(/unknown unit "nope" \(known: .*shell/);
 
+  // Not from a terminal (a pipe, a script): said at once, nothing attached.
+  const piped = await new Promise<{ code: number | null; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [BIN, '-C', dir, 'attach', 'shell'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    c.once('exit', (code) => resolve({ code, err }));
+  });
+  expect(piped.code).toBe(1);
+  expect(piped.err).toContain('stdin is not a terminal: run bksup attach shell in a terminal');
+  expect((await unit('shell')).tty).toEqual({ attached: false });
+
   // A browser session (the cookie every page of 127.0.0.1 carries along) is refused before the handshake.
   const found = await findDaemon(dir);
   if (!found.ok) throw new Error(found.error);
