@@ -364,9 +364,15 @@ export class LogFollower {
     if (this.#closed) return;
     const first = lines.find((l) => l.seq >= c.next);
     if (first !== undefined && first.seq <= c.end) {
+      if (first.seq > c.next && !c.flushedForMiss) {
+        // Lines before `first` seem gone: read once more (a fresh listing) before saying so.
+        c.flushedForMiss = true;
+        c.file = undefined;
+        return;
+      }
       // Lines before `first` are neither in the ring (it said so) nor in the files.
       this.#gap(unit, c, first.seq - 1);
-      this.#fill(c, lines, true);
+      this.#fill(c, contiguous(lines, first.seq), true);
       c.flushedForMiss = false;
       return;
     }
@@ -401,6 +407,18 @@ export class LogFollower {
     for (const c of this.#units.values()) c.window = [];
     this.#onGone();
   }
+}
+
+/**
+ * The run of lines from seq `from` on without a hole: a hole inside one read is not taken for
+ * lost here (the next read, from the hole, decides), so a gap is only ever reported at its start.
+ */
+function contiguous(lines: LogLine[], from: number): LogLine[] {
+  const start = lines.findIndex((l) => l.seq === from);
+  if (start < 0) return [];
+  let end = start + 1;
+  while (end < lines.length && (lines[end] as LogLine).seq === (lines[end - 1] as LogLine).seq + 1) end++;
+  return start === 0 && end === lines.length ? lines : lines.slice(start, end);
 }
 
 function safeLastSeq(history: LogHistory, unit: string): number {

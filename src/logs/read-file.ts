@@ -151,7 +151,7 @@ export interface ReadFromResult {
 }
 
 interface OpenLog {
-  file: string;
+  fh: fs.FileHandle;
   ino: number;
   size: number;
 }
@@ -163,21 +163,38 @@ const CHUNK = 64 * 1024;
  * included) without reading them whole: the start is found by a binary search over byte
  * offsets (or the position the previous read returned), then at most maxLines/maxBytes
  * are read. Lines not yet written are simply not there; the caller knows what it expects.
+ *
+ * The files are opened together and read through those handles, from a listing that did not
+ * change while they were opened: a rotation in between would otherwise make a file be read
+ * twice or, worse, skipped (its lines taken for lost).
  */
 export async function readLogLinesFrom(dir: string, unit: string, fromSeq: number, opts: ReadFromOptions): Promise<ReadFromResult> {
-  const logs = await statLogFiles(dir, unit);
+  const logs = await openLogFiles(dir, unit);
+  try {
+    return await readFrom(logs, unit, fromSeq, opts);
+  } finally {
+    await Promise.all(logs.map((l) => l.fh.close().catch(() => undefined)));
+  }
+}
+
+async function readFrom(logs: OpenLog[], unit: string, fromSeq: number, opts: ReadFromOptions): Promise<ReadFromResult> {
   const key = (p: ParsedLogLine): number => (p.ts < opts.runStart ? -1 : p.seq);
   let index = -1;
   let offset = 0;
   if (opts.at !== undefined && opts.at.seq === fromSeq) {
     const at = opts.at;
-    index = logs.findIndex((l) => l.ino === at.ino);
-    if (index >= 0) offset = at.offset;
+    const i = logs.findIndex((l) => l.ino === at.ino);
+    // An inode number can be reused by a newer file: the position counts only if the record there is the one expected.
+    const there = i >= 0 && at.offset < (logs[i] as OpenLog).size ? await readRecordAt(logs[i] as OpenLog, at.offset) : undefined;
+    if (there !== undefined && there.start === at.offset && there.rec.seq === at.seq && key(there.rec) === at.seq) {
+      index = i;
+      offset = at.offset;
+    }
   }
   if (index < 0) {
     // Newest file first: the first whose head is at or before fromSeq (or of an older run) holds the start.
     for (let i = logs.length - 1; i >= 0; i--) {
-      const head = await readRecordAt((logs[i] as OpenLog).file, 0);
+      const head = await readRecordAt(logs[i] as OpenLog, 0);
       if (head === undefined) continue;
       index = i;
       if (key(head.rec) < fromSeq) {
@@ -196,7 +213,7 @@ export async function readLogLinesFrom(dir: string, unit: string, fromSeq: numbe
   };
   for (let i = index; ; i++, offset = 0) {
     const log = logs[i] as OpenLog;
-    const r = await readRecords(log.file, offset, (p) => {
+    const r = await readRecords(log, offset, (p) => {
       if (key(p) < fromSeq) return true;
       if (full()) return false;
       out.push({ unit, stream: p.stream, seq: p.seq, ts: p.ts, line: p.line });
@@ -209,23 +226,39 @@ export async function readLogLinesFrom(dir: string, unit: string, fromSeq: numbe
   }
 }
 
-async function statLogFiles(dir: string, unit: string): Promise<OpenLog[]> {
-  const out: OpenLog[] = [];
-  for (const file of await listLogFiles(dir, unit)) {
-    try {
-      const st = await fs.stat(file);
-      out.push({ file, ino: st.ino, size: st.size });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+/** The unit's files (oldest first), opened, from a listing that held still while they were opened. */
+async function openLogFiles(dir: string, unit: string): Promise<OpenLog[]> {
+  for (let attempt = 0; ; attempt++) {
+    const files = await listLogFiles(dir, unit);
+    const logs: OpenLog[] = [];
+    let moved = false;
+    for (const file of files) {
+      let fh: fs.FileHandle;
+      try {
+        fh = await fs.open(file, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        moved = true;
+        continue;
+      }
+      const st = await fh.stat();
+      logs.push({ fh, ino: st.ino, size: st.size });
     }
+    if (!moved) {
+      // The same names with the same files now: nothing was renamed while they were opened.
+      const again = await listLogFiles(dir, unit);
+      const inos = await Promise.all(again.map((f) => fs.stat(f).then((st) => st.ino, () => -1)));
+      moved = again.length !== logs.length || inos.some((ino, i) => ino !== (logs[i] as OpenLog).ino);
+    }
+    if (!moved || attempt >= 20) return logs;
+    await Promise.all(logs.map((l) => l.fh.close().catch(() => undefined)));
   }
-  return out;
 }
 
 /** The first record that starts at or after `offset` (offset 0 or just after a '\n'), and where it starts. */
-async function readRecordAt(file: string, offset: number): Promise<{ rec: ParsedLogLine; start: number } | undefined> {
+async function readRecordAt(log: OpenLog, offset: number): Promise<{ rec: ParsedLogLine; start: number } | undefined> {
   let found: { rec: ParsedLogLine; start: number } | undefined;
-  await readRecords(file, offset, (p, at) => {
+  await readRecords(log, offset, (p, at) => {
     found = { rec: p, start: at };
     return false;
   });
@@ -241,7 +274,7 @@ async function searchOffset(log: OpenLog, fromSeq: number, key: (p: ParsedLogLin
   let hi = log.size;
   while (hi - lo > CHUNK) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    const found = await readRecordAt(log.file, await lineStartFrom(log.file, mid));
+    const found = await readRecordAt(log, await lineStartFrom(log, mid));
     if (found === undefined || found.start >= hi) {
       hi = mid;
     } else if (key(found.rec) < fromSeq) {
@@ -254,19 +287,14 @@ async function searchOffset(log: OpenLog, fromSeq: number, key: (p: ParsedLogLin
 }
 
 /** The first line start at or after `offset`. */
-async function lineStartFrom(file: string, offset: number): Promise<number> {
+async function lineStartFrom(log: OpenLog, offset: number): Promise<number> {
   if (offset === 0) return 0;
-  const fh = await fs.open(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(4096);
-    for (let pos = offset - 1; ; pos += buf.length) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) return pos;
-      const nl = buf.subarray(0, bytesRead).indexOf(10);
-      if (nl >= 0) return pos + nl + 1;
-    }
-  } finally {
-    await fh.close();
+  const buf = Buffer.allocUnsafe(4096);
+  for (let pos = offset - 1; ; pos += buf.length) {
+    const { bytesRead } = await log.fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) return pos;
+    const nl = buf.subarray(0, bytesRead).indexOf(10);
+    if (nl >= 0) return pos + nl + 1;
   }
 }
 
@@ -276,50 +304,36 @@ async function lineStartFrom(file: string, offset: number): Promise<number> {
  * before it; an unfinished last row (a write in progress) is left for the next read.
  * Returns where reading stopped (the start of the record not taken, or the end of the whole rows).
  */
-async function readRecords(
-  file: string,
-  offset: number,
-  take: (p: ParsedLogLine, start: number) => boolean,
-): Promise<{ offset: number; stopped: boolean }> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { offset, stopped: false };
-    throw err;
-  }
-  try {
-    let pos = offset;
-    let size = CHUNK;
-    let pending: { rec: ParsedLogLine; start: number } | undefined;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(size);
-      const { bytesRead } = await fh.read(buf, 0, size, pos);
-      const end = buf.subarray(0, bytesRead).lastIndexOf(10);
-      if (end < 0) {
-        if (bytesRead < size) break; // an unfinished row at the end of the file
-        size *= 2; // one row longer than the chunk
-        continue;
-      }
-      const text = buf.toString('utf8', 0, end);
-      let rowStart = pos;
-      for (const row of text.split('\n')) {
-        const p = parseLine(row);
-        if (p !== undefined) {
-          if (pending !== undefined && !take(pending.rec, pending.start)) return { offset: pending.start, stopped: true };
-          pending = { rec: p, start: rowStart };
-        } else if (pending !== undefined) {
-          pending.rec.line += '\n' + row;
-        }
-        rowStart += Buffer.byteLength(row) + 1;
-      }
-      pos += end + 1;
-      size = CHUNK;
-      if (bytesRead < buf.length) break;
+async function readRecords(log: OpenLog, offset: number, take: (p: ParsedLogLine, start: number) => boolean): Promise<{ offset: number; stopped: boolean }> {
+  const fh = log.fh;
+  let pos = offset;
+  let size = CHUNK;
+  let pending: { rec: ParsedLogLine; start: number } | undefined;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(size);
+    const { bytesRead } = await fh.read(buf, 0, size, pos);
+    const end = buf.subarray(0, bytesRead).lastIndexOf(10);
+    if (end < 0) {
+      if (bytesRead < size) break; // an unfinished row at the end of the file
+      size *= 2; // one row longer than the chunk
+      continue;
     }
-    if (pending !== undefined && !take(pending.rec, pending.start)) return { offset: pending.start, stopped: true };
-    return { offset: pos, stopped: false };
-  } finally {
-    await fh.close();
+    const text = buf.toString('utf8', 0, end);
+    let rowStart = pos;
+    for (const row of text.split('\n')) {
+      const p = parseLine(row);
+      if (p !== undefined) {
+        if (pending !== undefined && !take(pending.rec, pending.start)) return { offset: pending.start, stopped: true };
+        pending = { rec: p, start: rowStart };
+      } else if (pending !== undefined) {
+        pending.rec.line += '\n' + row;
+      }
+      rowStart += Buffer.byteLength(row) + 1;
+    }
+    pos += end + 1;
+    size = CHUNK;
+    if (bytesRead < buf.length) break;
   }
+  if (pending !== undefined && !take(pending.rec, pending.start)) return { offset: pending.start, stopped: true };
+  return { offset: pos, stopped: false };
 }
