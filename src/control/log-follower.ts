@@ -33,9 +33,6 @@ export interface LogStreamLimits {
   frameBytes: number;
 }
 
-/** Frames may be Buffers (see toFrame); they are text frames all the same. */
-const TEXT = { binary: false } as const;
-
 /** Frames' worth of lines read from the files at once by a client that is behind the ring. */
 const FILE_READ_FRAMES = 8;
 
@@ -194,7 +191,7 @@ export class LogFollower {
         return;
       }
       if (!(step instanceof Promise)) {
-        ws.send(step, TEXT, this.#onSent);
+        ws.send(step, this.#onSent);
         continue;
       }
       this.#busy = true;
