@@ -2,7 +2,8 @@
 //
 //              start()
 //   stopped ─────────► starting ──────────────────────────────────────────────► skipped
-//                                 (once: fingerprint unchanged AND skipIf, if any, passes)
+//                                 (once: fingerprint unchanged, every output exists AND
+//                                  skipIf, if any, passes)
 //   pending ─┘   ▲        │ run
 //   failed ──┘   │        ▼               exit 0 (fingerprint stored)
 //                │     running ─────────────────────────────────────────────► completed
@@ -16,7 +17,9 @@
 // again even when `once` would skip it (they asked for it); `up --rerun <task>` does the same.
 
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { ResolvedTaskUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { runProbeOnce } from '../health/monitor.ts';
@@ -132,7 +135,10 @@ export class TaskUnit extends UnitBase {
       // Skip only when nothing changed on either side: the inputs (fingerprint) and, when a
       // skipIf probe is given, the world it checks (a dropped database must be set up again
       // even though the migrations did not change).
-      if (!force && fingerprint === this.#tdeps.store.fingerprint(this.name)) {
+      // What the task makes (`.venv`, `node_modules`) must still be there: deleting it is a reason to run.
+      const missing = once.outputs.find((p) => !existsSync(resolve(this.#tdeps.root, p)));
+      if (missing !== undefined && !force) this.system(`${missing} is missing: running`);
+      if (!force && missing === undefined && fingerprint === this.#tdeps.store.fingerprint(this.name)) {
         if (!once.skipIf) {
           return this.#enterSkipped('fingerprint unchanged since the last successful run (use `up --rerun ' + this.name + '` to force)');
         }
