@@ -74,7 +74,18 @@ export class Supervisor implements SupervisorHandle {
           });
           break;
         case 'task':
-          unit = new TaskUnit(cfg, { ...base, root: opts.config.root, store: opts.store, rerun: rerun.has(name) });
+          unit = new TaskUnit(cfg, {
+            ...base,
+            root: opts.config.root,
+            store: opts.store,
+            rerun: rerun.has(name),
+            // Only `once` dependencies say something by running: the others run every time.
+            dependencyRan: () =>
+              Object.keys(cfg.dependsOn).find((d) => {
+                const dep = this.#units.get(d);
+                return dep?.config.kind === 'task' && dep.config.once !== undefined && dep.state === 'completed';
+              }),
+          });
           break;
         case 'compose':
           unit = new ComposeUnit(cfg, { ...base, projects: this.#projects, root: opts.config.root });

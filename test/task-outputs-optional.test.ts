@@ -54,6 +54,32 @@ describe('once.outputs', () => {
   });
 });
 
+describe('once after once', () => {
+  it('a once task runs again when a once task it depends on ran (not skipped) in this run', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    writeFileSync(join(dir, 'uv.lock'), 'v1\n');
+    const user: UserConfig = {
+      units: {
+        install: { kind: 'task', command: 'echo install >> runs.txt', once: { inputs: ['uv.lock'] } },
+        'db-init': { kind: 'task', command: 'echo db-init >> runs.txt', dependsOn: { install: 'completed' }, once: true },
+      },
+    };
+    for (const expected of [['completed', 'completed'], ['skipped', 'skipped']]) {
+      const s = await run(user, dir);
+      await s.waitState('install', expected[0] as 'completed');
+      await s.waitState('db-init', expected[1] as 'completed');
+      await s.stop();
+    }
+    writeFileSync(join(dir, 'uv.lock'), 'v2\n');
+    const s = await run(user, dir);
+    await s.waitState('db-init', 'completed');
+    await s.stop();
+    expect(readFileSync(join(dir, 'runs.txt'), 'utf8')).toBe('install\ndb-init\ninstall\ndb-init\n');
+    expect(readFileSync(join(dir, 'logs', 'db-init.log'), 'utf8')).toContain('install ran in this run: running too');
+  });
+});
+
 describe('optional tasks', () => {
   it('a failed optional task lets `completed` dependents run, and status warns about it', async () => {
     const dir = tempDir();
