@@ -221,7 +221,7 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
   let done = false;
   const off = sup.bus.onEvent((e) => {
     if (done || e.type !== 'state' || sup.shuttingDown) return;
-    if (!sup.snapshot().every((u) => UP.has(u.state) || !sup.isWanted(u.name))) return;
+    if (!sup.snapshot().every((u) => UP.has(u.state) || (u.optional === true && u.state === 'failed') || !sup.isWanted(u.name))) return;
     done = true;
     off();
     say('bksup: every unit is up; running verify');

@@ -33,6 +33,11 @@ const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
   completed: ['completed', 'skipped'],
 };
 
+/** An optional task that failed still lets `completed` dependents go on (dev.sh's `|| true`). */
+function tolerated(unit: UnitBase, cond: DependencyCondition): boolean {
+  return cond === 'completed' && unit.state === 'failed' && unit.config.kind === 'task' && unit.config.optional;
+}
+
 /** Dependency states after which a waiting dependent cannot proceed without someone acting. */
 const DEAD_END: readonly UnitStateName[] = ['failed', 'stopped'];
 
@@ -69,7 +74,18 @@ export class Supervisor implements SupervisorHandle {
           });
           break;
         case 'task':
-          unit = new TaskUnit(cfg, { ...base, root: opts.config.root, store: opts.store, rerun: rerun.has(name) });
+          unit = new TaskUnit(cfg, {
+            ...base,
+            root: opts.config.root,
+            store: opts.store,
+            rerun: rerun.has(name),
+            // Only `once` dependencies say something by running: the others run every time.
+            dependencyRan: () =>
+              Object.keys(cfg.dependsOn).find((d) => {
+                const dep = this.#units.get(d);
+                return dep?.config.kind === 'task' && dep.config.once !== undefined && dep.state === 'completed';
+              }),
+          });
           break;
         case 'compose':
           unit = new ComposeUnit(cfg, { ...base, projects: this.#projects, root: opts.config.root });
@@ -255,7 +271,7 @@ export class Supervisor implements SupervisorHandle {
     for (const [dep, cond] of Object.entries(cfg.dependsOn)) {
       const unit = this.#units.get(dep);
       if (!unit || unit.state === 'disabled') continue;
-      if (SATISFIES[cond].includes(unit.state)) continue;
+      if (SATISFIES[cond].includes(unit.state) || tolerated(unit, cond)) continue;
       if (DEAD_END.includes(unit.state) && this.#launched.has(dep)) blocked.push(`${dep} ${unit.state}`);
       else waiting.push(`${dep} (${cond})`);
     }

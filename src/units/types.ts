@@ -19,6 +19,8 @@ export interface UnitSnapshot {
   dependsOn: Record<string, string>;
   /** Compose container that was running before the supervisor started; left running on exit. */
   adopted?: boolean;
+  /** A task whose failure blocks nothing (`optional: true`); `status` warns when it failed. */
+  optional?: boolean;
 }
 
 export interface LogLine {
