@@ -41,6 +41,8 @@ const INIT_ORDER = [
   'create_builtin_rules',
 ];
 const UP_TIMEOUT = 8 * 60_000;
+/** The units a login needs: one of them failed means `up` cannot reach verify. */
+const ESSENTIAL = ['postgres', 'redis', 'nats', 'install-server', 'install-web', 'db-init', 'nats_listener', 'server', 'web'];
 
 const docker0 = await requireDocker();
 const missingTools = ['uv', 'pnpm', 'docker-registry', 'gcc', 'chromium'].filter((t) => !which(t));
@@ -70,22 +72,31 @@ describe.skipIf(!docker0.ok)('BK-Lite-shaped checkout: fresh clone to logged-in 
       await c.end();
     }
   };
-  /** Waits for the line `verify passed` (or fails early, with the output, on `verify failed` or an exit). */
-  const untilVerified = async (d: RunningCli, from = 0): Promise<void> => {
+  /**
+   * Waits for the line `verify passed`; fails early, with the output, on `verify failed`, an exit,
+   * or a unit the login needs in state `failed`.
+   */
+  const untilVerified = async (d: RunningCli): Promise<void> => {
     let exited = false;
     void d.exited.then(() => (exited = true));
-    await waitFor(
-      () => {
-        const out = d.output().slice(from);
-        if (/verify passed/.test(out)) return true;
-        if (/verify failed/.test(out) || exited) throw new Error(`up did not reach verify passed:\n${out.slice(-6000)}`);
-        return false;
-      },
-      { timeout: UP_TIMEOUT, interval: 250, message: 'verify passed' },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- up output (tail) ---\n${d.output().slice(-6000)}`);
-    });
+    const deadline = Date.now() + UP_TIMEOUT;
+    const stop = (why: string): never => {
+      throw new Error(`up did not reach verify passed: ${why}\n--- up output (tail) ---\n${d.output().slice(-8000)}`);
+    };
+    for (;;) {
+      const out = d.output();
+      if (/verify passed/.test(out)) return;
+      if (/verify failed/.test(out)) stop('verify failed');
+      if (exited) stop(`exited with ${d.child.exitCode}`);
+      if (existsSync(join(checkout, '.supervisor', 'control.json'))) {
+        const failed = (await units(checkout).catch(() => [])).filter((u) => u.state === 'failed' && ESSENTIAL.includes(u.name));
+        if (failed.length) stop(`failed: ${failed.map((u) => `${u.name} (${u.reason ?? ''})`).join('; ')}`);
+      }
+      if (Date.now() > deadline) stop(`no verify within ${UP_TIMEOUT} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   };
+
   /** Every process of the daemon's tree and of each unit's session, with start times (from /proc). */
   const recordTree = (daemonPid: number, unitPids: number[]): KnownProcess[] => {
     const all = listProcesses();
