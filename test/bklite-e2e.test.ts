@@ -127,6 +127,9 @@ describe.skipIf(!docker0.ok)('BK-Lite-shaped checkout: fresh clone to logged-in 
       BKLITE_ROOT: checkout,
       // uv must use this machine's Python (3.11), never try to download one.
       UV_PYTHON_DOWNLOADS: 'never',
+      // Some machines set PYTHONDONTWRITEBYTECODE=1: then every manage.py command of db-init compiles
+      // Django again (~1 s of CPU each). Empty = unset for Python.
+      PYTHONDONTWRITEBYTECODE: '',
     };
     registry = await startRegistry();
     const local = await buildFixtureImages();
