@@ -4,9 +4,11 @@
 
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { resolve } from 'node:path';
 import type { ResolvedConfig } from './config/types.ts';
 import { dockerReachable } from './compose/driver.ts';
 import { checkPrograms, withPathAdditions, type Problem } from './preflight.ts';
+import { checkEnvFiles } from './preflight-env.ts';
 
 export interface PreflightResult {
   problems: Problem[];
@@ -15,7 +17,12 @@ export interface PreflightResult {
   config: ResolvedConfig;
 }
 
-export async function runPreflight(config: ResolvedConfig): Promise<PreflightResult> {
+export interface PreflightOptions {
+  /** Create the missing dotenv files units require with `create` (`up` does; `check` only says so). */
+  write?: boolean;
+}
+
+export async function runPreflight(config: ResolvedConfig, opts: PreflightOptions = {}): Promise<PreflightResult> {
   const { problems, pathAdditions } = checkPrograms(config);
   const notes: string[] = [];
   for (const [unit, dir] of pathAdditions) notes.push(`${unit}: found its program in ${dir}, which is not on PATH; the unit's PATH will include it`);
@@ -39,13 +46,20 @@ export async function runPreflight(config: ResolvedConfig): Promise<PreflightRes
     if (!docker.ok) problems.push({ unit: undefined, message: `${docker.reason} (needed by ${users.join(', ')}; start Docker first)` });
   }
 
+  // An install task's output (.venv, node_modules) that is missing: said up front, since every
+  // unit after it waits for the install.
   for (const name of config.order) {
     const u = config.units[name]!;
-    if (!u.enabled) continue;
-    for (const r of u.requires) {
-      if (!existsSync(r.file)) problems.push({ unit: name, message: `${r.file} is missing${r.hint ? ` (${r.hint})` : ''}` });
+    if (!u.enabled || u.kind !== 'task' || !u.once) continue;
+    for (const out of u.once.outputs) {
+      if (existsSync(resolve(config.root, out))) continue;
+      const cmd = u.command === undefined ? '' : typeof u.command === 'string' ? u.command : u.command.join(' ');
+      notes.push(`${name}: ${out} is missing: \`up\` runs ${name} (${cmd}) first`);
     }
   }
+  const envFiles = checkEnvFiles(config, { write: opts.write ?? false });
+  problems.push(...envFiles.problems);
+  notes.push(...envFiles.notes);
 
   for (const name of config.order) {
     const u = config.units[name]!;
