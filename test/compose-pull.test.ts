@@ -80,13 +80,13 @@ describe.skipIf(!runnable)('pulling missing images', () => {
         '',
       ].join('\n'),
     );
-    let s: Stack | undefined;
+    const stacks: Stack[] = [];
     cleanups.push(async () => {
-      await s?.stop();
+      for (const st of stacks) await st.stop();
       await removeComposeProject(project);
       rmSync(dir, { recursive: true, force: true });
     });
-    s = await startStack(
+    const s = await startStack(
       {
         compose: { file, project },
         units: {
@@ -96,6 +96,7 @@ describe.skipIf(!runnable)('pulling missing images', () => {
       },
       { dir },
     );
+    stacks.push(s);
     await s.waitState('redis', 'healthy', 180_000);
     await s.waitState('offline', 'failed', 180_000);
     await s.files.flush();
