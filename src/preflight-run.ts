@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { ResolvedConfig } from './config/types.ts';
-import { dockerReachable } from './compose/driver.ts';
+import { ComposeProject, detectCompose, dockerReachable } from './compose/driver.ts';
 import { checkPrograms, withPathAdditions, type Problem } from './preflight.ts';
 import { checkEnvFiles } from './preflight-env.ts';
 
@@ -44,6 +44,11 @@ export async function runPreflight(config: ResolvedConfig, opts: PreflightOption
   for (const users of byDocker.values()) {
     const docker = await dockerReachable({ env: config.units[users[0]!]!.env });
     if (!docker.ok) problems.push({ unit: undefined, message: `${docker.reason} (needed by ${users.join(', ')}; start Docker first)` });
+    else {
+      const images = await checkImages(config, users);
+      notes.push(...images.notes);
+      problems.push(...images.problems);
+    }
   }
 
   // An install task's output (.venv, node_modules) that is missing: said up front, since every
@@ -100,4 +105,44 @@ function portFree(port: number): Promise<boolean> {
     srv.once('error', () => resolve(false));
     srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * Images the compose units will need that the local store lacks (`up` pulls them; offline, say
+ * how to get them first), and services the compose file does not have.
+ */
+async function checkImages(config: ResolvedConfig, units: readonly string[]): Promise<{ notes: string[]; problems: Problem[] }> {
+  const problems: Problem[] = [];
+  const byFile = new Map<string, { project: string; env: Readonly<Record<string, string>>; services: string[] }>();
+  for (const n of units) {
+    const u = config.units[n]!;
+    if (u.kind !== 'compose' || !existsSync(u.file)) continue;
+    const entry = byFile.get(u.file) ?? { project: u.project, env: u.env, services: [] };
+    entry.services.push(n);
+    byFile.set(u.file, entry);
+  }
+  const notes: string[] = [];
+  for (const [file, { project, env, services }] of byFile) {
+    const p = new ComposeProject({ file, project, cwd: config.root, env });
+    try {
+      const missing: { service: string; image: string }[] = [];
+      for (const unit of services) {
+        const service = (config.units[unit] as { service: string }).service;
+        const img = await p.imageOf(service);
+        if (!img.ok) {
+          problems.push({ unit, message: img.reason });
+          if (!img.reason.includes('is not in')) break; // the file itself is broken: once is enough
+        } else if (!img.build && img.image !== undefined && !(await p.imagePresent(img.image))) {
+          missing.push({ service, image: img.image });
+        }
+      }
+      if (missing.length === 0) continue;
+      const compose = await detectCompose({ env });
+      const pull = [...(compose.ok ? compose.argv : ['docker', 'compose']), '-f', file, 'pull', ...missing.map((m) => m.service)].join(' ');
+      notes.push(`images not in the local store: ${missing.map((m) => `${m.image} (${m.service})`).join(', ')}; \`up\` pulls them first (offline, it cannot: run ${pull} while online)`);
+    } finally {
+      await p.close();
+    }
+  }
+  return { notes, problems };
 }

@@ -42,7 +42,10 @@ function fakeCheckout(opts: { upstream?: boolean } = {}): string {
   const root = tmp('bksup-bklite-');
   if (!opts.upstream) {
     put(root, 'dev.sh', '#!/bin/sh\n');
-    put(root, 'docker-compose.dev.yml', 'services:\n  postgres:\n    image: postgres:15\n');
+    const pulled = ['postgres', 'redis', 'nats', 'minio', 'falkordb', 'victoria-metrics', 'victoria-logs'];
+    const services = pulled.map((svc) => `  ${svc}:\n    image: bksuptest-absent/${svc}:1\n`).join('');
+    put(root, 'mlflow/Dockerfile', 'FROM scratch\n');
+    put(root, 'docker-compose.dev.yml', `services:\n${services}  mlflow:\n    build: ./mlflow\n    image: bksuptest-absent/mlflow:1\n`);
   }
   put(root, 'server/manage.py', '# django\n');
   put(root, 'server/pyproject.toml', '[project]\nname = "server"\n');
@@ -81,6 +84,10 @@ describe('bksup check on a BK-Lite checkout', () => {
     expect(output).toContain('install-web: web/node_modules is missing');
     expect(output).toMatch(/server\/\.env is missing: `up` will create it with the stack's values \(DEBUG, DB_HOST, DB_PORT/);
     expect(output).toContain('web/.env.local is missing: `up` will create it');
+    // Images: the seven pulled ones are named with the command for an offline machine; mlflow is built.
+    expect(output).toContain('images not in the local store: bksuptest-absent/postgres:1 (postgres), bksuptest-absent/redis:1 (redis)');
+    expect(output).toMatch(new RegExp(`run docker(-compose| compose) -f ${root}/docker-compose\\.dev\\.yml pull postgres redis nats minio falkordb victoria-metrics victoria-logs while online`));
+    expect(output).not.toContain('(mlflow)');
     expect(output).not.toContain('server/.env.example');
     expect(output).not.toContain('bklite_dev_pass');
     expect(existsSync(join(root, 'server', '.env'))).toBe(false);
