@@ -7,14 +7,14 @@
 import { join } from 'node:path';
 import { bkliteConfig } from './examples/bklite/stack.ts';
 import { demoConfig } from './examples/bklite-demo/stack.ts';
-import { bkliteRootProblem, findBkliteRoot } from './src/bklite-root.ts';
+import { bkliteRootProblem, findBkliteCheckout } from './src/bklite-root.ts';
 import { defineConfig } from './src/index.ts';
 
 export default defineConfig(() => {
   const here = import.meta.dirname;
   // The checkout around the current directory first (bksup run from inside BK-Lite), then the one
   // around this repository (bk-supervisor cloned inside BK-Lite).
-  const root = findBkliteRoot(process.cwd(), process.env) ?? findBkliteRoot(here, process.env);
+  const root = findBkliteCheckout(process.cwd(), process.env) ?? findBkliteCheckout(here, process.env);
   if (root) {
     const problem = bkliteRootProblem(root);
     if (problem) throw new Error(`${problem}${process.env.BKLITE_ROOT ? ' (from BKLITE_ROOT)' : ''}`);

@@ -63,7 +63,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // Problems are warnings here: the units they concern will fail with the same reason, and
   // everything else should still come up.
-  const pre = await runPreflight(config);
+  const pre = await runPreflight(config, { write: true });
   config = pre.config;
   for (const note of pre.notes) opts.out.write(`bksup: preflight: ${note}\n`);
   for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);

@@ -526,6 +526,7 @@ export const userConfigSchema = strictObject({
         if (isPlainObject(v) && (v.url === undefined) === (v.browser === undefined)) {
           ctx.addIssue({
             code: 'custom',
+            ...(v.url === undefined ? { path: ['url'] } : {}),
             message: v.url === undefined
               ? `missing required key "url" (the URL to request, e.g. 'http://127.0.0.1:18001/api/v1/core/api/get_domain_list/'), or browser: { url, steps }`
               : 'a check has either url (HTTP) or browser (headless Chromium), not both',
