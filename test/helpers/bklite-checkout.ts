@@ -7,7 +7,8 @@
 //   server/                  test/fixtures/bklite-checkout/server: Django + uv (pyproject.toml,
 //                            uv.lock), BK-Lite's management commands, nats_listener on nats-py
 //   web/                     test/fixtures/bklite-checkout/web: pnpm (package.json,
-//                            pnpm-lock.yaml), a `dev` server proxying /api/proxy/* to NEXTAPI_URL
+//                            pnpm-lock.yaml), a `dev` server proxying /api/proxy/* to
+//                            ${NEXTAPI_URL}/api/v1/*
 //
 // Fresh as a clone is: no server/.venv, no web/node_modules, no server/.env, no web/.env.local.
 
@@ -83,7 +84,7 @@ export function composeFile(images: CheckoutImages): string {
     '    command: ["-js", "-sd", "/data"]',
     '    ports: ["${NATS_PORT:-14222}:4222"]',
     '    volumes: ["nats_data:/data"]',
-    ...http('minio', 9000, 'MINIO_PORT', 19000, ['    environment:', '      MINIO_ROOT_USER: minioadmin', '      MINIO_ROOT_PASSWORD: minioadmin']),
+    ...http('minio', 9000, 'MINIO_PORT', 19000, ['    environment:', '      MINIO_ROOT_USER: minioadmin', '      MINIO_ROOT_PASSWORD: minioadmin123']),
     ...http('victoria-metrics', 8428, 'VICTORIA_METRICS_PORT', 18428),
     ...http('victoria-logs', 9428, 'VICTORIA_LOGS_PORT', 19428),
     '  falkordb:',
