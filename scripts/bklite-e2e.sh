@@ -96,9 +96,15 @@ still_alive() {
   done <"$work/tree"
 }
 
-step "check"
-bksup check || fail "bksup check"
-ok "check"
+step "check: install units, the 13 init commands, the web-path verify"
+check_out="$(bksup check 2>&1)" || { echo "$check_out"; fail "bksup check"; }
+echo "$check_out"
+for want in install-server install-web 'manage.py migrate' 'createcachetable django_cache' init_realm_resource init_login_settings \
+  'create_user admin' model_init plugin_init node_init log_init init_bot init_channel init_llm create_builtin_rules \
+  /api/proxy/core/api/get_domain_list/ 'headless Chromium'; do
+  grep -qF -- "$want" <<<"$check_out" || fail "bksup check does not list: $want"
+done
+ok "check lists the install units, the 13 init commands and the web-path verify"
 
 step "up (first)"
 start_up
