@@ -191,6 +191,15 @@ describe.skipIf(!docker0.ok)('BK-Lite-shaped checkout: fresh clone to logged-in 
     const webEnv = readFileSync(join(checkout, 'web', '.env.local'), 'utf8');
     expect(webEnv).toMatch(new RegExp(`^NEXTAPI_URL=http://127\\.0\\.0\\.1:${ports.SERVER_PORT}\\b`, 'm'));
 
+    // Every unit gets where a working stack has it: tasks completed (the tolerated init steps too,
+    // which login does not wait for), the rest healthy.
+    const wanted = (name: string, state: string): string =>
+      state === 'disabled' ? 'disabled' : /^(install-|init-|db-init$|mlflow-db$)/.test(name) ? 'completed' : 'healthy';
+    const unsettled = async (): Promise<string[]> =>
+      (await units(checkout)).filter((u) => u.state !== wanted(u.name, u.state)).map((u) => `${u.name} ${u.state} ${u.reason ?? ''}`);
+    await waitFor(async () => (await unsettled()).length === 0, { timeout: 120_000, interval: 250, message: 'every unit completed or healthy' }).catch(async (err: Error) => {
+      throw new Error(`${err.message}; not yet: ${(await unsettled()).join('; ')}`);
+    });
     // All init commands ran once, in dev.sh's order; admin is in system_mgmt_user.
     const runs = await db<{ command: string }>('select command from fixture_init_run order by id');
     expect(runs.map((r) => r.command)).toEqual(INIT_ORDER);
@@ -231,6 +240,9 @@ describe.skipIf(!docker0.ok)('BK-Lite-shaped checkout: fresh clone to logged-in 
     expect(states['install-server']).toBe('skipped');
     expect(states['install-web']).toBe('skipped');
     expect(states['db-init']).toBe('skipped');
+    const initSteps = Object.keys(states).filter((n) => n.startsWith('init-'));
+    expect(initSteps).toHaveLength(8);
+    for (const n of initSteps) expect(`${n} ${states[n]}`).toBe(`${n} skipped`);
     const runs = await db<{ command: string }>('select command from fixture_init_run order by id');
     expect(runs.map((r) => r.command)).toEqual(INIT_ORDER);
   }, UP_TIMEOUT + 60_000);
