@@ -21,6 +21,11 @@ export interface UnitSnapshot {
   adopted?: boolean;
   /** A task whose failure blocks nothing (`optional: true`); `status` warns when it failed. */
   optional?: boolean;
+  /**
+   * Live processes of a process or task unit, detached ones included (only in `GET /api/units`,
+   * counted from one /proc scan made at most every PROCESS_COUNT_MS).
+   */
+  processes?: number;
 }
 
 export interface LogLine {
@@ -38,7 +43,8 @@ export interface SupervisorHandle {
   readonly bus: EventBus;
   /** Unit names in dependency order. */
   unitNames(): readonly string[];
-  snapshot(): UnitSnapshot[];
+  /** `processes`: fill in each unit's process count (a /proc scan: for the API, not for internal use). */
+  snapshot(opts?: { processes?: boolean }): UnitSnapshot[];
   start(unit: string): ControlResult;
   stop(unit: string): ControlResult;
   restart(unit: string): ControlResult;
