@@ -1,6 +1,8 @@
 // `npm run supervise` starts this. With a BK-Lite checkout ($BKLITE_ROOT, or a directory above the
 // current one or above this repository holding docker-compose.dev.yml) it is the real stack
-// (examples/bklite/stack.ts); without one, the demo stack (examples/bklite-demo/), which runs
+// (examples/bklite/stack.ts); a checkout without that file (server/manage.py and web/package.json,
+// as upstream TencentBlueKing/bk-lite) is refused with what is missing rather than taken for
+// "no checkout"; without one, the demo stack (examples/bklite-demo/), which runs
 // the same topology on PostgreSQL, redis-server and nats-server processes with Node stand-ins
 // for server, web and nats_listener — and says so first thing.
 

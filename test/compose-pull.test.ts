@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ComposeProject } from '../src/compose/driver.ts';
 import { serviceImages } from '../src/compose/images.ts';
 import { docker, freePort, removeComposeProject, requireDocker, uniqueProjectName } from './helpers/docker.ts';
 import { ensureTestImage } from './helpers/docker-images.ts';
@@ -23,6 +24,24 @@ const cleanups: (() => Promise<unknown> | void)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
+
+let registryStarted: Promise<{ host: string; child: ChildProcess }> | undefined;
+/** One registry for the file, started by the first test that needs it. */
+function registry(): Promise<{ host: string; child: ChildProcess }> {
+  registryStarted ??= startRegistry();
+  return registryStarted;
+}
+
+/** Pushes the local redis test image to the registry under a fresh name and drops the local tag. */
+async function pushedImage(tag: string): Promise<string> {
+  const { host } = await registry();
+  const repo = `${host}/${uniqueProjectName(tag)}/redis:1`;
+  await docker('tag', await ensureTestImage('bksup-test/redis'), repo);
+  await docker('push', repo);
+  await docker('rmi', repo); // only the tag: the store no longer has `repo`
+  cleanups.push(() => docker('rmi', repo).catch(() => undefined));
+  return repo;
+}
 
 async function startRegistry(): Promise<{ host: string; child: ChildProcess }> {
   const dir = mkdtempSync(join(tmpdir(), 'bksup-registry-'));
@@ -51,13 +70,7 @@ describe('serviceImages', () => {
 
 describe.skipIf(!runnable)('pulling missing images', () => {
   it('pulls from the registry with progress in the unit log, then starts; an unreachable registry fails the unit naming image and command', async () => {
-    const registry = await startRegistry();
-    const local = await ensureTestImage('bksup-test/redis');
-    const repo = `${registry.host}/${uniqueProjectName('img')}/redis:1`;
-    await docker('tag', local, repo);
-    await docker('push', repo);
-    await docker('rmi', repo); // only the tag: the store no longer has `repo`
-    cleanups.push(() => docker('rmi', repo).catch(() => undefined));
+    const repo = await pushedImage('img');
     const deadPort = await freePort();
     const offline = `127.0.0.1:${deadPort}/bksuptest/absent:1`;
 
@@ -109,4 +122,40 @@ describe.skipIf(!runnable)('pulling missing images', () => {
     expect(reason).toContain('connection refused');
     expect(reason).toContain(`when the registry is reachable, run: docker-compose -f ${file} pull offline`);
   }, 400_000);
+
+  it('compose v2: the pull is `compose pull <service>` and `up` keeps `--pull never`', async () => {
+    const repo = await pushedImage('v2');
+    const dir = mkdtempSync(join(tmpdir(), 'bksup-pull-v2-'));
+    const project = uniqueProjectName('pullv2');
+    cleanups.push(async () => {
+      await removeComposeProject(project);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const file = join(dir, 'docker-compose.yml');
+    const redisPort = await freePort();
+    writeFileSync(file, `version: '3.8'\nservices:\n  redis:\n    image: ${repo}\n    network_mode: host\n    command: ["--port", "${redisPort}", "--bind", "127.0.0.1", "--save", ""]\n`);
+    // A v2 stand-in: records its arguments, then hands them to v1 without `--pull never` (v1 has no such flag).
+    const shim = join(dir, 'compose-v2');
+    const log = join(dir, 'argv.log');
+    writeFileSync(
+      shim,
+      `#!${process.execPath}\nconst { appendFileSync } = require('node:fs');\nconst { spawnSync } = require('node:child_process');\n` +
+        `const args = process.argv.slice(2);\nappendFileSync(${JSON.stringify(log)}, args.join(' ') + '\\n');\n` +
+        `const i = args.indexOf('--pull'); if (i >= 0) args.splice(i, 2);\n` +
+        `process.exit(spawnSync('docker-compose', args, { stdio: 'inherit' }).status ?? 1);\n`,
+      { mode: 0o755 },
+    );
+    const p = new ComposeProject({ file, project, cwd: dir, compose: { argv: [shim], version: '2.24.0', major: 2 } });
+    cleanups.push(() => p.close());
+    const lines: string[] = [];
+    const pulled = await p.ensureImage('redis', (l) => lines.push(l));
+    expect(pulled.ok, JSON.stringify(pulled)).toBe(true);
+    expect(lines[0]).toBe(`image ${repo} is not in the local store: pulling it (${shim} -f ${file} pull redis)`);
+    expect(lines.at(-1)).toBe(`pulled ${repo}`);
+    const up = await p.up('redis');
+    expect(up.ok, JSON.stringify(up)).toBe(true);
+    const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.replace(`-f ${file} -p ${project} --ansi never `, ''));
+    expect(calls).toEqual(['config', 'pull redis', 'up -d --no-deps --pull never redis']);
+    await p.stop('redis', 5);
+  }, 300_000);
 });

@@ -56,7 +56,7 @@ export function bkliteWebVerify(o: WebVerifyOptions): VerifyCheck[] {
         url: `${o.webUrl}/auth/signin`,
         steps: [
           { waitForText: 'domain.com' },
-          { fill: 'input[name="username"], input#username', value: 'admin' },
+          { fill: 'input[name="username"], input#username, input[autocomplete="username"]', value: 'admin' },
           { fill: 'input[type="password"]', value: 'password' },
           { click: 'button[type="submit"]' },
           { waitForUrlNot: '/auth/signin' },

@@ -188,30 +188,36 @@ export class ComposeProject {
    * missing image is pulled with `compose pull <service>`, its progress passed to `onLine`.
    * A service with `build:` is left to compose. A failed pull names the image and the command.
    */
-  ensureImage(service: string, onLine: (line: string) => void): Promise<CommandResult> {
-    return serialize(`${this.project}:pull`, async () => {
-      const image = await this.imageOf(service);
-      if (!image.ok) return { ok: false, reason: image.reason, output: '' };
-      if (image.build || image.image === undefined) return { ok: true, output: '' };
-      if (await this.imagePresent(image.image)) return { ok: true, output: '' };
-      const compose = await this.#resolveCompose();
-      if (!compose.ok) return { ok: false, reason: compose.reason, output: '' };
-      const command = formatArgv([...compose.argv, '-f', this.file, 'pull', service]);
-      onLine(`image ${image.image} is not in the local store: pulling it (${command})`);
-      const splitter = lineSplitter((line) => {
-        if (!isPullProgressNoise(line)) onLine(this.#redact(line));
-      });
-      const r = await this.#composeRun(compose, ['pull', service], PULL_TIMEOUT_MS, splitter.push);
-      splitter.end();
-      if (r.ok && (await this.imagePresent(image.image))) {
-        onLine(`pulled ${image.image}`);
-        return r;
-      }
-      // v1 prints `Pulling x ... error` first and the daemon's answer (connection refused, not found) after it.
-      const detail = r.output.split(/\r?\n/).map((l) => l.trim()).find((l) => !/^Pulling /.test(l) && /error|refused|not found|denied|unauthorized|timeout/i.test(l));
-      const why = r.ok ? 'compose pull exited 0 but the image is still missing' : (detail ?? r.reason);
-      return { ok: false, reason: `image ${image.image} is not in the local store and pulling it failed (${why}); when the registry is reachable, run: ${command}`, output: r.output };
+  async ensureImage(service: string, onLine: (line: string) => void): Promise<CommandResult> {
+    const image = await this.imageOf(service);
+    if (!image.ok) return { ok: false, reason: image.reason, output: '' };
+    if (image.build || image.image === undefined) return { ok: true, output: '' };
+    if (await this.imagePresent(image.image)) return { ok: true, output: '' };
+    // One pull at a time per project, so each image's progress reads in one piece; a service
+    // whose image is present never waits behind someone else's pull.
+    return serialize(`${this.project}:pull`, () => this.#pull(service, image.image!, onLine));
+  }
+
+  async #pull(service: string, image: string, onLine: (line: string) => void): Promise<CommandResult> {
+    // Two services of one image: the second finds it pulled by the first.
+    if (await this.imagePresent(image)) return { ok: true, output: '' };
+    const compose = await this.#resolveCompose();
+    if (!compose.ok) return { ok: false, reason: compose.reason, output: '' };
+    const command = formatArgv([...compose.argv, '-f', this.file, 'pull', service]);
+    onLine(`image ${image} is not in the local store: pulling it (${command})`);
+    const splitter = lineSplitter((line) => {
+      if (!isPullProgressNoise(line)) onLine(this.#redact(line));
     });
+    const r = await this.#composeRun(compose, ['pull', service], PULL_TIMEOUT_MS, splitter.push);
+    splitter.end();
+    if (r.ok && (await this.imagePresent(image))) {
+      onLine(`pulled ${image}`);
+      return r;
+    }
+    // v1 prints `Pulling x ... error` first and the daemon's answer (connection refused, not found) after it.
+    const detail = r.output.split(/\r?\n/).map((l) => l.trim()).find((l) => !/^Pulling /.test(l) && /error|refused|not found|denied|unauthorized|timeout/i.test(l));
+    const why = r.ok ? 'compose pull exited 0 but the image is still missing' : (detail ?? r.reason);
+    return { ok: false, reason: `image ${image} is not in the local store and pulling it failed (${why}); when the registry is reachable, run: ${command}`, output: r.output };
   }
 
   /** The image `service` runs (from `compose config`, variables resolved), or that it is built. */
