@@ -11,7 +11,7 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -99,7 +99,7 @@ async function postgresImage(): Promise<string> {
   const zones = ['/usr/share/zoneinfo/UTC', '/usr/share/zoneinfo/GMT', '/usr/share/zoneinfo/Etc/UTC'];
   const dash = realpathSync('/bin/sh');
   const entry = join(FIXTURE, 'postgres-entrypoint.sh');
-  const work = mkdtempSyncIn('bksup-pg-etc-');
+  const work = await mkdtemp(join(tmpdir(), 'bksup-pg-etc-'));
   const passwd = join(work, 'passwd');
   const group = join(work, 'group');
   writeFileSync(passwd, `root:x:0:0:root:/root:/bin/sh\npostgres:x:${PG_UID}:${PG_UID}:postgres:/var/lib/postgresql:/bin/sh\n`);
@@ -123,12 +123,6 @@ async function postgresImage(): Promise<string> {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-}
-
-function mkdtempSyncIn(prefix: string): string {
-  const dir = join(tmpdir(), `${prefix}${process.pid}-${Date.now()}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
 }
 
 async function httpOkImage(): Promise<string> {
