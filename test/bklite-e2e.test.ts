@@ -44,11 +44,11 @@ const UP_TIMEOUT = 8 * 60_000;
 /** The units a login needs: one of them failed means `up` cannot reach verify. */
 const ESSENTIAL = ['postgres', 'redis', 'nats', 'install-server', 'install-web', 'db-init', 'nats_listener', 'server', 'web'];
 
-const docker0 = await requireDocker();
+const dockerState = await requireDocker();
 const missingTools = ['uv', 'pnpm', 'docker-registry', 'gcc', 'chromium'].filter((t) => !which(t));
 if (missingTools.length) throw new Error(`missing ${missingTools.join(', ')}: bash .ci/run installs them (pip install uv; npm i -g pnpm; apt-get install docker-registry gcc chromium)`);
 
-describe.skipIf(!docker0.ok)('BK-Lite-shaped checkout: fresh clone to logged-in browser', () => {
+describe.skipIf(!dockerState.ok)('BK-Lite-shaped checkout: fresh clone to logged-in browser', () => {
   const project = uniqueProjectName('bklite');
   const checkout = join(tmpdir(), project);
   let registry: LocalRegistry | undefined;
@@ -164,7 +164,8 @@ describe.skipIf(!docker0.ok)('BK-Lite-shaped checkout: fresh clone to logged-in 
       }
     }
     await removeComposeProject(project).catch(() => undefined);
-    const refs = images ? [...Object.values(images), `${project}_mlflow`] : [];
+    // mlflow's built image: `<project>_mlflow` (compose v1) or `<project>-mlflow` (v2).
+    const refs = images ? [...Object.values(images), `${project}_mlflow`, `${project}-mlflow`] : [];
     for (const ref of refs) await docker('rmi', '-f', ref).catch(() => undefined);
     await registry?.stop();
     rmSync(checkout, { recursive: true, force: true });
