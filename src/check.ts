@@ -1,10 +1,10 @@
 // `bksup check`: validate the config, print the dependency graph, then the preflight checks.
 // Exit 0 when all is well, 1 when preflight found problems, 2 when the config is invalid.
 
-import { loadConfig } from './config/load.ts';
-import { renderGraph } from './graph.ts';
 import { relative } from 'node:path';
+import { loadConfig } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
+import { renderGraph } from './graph.ts';
 import { runPreflight } from './preflight-run.ts';
 import { redactText, redactUrl, secretValues, urlPasswords } from './util/redact.ts';
 

@@ -113,12 +113,12 @@ function portFree(port: number): Promise<boolean> {
  */
 async function checkImages(config: ResolvedConfig, units: readonly string[]): Promise<{ notes: string[]; problems: Problem[] }> {
   const problems: Problem[] = [];
-  const byFile = new Map<string, { project: string; env: Readonly<Record<string, string>>; services: string[] }>();
+  const byFile = new Map<string, { project: string; env: Readonly<Record<string, string>>; services: { unit: string; service: string }[] }>();
   for (const n of units) {
     const u = config.units[n]!;
     if (u.kind !== 'compose' || !existsSync(u.file)) continue;
     const entry = byFile.get(u.file) ?? { project: u.project, env: u.env, services: [] };
-    entry.services.push(n);
+    entry.services.push({ unit: n, service: u.service });
     byFile.set(u.file, entry);
   }
   const notes: string[] = [];
@@ -126,8 +126,7 @@ async function checkImages(config: ResolvedConfig, units: readonly string[]): Pr
     const p = new ComposeProject({ file, project, cwd: config.root, env });
     try {
       const missing: { service: string; image: string }[] = [];
-      for (const unit of services) {
-        const service = (config.units[unit] as { service: string }).service;
+      for (const { unit, service } of services) {
         const img = await p.imageOf(service);
         if (!img.ok) {
           problems.push({ unit, message: img.reason });

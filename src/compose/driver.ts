@@ -13,6 +13,8 @@
 // - Every child process is tracked and killed by close(); output and reasons are redacted.
 
 import type { ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { redactText, secretValues } from '../util/redact.ts';
 import { detectCompose, type ComposeCommand } from './detect.ts';
 import { EventWatcher, type ContainerEvent } from './events.ts';
@@ -78,6 +80,14 @@ export function projectNameProblem(name: string): string | undefined {
   return `compose project name ${JSON.stringify(name)} is invalid: use lowercase letters, digits, '-' and '_', starting with a letter or digit`;
 }
 
+function fileMtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
 /** A pull of a large image on a slow line takes minutes; bounded so a stalled one ends as a failure. */
 const PULL_TIMEOUT_MS = 20 * 60_000;
 
@@ -138,7 +148,8 @@ export class ComposeProject {
   #watcher: EventWatcher | undefined;
   readonly #eventListeners = new Set<{ onEvent: (ev: ContainerEvent) => void; onError?: (reason: string) => void }>();
   #closed = false;
-  #config: Promise<{ ok: true; services: Map<string, ServiceImage> } | { ok: false; reason: string }> | undefined;
+  /** `compose config` of the file as it was at `mtimeMs` (an edited file is read again). */
+  #config: { mtimeMs: number; result: Promise<{ ok: true; services: Map<string, ServiceImage> } | { ok: false; reason: string }> } | undefined;
 
   constructor(opts: ComposeProjectOptions) {
     const problem = projectNameProblem(opts.project);
@@ -222,15 +233,20 @@ export class ComposeProject {
 
   /** The image `service` runs (from `compose config`, variables resolved), or that it is built. */
   async imageOf(service: string): Promise<({ ok: true } & ServiceImage) | { ok: false; reason: string }> {
-    this.#config ??= (async () => {
-      const compose = await this.#resolveCompose();
-      if (!compose.ok) return { ok: false as const, reason: compose.reason };
-      const r = await this.#composeRun(compose, ['config'], 60_000);
-      return r.ok ? { ok: true as const, services: serviceImages(r.output) } : { ok: false as const, reason: r.reason };
-    })();
-    const config = await this.#config;
+    const mtimeMs = fileMtime(resolve(this.cwd, this.file));
+    if (this.#config?.mtimeMs !== mtimeMs) {
+      const result = (async () => {
+        const compose = await this.#resolveCompose();
+        if (!compose.ok) return { ok: false as const, reason: compose.reason };
+        const r = await this.#composeRun(compose, ['config'], 60_000);
+        return r.ok ? { ok: true as const, services: serviceImages(r.output) } : { ok: false as const, reason: r.reason };
+      })();
+      this.#config = { mtimeMs, result };
+    }
+    const entry = this.#config;
+    const config = await entry.result;
     if (!config.ok) {
-      this.#config = undefined;
+      if (this.#config === entry) this.#config = undefined;
       return config;
     }
     const found = config.services.get(service);
