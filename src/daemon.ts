@@ -4,7 +4,9 @@
 //   take .supervisor/daemon.lock ── held by a live daemon? say which pid, exit 1
 //   stop leftovers of a previous run that died (state.json: pid + start time)
 //   wire the bus: log files, ring, terminal, supervisor.log; start the control API
-//   start the units in dependency order … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
+//   start the units in dependency order; watch the units' files and the config's own files
+//   (restart on change, reload the config on edit or `bksup reload`)
+//   … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
 import { loadConfig } from './config/load.ts';
@@ -23,6 +25,7 @@ import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-l
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
+import { LiveUpdates } from './watch/live.ts';
 import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
@@ -40,7 +43,8 @@ export interface DaemonOptions {
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const loaded = await loadConfig({ cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) });
+  const loadOpts = { cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) };
+  const loaded = await loadConfig(loadOpts);
   if (!loaded.ok) {
     opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
     return 2;
@@ -123,6 +127,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     rerun: opts.rerun,
     log: (level, msg, extra) => logger[level](extra ?? {}, msg),
   });
+  const live = new LiveUpdates(sup, loadOpts, loaded.sources ?? [], (level, msg, extra) => logger[level](extra ?? {}, msg));
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
 
@@ -153,6 +158,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logger,
     metrics,
     metricsPublic: config.metrics.public,
+    reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
   });
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);
   say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
@@ -167,6 +173,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const started = sup.startAll(opts.units);
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
   runVerifyWhenHealthy(sup, config, say);
+  // After the units were asked to start: crawling the watched trees must not delay them.
+  await live.start();
+  const watched = config.order.filter((n) => config.units[n]!.enabled && config.units[n]!.watch);
+  if (watched.length) say(`bksup: watching files for ${watched.join(', ')}`);
+  if (config.reload) say('bksup: reloading the config when it (or an import, or an env file) changes; bksup reload does it by hand');
   opts.onReady?.(sup, config);
 
   // A bug in the daemon must not leave children behind or logs unwritten.
@@ -193,6 +204,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // The daemon lives until someone asks for the shutdown (signal or control API).
   await sup.stopped;
+  await live.close();
   await store.settled();
   say('bksup: all units stopped');
   logger.info('supervisor stopped');

@@ -155,6 +155,8 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
         // Its subscription dies with the NATS connection: when nats restarts, so does the listener.
         onDependencyFailure: 'restart',
         restart: { policy: 'always' },
+        // uvicorn --reload follows its own edits; these keep the old code until restarted.
+        watch: { paths: ['server/**/*.py'] },
       },
       server: {
         cwd: 'server',
@@ -183,6 +185,8 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
         env: python,
         dependsOn: { redis: 'healthy', postgres: 'healthy', 'db-init': 'completed' },
         restart: { policy: 'always' },
+        // uvicorn --reload follows its own edits; these keep the old code until restarted.
+        watch: { paths: ['server/**/*.py'] },
       },
       'celery-beat': {
         enabled: celery,
@@ -192,6 +196,8 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
         env: python,
         dependsOn: { redis: 'healthy', postgres: 'healthy', 'db-init': 'completed' },
         restart: { policy: 'always' },
+        // uvicorn --reload follows its own edits; these keep the old code until restarted.
+        watch: { paths: ['server/**/*.py'] },
       },
     },
     verify: bkliteVerify(local('SERVER_PORT')),

@@ -73,6 +73,19 @@ interface UnitCommon {
   onDependencyFailure?: DependencyFailurePolicy;
   /** Files that must exist before the unit can work (checked by preflight), e.g. `server/.env`. */
   requires?: { file: string; hint?: string }[];
+  /** Restart the unit when files matching `paths` change (see WatchConfig). */
+  watch?: WatchConfig;
+}
+
+export interface WatchConfig {
+  /** Globs relative to root, e.g. ['server/**\/*.py']. */
+  paths: string[];
+  /** Globs relative to root, on top of the default ignores (.git, node_modules, .venv, __pycache__, *.pyc, logs, .supervisor). */
+  ignore?: string[];
+  /** Quiet time that ends a burst of changes (default 300ms): one restart per burst. */
+  debounce?: Duration;
+  /** Also restart the units that depend on this one, in graph order. */
+  cascade?: boolean;
 }
 
 export type DependencyFailurePolicy = 'restart' | 'wait' | 'ignore';
@@ -130,6 +143,8 @@ export interface UserConfig {
   metrics?: { public?: boolean };
   compose?: { file?: string; project?: string };
   units: Record<string, UnitConfig>;
+  /** Apply config edits (this file, its imports, env files) to the running daemon; default true. */
+  reload?: boolean;
   verify?: VerifyCheck[];
 }
 
@@ -170,6 +185,14 @@ interface ResolvedUnitCommon {
   onDependencyFailure: DependencyFailurePolicy;
   /** Absolute paths, with the fix to show when missing. */
   requires: readonly { file: string; hint: string | undefined }[];
+  watch: ResolvedWatch | undefined;
+}
+
+export interface ResolvedWatch {
+  paths: readonly string[];
+  ignore: readonly string[];
+  debounceMs: number;
+  cascade: boolean;
 }
 
 export interface ResolvedProcessUnit extends ResolvedUnitCommon {
@@ -219,4 +242,7 @@ export interface ResolvedConfig {
   /** Unit names in a dependency order (every unit after its dependencies). */
   order: readonly string[];
   verify: readonly ResolvedVerifyCheck[];
+  reload: boolean;
+  /** Every env file the config reads (absolute; the optional top-level `.env` even when missing). */
+  envFiles: readonly string[];
 }

@@ -11,6 +11,8 @@ import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
 
 const TAIL_LINES = 20;
+/** States that show why the run began (a watched change, a reload) when they have no reason of their own. */
+const NOTED_STATES: ReadonlySet<UnitStateName> = new Set(['starting', 'running', 'healthy']);
 
 export interface UnitDeps {
   bus: EventBus;
@@ -49,6 +51,8 @@ export abstract class UnitBase {
   readonly #tail: string[] = [];
   /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
   #dependencyNote: string | null = null;
+  /** Why the current run exists (`restarted: server/x.py changed`); shown until a failure or a user's command. */
+  #note: string | null = null;
 
   constructor(config: ResolvedUnit, deps: UnitDeps) {
     this.name = config.name;
@@ -99,6 +103,11 @@ export abstract class UnitBase {
     this.publish('pending', { reason, pid: null });
   }
 
+  /** Sets (or clears) why the unit is being restarted; the coming start states carry it as their reason. */
+  setNote(note: string | null): void {
+    this.#note = note;
+  }
+
   /** Notes (or clears, with null) that a dependency is down while this unit keeps running. */
   noteDependency(note: string | null): void {
     if (note === this.#dependencyNote) return;
@@ -137,7 +146,8 @@ export abstract class UnitBase {
     this.#since = Date.now();
     if (extras.pid !== undefined) this.#pid = extras.pid;
     if (extras.exitCode !== undefined) this.#exitCode = extras.exitCode;
-    this.#reason = extras.reason ?? null;
+    if (state === 'failed' || state === 'backoff' || state === 'unhealthy') this.#note = null;
+    this.#reason = extras.reason ?? (NOTED_STATES.has(state) ? this.#note : null);
     const event: StateEvent = { type: 'state', unit: this.name, kind: this.kind, state, prev, ts: this.#since };
     if (this.#pid !== null) event.pid = this.#pid;
     if (extras.exitCode !== undefined) event.exitCode = extras.exitCode;
