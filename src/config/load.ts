@@ -9,6 +9,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPlainObject } from '../util/plain-object.ts';
 import { redactText } from '../util/redact.ts';
+import { configSources } from './sources.ts';
 import type { ResolvedConfig } from './types.ts';
 
 export const CONFIG_FILE_NAMES = ['supervisor.config.ts', 'supervisor.config.mts', 'supervisor.config.js', 'supervisor.config.mjs'] as const;
@@ -86,29 +87,18 @@ export type ImportedConfig = { ok: true; value: unknown; sources: string[] } | {
 /** This package's own sources: a config importing `defineConfig` from them does not make them config. */
 const OWN_SOURCES = fileURLToPath(new URL('../', import.meta.url));
 
-function userSource(url: string): string | undefined {
-  if (!url.startsWith('file:')) return undefined;
-  const path = fileURLToPath(url.replace(/\?.*$/, ''));
-  if (path.includes('/node_modules/') || path.startsWith(OWN_SOURCES)) return undefined;
-  return path;
-}
-
 /** Imports the config file with tsx in this process and evaluates its default export. */
 export async function importConfigValue(file: string, shown: string): Promise<ImportedConfig> {
   let mod: Record<string, unknown>;
-  const sources = new Set<string>([file]);
-  const onImport = (url: string): void => {
-    const path = userSource(url);
-    if (path !== undefined) sources.add(path);
-  };
+  const sources = configSources(file, OWN_SOURCES);
   try {
     // Loaded only here: tsx's loader (a hooks thread and an esbuild service process, ~40 MiB)
     // is only paid for by a process that imports a config.
     const { tsImport } = await import('tsx/esm/api');
     // tsconfig: false — the user's project tsconfig (paths, jsx, …) has no say over this one file.
-    mod = (await tsImport(pathToFileURL(file).href, { parentURL: import.meta.url, tsconfig: false, onImport })) as Record<string, unknown>;
+    mod = (await tsImport(pathToFileURL(file).href, { parentURL: import.meta.url, tsconfig: false })) as Record<string, unknown>;
   } catch (err) {
-    return { ok: false, errors: [`${shown}: cannot load the config: ${errorText(err, file, shown)} (fix the file or what it imports)`], sources: [...sources] };
+    return { ok: false, errors: [`${shown}: cannot load the config: ${errorText(err, file, shown)} (fix the file or what it imports)`], sources };
   }
 
   let value = mod.default;
@@ -118,16 +108,16 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
   if (value === undefined) {
     const named = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule');
     const hint = named.length > 0 ? `; found only named exports: ${named.join(', ')}` : '';
-    return { ok: false, errors: [`${shown}: no default export (end the file with: export default defineConfig({ units: { ... } })${hint})`], sources: [...sources] };
+    return { ok: false, errors: [`${shown}: no default export (end the file with: export default defineConfig({ units: { ... } })${hint})`], sources };
   }
   if (typeof value === 'function') {
     try {
       value = await (value as () => unknown)();
     } catch (err) {
-      return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`], sources: [...sources] };
+      return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`], sources };
     }
   }
-  return { ok: true, value, sources: [...sources] };
+  return { ok: true, value, sources };
 }
 
 /**
