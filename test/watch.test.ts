@@ -13,7 +13,7 @@ const FOREVER = `${JSON.stringify(process.execPath)} -e "setInterval(() => {}, 1
 let dir: string;
 let cli: RunningCli;
 
-type Row = Awaited<ReturnType<typeof units>>[number];
+type Row = Awaited<ReturnType<typeof units>>[number] & { since?: number };
 const byName = async (): Promise<Map<string, Row>> => new Map((await units(dir)).map((u) => [u.name, u]));
 
 /** Lines of a unit's log that record a stop for a watched change. */
@@ -51,20 +51,24 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'src', 'node_modules', 'pkg'), { recursive: true });
   mkdirSync(join(dir, 'src', '__pycache__'), { recursive: true });
   mkdirSync(join(dir, 'other'), { recursive: true });
+  mkdirSync(join(dir, 'crash'), { recursive: true });
   writeFileSync(join(dir, 'src', 'app', 'nats.py'), 'x = 1\n');
   writeConfig(
     dir,
     `{ units: {
-      base: { command: ${JSON.stringify(FOREVER)}, watch: { paths: ['src/**/*.py'], debounce: '300ms', cascade: true } },
+      // A generous quiet time: on a loaded CI machine the test's own 1,500 file operations may
+      // pause longer than the default 300 ms, which would rightly count as two bursts.
+      base: { command: ${JSON.stringify(FOREVER)}, watch: { paths: ['src/**/*.py'], debounce: '1s', cascade: true } },
       dep: { command: ${JSON.stringify(FOREVER)}, dependsOn: { base: 'healthy' } },
       other: { command: ${JSON.stringify(FOREVER)}, watch: { paths: ['other'], debounce: '300ms' } },
       plain: { command: ${JSON.stringify(FOREVER)} },
+      crashy: { command: 'exit 1', restart: { policy: 'always', backoff: { initial: '1h', max: '1h' } }, watch: { paths: ['crash'], debounce: '100ms' } },
     } }`,
   );
   cli = startCli(dir, ['up']);
   await waitForControl(dir);
-  await waitFor(() => cli.output().includes('bksup: watching files for base, other'), { message: 'watches in place', timeout: 30_000 });
-  await waitFor(async () => [...(await byName()).values()].every((u) => u.state === 'healthy'), { message: 'all healthy', timeout: 30_000 });
+  await waitFor(() => cli.output().includes('bksup: watching files for base, other, crashy'), { message: 'watches in place', timeout: 30_000 });
+  await waitFor(async () => [...(await byName()).values()].every((u) => u.state === (u.name === 'crashy' ? 'backoff' : 'healthy')), { message: 'all healthy, crashy in backoff', timeout: 30_000 });
 }, 60_000);
 
 afterAll(async () => {
@@ -122,4 +126,15 @@ describe('watch', () => {
     expect((await byName()).get('base')!.pid).toBe(settled.get('base')!.pid);
     expect(restartsOf('base')).toBe(baseRestarts + 1);
   }, 120_000);
+
+  it('a change during backoff does not add a restart: the coming start runs the new files', async () => {
+    const before = (await byName()).get('crashy')!;
+    expect(before.state).toBe('backoff');
+    writeFileSync(join(dir, 'crash', 'fix.txt'), 'fixed?\n');
+    await waitFor(() => readFileSync(join(dir, 'logs', 'supervisor.log'), 'utf8').includes('crashy: crash/fix.txt changed: not restarted, its coming start runs it'), { message: 'the deferred change logged' });
+    const after = (await byName()).get('crashy')!;
+    expect(after.state).toBe('backoff');
+    expect(after.since).toBe(before.since);
+    expect(restartsOf('crashy')).toBe(0);
+  }, 60_000);
 });
