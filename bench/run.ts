@@ -255,7 +255,7 @@ const rows: Row[] = [
   { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
   { name: 'idle over a 50,000-file tree, not watching (`reload: false`): RSS', c: results.unwatchedRss, fmt: mib },
   { name: '… watching `server/**/*.py` + `web/src/**` and the config (default ignores): RSS', c: results.watchRss, fmt: mib, target: '≤ 1.10× not watching', met: (v) => v <= 1.1 * (results.unwatchedRss['bk-supervisor'] ?? NaN) },
-  { name: '… CPU over 10 s, not watching / watching', c: results.watchCpu, fmt: (n) => `${(results.unwatchedCpu['bk-supervisor'] ?? NaN).toFixed(4)} s / ${n.toFixed(4)} s`, target: '≤ 1.10× not watching (or ≤ 0.01 s)', met: (v) => v <= Math.max(0.01, 1.1 * (results.unwatchedCpu['bk-supervisor'] ?? NaN)) },
+  { name: '… CPU over 10 s, not watching / watching', c: results.watchCpu, fmt: (n) => `${(results.unwatchedCpu['bk-supervisor'] ?? NaN).toFixed(4)} s / ${n.toFixed(4)} s`, target: '≤ 1.10× not watching', met: (v) => v <= 1.1 * (results.unwatchedCpu['bk-supervisor'] ?? NaN) },
   { name: '… inotify watches held by the daemon (one per watched directory)', c: results.watchWatches, fmt: int },
   { name: 'stop everything (stop timeout 2 s, one child ignores SIGTERM)', c: results.stopMs, fmt: ms, target: `≤ ${W.STOP_TIMEOUT_MS + 100} ms`, met: (v) => v <= W.STOP_TIMEOUT_MS + 100, ratios: true },
   { name: 'survivors after stop (worst round)', c: results.stopSurvivors, fmt: int, target: '0', met: (v) => v === 0 },
