@@ -20,6 +20,7 @@ import type { ControlResult, SupervisorHandle, UnitSnapshot } from './units/type
 import type { UnitBase, UnitDeps } from './units/unit.ts';
 import type { StateStore } from './state-store.ts';
 import type { ReloadPlan } from './reload-plan.ts';
+import { listProcesses, type ProcStat } from './util/proc.ts';
 
 export interface SupervisorOptions {
   config: ResolvedConfig;
@@ -36,6 +37,9 @@ const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
   healthy: ['healthy', 'completed', 'skipped'],
   completed: ['completed', 'skipped'],
 };
+
+/** The /proc scan behind process counts is reused this long: a status loop or a dashboard costs at most 4 scans a second. */
+const PROCESS_COUNT_MS = 250;
 
 /** Dependency states after which a waiting dependent cannot proceed without someone acting. */
 const DEAD_END: readonly UnitStateName[] = ['failed', 'stopped'];
@@ -84,7 +88,12 @@ export class Supervisor implements SupervisorHandle {
   #createUnit(name: string, rerun: boolean): UnitBase {
     const opts = this.#opts;
     const cfg = this.#config.units[name]!;
-    const base = { bus: opts.bus, ...(opts.log ? { log: opts.log } : {}), ...(opts.random ? { random: opts.random } : {}) };
+    const base = {
+      bus: opts.bus,
+      holdRestart: (u: string) => this.#holdRestart(u),
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+    };
     switch (cfg.kind) {
       case 'process':
         return new ProcessUnit(cfg, {
@@ -118,8 +127,22 @@ export class Supervisor implements SupervisorHandle {
     return this.#units.get(name);
   }
 
-  snapshot(): UnitSnapshot[] {
-    return this.config.order.map((n) => this.#units.get(n)!.snapshot());
+  snapshot(opts: { processes?: boolean } = {}): UnitSnapshot[] {
+    const all = opts.processes ? this.#recentScan() : undefined;
+    return this.config.order.map((n) => {
+      const unit = this.#units.get(n)!;
+      const snap = unit.snapshot();
+      const count = all && unit.processCount(all);
+      if (count !== undefined) snap.processes = count;
+      return snap;
+    });
+  }
+
+  #scan: { at: number; all: ProcStat[] } | undefined;
+  #recentScan(): ProcStat[] {
+    const now = performance.now();
+    if (!this.#scan || now - this.#scan.at > PROCESS_COUNT_MS) this.#scan = { at: now, all: listProcesses() };
+    return this.#scan.all;
   }
 
   /** `up [units…]`: the named units (all enabled ones when none) and everything they depend on. */
@@ -141,7 +164,7 @@ export class Supervisor implements SupervisorHandle {
     this.#want(name);
     this.#launched.delete(name);
     unit.clearCrashHistory();
-    unit.setNote(null);
+    unit.setRestartNote(null);
     this.#evaluate();
     return { ok: true };
   }
@@ -151,7 +174,7 @@ export class Supervisor implements SupervisorHandle {
     if (!unit) return this.#unknown(name);
     this.#wanted.delete(name);
     this.#launched.delete(name);
-    unit.setNote(null);
+    unit.setRestartNote(null);
     void unit.stop('stop requested');
     return { ok: true };
   }
@@ -166,7 +189,7 @@ export class Supervisor implements SupervisorHandle {
       this.#evaluate();
       return { ok: true };
     }
-    unit.setNote(null);
+    unit.setRestartNote(null);
     void unit.restart('restart requested');
     return { ok: true };
   }
@@ -193,7 +216,7 @@ export class Supervisor implements SupervisorHandle {
         p = Promise.all(after.map(stopOne)).then(() => {
           const u = this.#units.get(d);
           if (!u || this.#shutdown) return;
-          u.setNote(`${note} (cascade from ${name})`);
+          u.setRestartNote(`${note} (cascade from ${name})`);
           return u.stop(`${note} (cascade from ${name})`);
         });
         memo.set(d, p);
@@ -203,7 +226,7 @@ export class Supervisor implements SupervisorHandle {
     for (const d of dependents) this.#launched.delete(d);
     void Promise.all(dependents.map(stopOne)).then(() => {
       if (this.#shutdown || this.#units.get(name) !== unit) return;
-      unit.setNote(note);
+      unit.setRestartNote(note);
       if (unit.state === 'failed') {
         // Gave up before the change (a crash loop the edit may fix): a fresh start, fresh budget.
         unit.clearCrashHistory();
@@ -248,9 +271,9 @@ export class Supervisor implements SupervisorHandle {
     for (const n of plan.removed) this.#units.delete(n);
     for (const n of [...plan.changed, ...plan.added]) {
       this.#units.set(n, this.#createUnit(n, false));
-      this.#units.get(n)!.setNote('restarted: its config changed (reload)');
+      this.#units.get(n)!.setRestartNote('restarted: its config changed (reload)');
     }
-    for (const n of plan.added) this.#units.get(n)!.setNote('added by a reload');
+    for (const n of plan.added) this.#units.get(n)!.setRestartNote('added by a reload');
     this.#indexDependents();
     for (const n of rewant) this.#want(n);
     if (this.#wantAll) for (const n of plan.added) this.#want(n);
@@ -352,7 +375,9 @@ export class Supervisor implements SupervisorHandle {
       const cfg = this.config.units[name]!;
       if (cfg.dependsOn[dep] !== 'healthy' || !this.#launched.has(name)) continue;
       const unit = this.#units.get(name)!;
-      const active = ['starting', 'running', 'healthy', 'unhealthy', 'backoff'].includes(unit.state);
+      // `stopping` too: a unit already on its way to a restart of its own (its probe noticed the
+      // outage first) must not come back before the dependency does.
+      const active = ['starting', 'running', 'healthy', 'unhealthy', 'backoff', 'stopping'].includes(unit.state);
       if (healthy) {
         unit.noteDependency(null);
         continue;
@@ -370,6 +395,19 @@ export class Supervisor implements SupervisorHandle {
           break;
       }
     }
+  }
+
+  /**
+   * A unit's automatic restart is due. Unless it ignores its dependencies, it waits while one is
+   * not met: restarting a listener while NATS is away only crashes it again until the crash-loop
+   * budget declares it failed, an outage of someone else's making. Un-launched, it is started by
+   * #evaluate like any waiting unit.
+   */
+  #holdRestart(name: string): string | undefined {
+    if (this.#shutdown || this.config.units[name]?.onDependencyFailure === 'ignore') return undefined;
+    const waiting = this.#waitingOn(name);
+    if (waiting !== undefined) this.#launched.delete(name);
+    return waiting;
   }
 
   /** Why `name` cannot start yet, or undefined when every dependency meets its condition. */

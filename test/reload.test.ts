@@ -129,7 +129,8 @@ describe('reload', () => {
     writeConfig(dir, `{ units: { a: ${unit()}, c: ${unit(", env: { MODE: 'two' }")}, d: ${unit(", dependsOn: { a: 'healthy' }")}, e: ${unit(", envFile: 'app.env'")}, t: { kind: 'task', command: 'echo ran again', once: true, restart: { policy: 'on-failure' } } } }`);
     await reloadAfter(t0);
     await waitFor(async () => (await byName()).get('t')!.state === 'completed', { message: 't completed' });
-    expect(readFileSync(join(dir, 'logs', 't.log'), 'utf8')).toContain('ran again');
+    // The file is written a moment after the state is published.
+    await waitFor(() => readFileSync(join(dir, 'logs', 't.log'), 'utf8').includes('ran again'), { message: "t's output in its log" });
   }, 60_000);
 
   it('an edit of a file the config imports reloads it', async () => {

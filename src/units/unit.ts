@@ -7,6 +7,7 @@ import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
 import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
+import type { ProcStat } from '../util/proc.ts';
 import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
 
@@ -18,6 +19,12 @@ export interface UnitDeps {
   bus: EventBus;
   /** Jitter source for the restart backoff (tests pin it). */
   random?: () => number;
+  /**
+   * An automatic restart is due: why it must wait instead (a dependency it needs is down, so the
+   * new run would only fail and spend the crash budget), or undefined to go ahead. A held unit
+   * becomes `pending` with that reason and is started by the supervisor once it may.
+   */
+  holdRestart?: (unit: string) => string | undefined;
   /** Called for anything the supervisor log should record beyond state events. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -52,7 +59,7 @@ export abstract class UnitBase {
   /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
   #dependencyNote: string | null = null;
   /** Why the current run exists (`restarted: server/x.py changed`); shown until a failure or a user's command. */
-  #note: string | null = null;
+  #restartNote: string | null = null;
 
   constructor(config: ResolvedUnit, deps: UnitDeps) {
     this.name = config.name;
@@ -104,8 +111,8 @@ export abstract class UnitBase {
   }
 
   /** Sets (or clears) why the unit is being restarted; the coming start states carry it as their reason. */
-  setNote(note: string | null): void {
-    this.#note = note;
+  setRestartNote(note: string | null): void {
+    this.#restartNote = note;
   }
 
   /** Notes (or clears, with null) that a dependency is down while this unit keeps running. */
@@ -131,6 +138,11 @@ export abstract class UnitBase {
     };
   }
 
+  /** Live processes of this unit among `all` (one /proc scan shared by every unit); undefined: not ours to count (compose). */
+  processCount(_all: ProcStat[]): number | undefined {
+    return undefined;
+  }
+
   /** Last lines of output, newest last (for failure reasons). */
   lastOutput(n = 5): string[] {
     return this.#tail.slice(-n);
@@ -146,8 +158,8 @@ export abstract class UnitBase {
     this.#since = Date.now();
     if (extras.pid !== undefined) this.#pid = extras.pid;
     if (extras.exitCode !== undefined) this.#exitCode = extras.exitCode;
-    if (state === 'failed' || state === 'backoff' || state === 'unhealthy') this.#note = null;
-    this.#reason = extras.reason ?? (NOTED_STATES.has(state) ? this.#note : null);
+    if (state === 'failed' || state === 'backoff' || state === 'unhealthy') this.#restartNote = null;
+    this.#reason = extras.reason ?? (NOTED_STATES.has(state) ? this.#restartNote : null);
     const event: StateEvent = { type: 'state', unit: this.name, kind: this.kind, state, prev, ts: this.#since };
     if (this.#pid !== null) event.pid = this.#pid;
     if (extras.exitCode !== undefined) event.exitCode = extras.exitCode;
@@ -189,6 +201,11 @@ export abstract class UnitBase {
       if (this.#tail.length > TAIL_LINES * 2) this.#tail.splice(0, this.#tail.length - TAIL_LINES);
     }
     this.bus.publishLogs(joined ? { unit: this.name, stream, firstSeq, ts: Date.now(), lines, joined } : { unit: this.name, stream, firstSeq, ts: Date.now(), lines });
+  }
+
+  /** A line from the supervisor about this unit in its own log (file, ring, clients). */
+  note(line: string): void {
+    this.system(line);
   }
 
   /** A line from the supervisor about this unit, written into its log stream. */
