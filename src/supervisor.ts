@@ -225,7 +225,12 @@ export class Supervisor implements SupervisorHandle {
     };
     for (const d of dependents) this.#launched.delete(d);
     void Promise.all(dependents.map(stopOne)).then(() => {
-      if (this.#shutdown || this.#units.get(name) !== unit) return;
+      if (this.#shutdown || this.#units.get(name) !== unit) {
+        // Replaced by a reload meanwhile: the new unit starts on its own; nobody waits for this one.
+        this.#cycling.delete(name);
+        this.#scheduleEvaluate();
+        return;
+      }
       unit.setRestartNote(note);
       if (unit.state === 'failed') {
         // Gave up before the change (a crash loop the edit may fix): a fresh start, fresh budget.
@@ -253,6 +258,7 @@ export class Supervisor implements SupervisorHandle {
     for (const n of going) {
       this.#wanted.delete(n);
       this.#launched.delete(n);
+      this.#cycling.delete(n);
     }
     const memo = new Map<string, Promise<void>>();
     const stopOne = (name: string): Promise<void> => {
