@@ -7,7 +7,7 @@
 //   POST /api/login-tokens                   → 200 one-time dashboard login (Bearer only, not a cookie)
 //   POST /api/reload                         → 200 {ok, summary, plan} | 422 {ok:false, errors}: load the config again
 //   GET  /api/reload                         → 200 the last reload's event, or {} before the first
-//   /api/logs, /api/events                   → 426: WebSocket endpoints
+//   /api/logs, /api/events, /api/attach      → 426: WebSocket endpoints
 //
 // Every answer is JSON. Nothing a client sends can throw out of here: bad paths, names, methods
 // and bodies get 4xx, a bug gets 500, and the daemon keeps running either way.
@@ -85,7 +85,7 @@ export function route(rawUrl: string): Route {
   if (resource === 'graph' && parts.length === 3) return { kind: 'graph' };
   if (resource === 'login-tokens' && parts.length === 3) return { kind: 'login-tokens' };
   if (resource === 'reload' && parts.length === 3) return { kind: 'reload' };
-  if ((resource === 'logs' || resource === 'events') && parts.length === 3) return { kind: 'websocket', path };
+  if ((resource === 'logs' || resource === 'events' || resource === 'attach') && parts.length === 3) return { kind: 'websocket', path };
   if (resource === 'units' && rawName !== undefined && action !== undefined && rest.length === 0) {
     if (!(UNIT_ACTIONS as readonly string[]).includes(action)) {
       return { kind: 'bad', status: 404, error: `no such action ${shown(action)}: use ${UNIT_ACTIONS.join(', ')}` };
