@@ -70,7 +70,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // Problems are warnings here: the units they concern will fail with the same reason, and
   // everything else should still come up.
-  const pre = await runPreflight(config);
+  const pre = await runPreflight(config, { write: true });
   config = pre.config;
   for (const note of pre.notes) opts.out.write(`bksup: preflight: ${note}\n`);
   for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);
@@ -257,7 +257,7 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
   let done = false;
   const off = sup.bus.onEvent((e) => {
     if (done || e.type !== 'state' || sup.shuttingDown) return;
-    if (!sup.snapshot().every((u) => UP.has(u.state) || !sup.isWanted(u.name))) return;
+    if (!sup.snapshot().every((u) => UP.has(u.state) || (u.optional === true && u.state === 'failed') || !sup.isWanted(u.name))) return;
     done = true;
     off();
     say('bksup: every unit is up; running verify');

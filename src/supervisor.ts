@@ -38,6 +38,11 @@ const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
   completed: ['completed', 'skipped'],
 };
 
+/** An optional task that failed still lets `completed` dependents go on (dev.sh's `|| true`). */
+function tolerated(unit: UnitBase, cond: DependencyCondition): boolean {
+  return cond === 'completed' && unit.state === 'failed' && unit.config.kind === 'task' && unit.config.optional;
+}
+
 /** The /proc scan behind process counts is reused this long: a status loop or a dashboard costs at most 4 scans a second. */
 const PROCESS_COUNT_MS = 250;
 
@@ -102,7 +107,18 @@ export class Supervisor implements SupervisorHandle {
           onChildGone: (_u, pid) => opts.store.childGone(pid),
         });
       case 'task':
-        return new TaskUnit(cfg, { ...base, root: this.#config.root, store: opts.store, rerun });
+        return new TaskUnit(cfg, {
+          ...base,
+          root: this.#config.root,
+          store: opts.store,
+          rerun,
+          // Only `once` dependencies say something by running: the others run every time.
+          dependencyRan: () =>
+            Object.keys(cfg.dependsOn).find((d) => {
+              const dep = this.#units.get(d);
+              return dep?.config.kind === 'task' && dep.config.once !== undefined && dep.state === 'completed';
+            }),
+        });
       case 'compose':
         return new ComposeUnit(cfg, { ...base, projects: this.#projects, root: this.#config.root });
     }
@@ -437,7 +453,7 @@ export class Supervisor implements SupervisorHandle {
         waiting.push(`${dep} (restarting)`);
         continue;
       }
-      if (SATISFIES[cond].includes(unit.state)) continue;
+      if (SATISFIES[cond].includes(unit.state) || tolerated(unit, cond)) continue;
       if (DEAD_END.includes(unit.state) && this.#launched.has(dep)) blocked.push(`${dep} ${unit.state}`);
       else waiting.push(`${dep} (${cond})`);
     }

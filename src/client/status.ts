@@ -26,7 +26,11 @@ export function formatStatusTable(units: UnitSnapshot[], opts: { color: boolean;
       healthStyle ? { text: detail, style: healthStyle } : { text: detail },
     ];
   });
-  return renderTable(['UNIT', 'KIND', 'STATE', 'PID', 'PROCS', 'UPTIME', 'RESTARTS', 'HEALTH / REASON'], rows, paint);
+  const table = renderTable(['UNIT', 'KIND', 'STATE', 'PID', 'PROCS', 'UPTIME', 'RESTARTS', 'HEALTH / REASON'], rows, paint);
+  const tolerated = units.filter((u) => u.optional && u.state === 'failed').map((u) => u.name);
+  if (tolerated.length === 0) return table;
+  const warning = `warning: optional task${tolerated.length > 1 ? 's' : ''} ${tolerated.join(', ')} failed; nothing waits on ${tolerated.length > 1 ? 'them' : 'it'}, but what ${tolerated.length > 1 ? 'they set' : 'it sets'} up is missing (bksup logs ${tolerated[0]})`;
+  return `${table}${paint(STYLE.yellow, warning)}\n`;
 }
 
 /** Exit code: 0, or 1 when no daemon runs or it did not answer. */

@@ -142,7 +142,13 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
       restart: resolveRestart(unit.restart, kind),
       stop: { signal: unit.stop?.signal ?? DEFAULTS.stop.signal, timeoutMs: ms(unit.stop?.timeout, DEFAULTS.stop.timeoutMs) },
       onDependencyFailure: unit.onDependencyFailure ?? 'wait',
-      requires: (unit.requires ?? []).map((r) => ({ file: fromRoot(r.file), hint: r.hint })),
+      requires: (unit.requires ?? []).map((r) => ({
+        file: fromRoot(r.file),
+        hint: r.hint,
+        create: r.create && { ...r.create },
+        template: r.template === undefined ? undefined : fromRoot(r.template),
+        expect: { ...(r.expect ?? {}) },
+      })),
       watch: unit.watch && {
         paths: [...unit.watch.paths],
         ignore: [...(unit.watch.ignore ?? [])],
@@ -158,7 +164,9 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
   const verify: ResolvedVerifyCheck[] = (user.verify ?? []).map((c) => ({
     name: c.name,
     method: (c.method ?? (c.body !== undefined ? 'POST' : 'GET')).toUpperCase(),
-    url: c.url,
+    url: c.url ?? '',
+    browser: c.browser && { url: c.browser.url, steps: [...(c.browser.steps ?? [])], executablePath: c.browser.executablePath },
+    hint: c.hint,
     headers: { ...(c.headers ?? {}) },
     body: c.body,
     expectStatus: c.expectStatus,
@@ -215,9 +223,11 @@ function resolveKind(
         kind: 'task',
         command: unit.command,
         cwd: unit.cwd ? fromRoot(unit.cwd) : root,
+        optional: unit.optional ?? false,
         postgres: unit.postgres ? { url: unit.postgres.url, ensureDatabases: [...(unit.postgres.ensureDatabases ?? [])] } : undefined,
         once: once && {
           inputs: [...(once.inputs ?? [])],
+          outputs: [...(once.outputs ?? [])],
           skipIf: once.skipIf && { ...probeOf(once.skipIf, fromRoot), timeoutMs: ms(once.skipIf.timeout, DEFAULTS.skipIfTimeoutMs) },
         },
       };

@@ -143,6 +143,7 @@ export abstract class UnitBase {
       reason: this.#reason !== null ? this.redact(this.#reason) : this.#dependencyNote,
       dependsOn: { ...this.config.dependsOn },
       ...(this.adopted ? { adopted: true } : {}),
+      ...(this.config.kind === 'task' && this.config.optional ? { optional: true } : {}),
     };
   }
 

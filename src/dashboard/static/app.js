@@ -503,7 +503,9 @@ function updateEdges() {
   for (const { edge, els } of edgeEls) {
     const dep = units.get(edge.from);
     const state = dep ? dep.state : 'pending';
-    const met = dep && (dep.state === 'disabled' || (SATISFIES[edge.condition] ?? []).includes(state));
+    // A failed optional task still lets `completed` dependents go on (the supervisor's rule).
+    const tolerated = dep && dep.optional && state === 'failed' && edge.condition === 'completed';
+    const met = dep && (dep.state === 'disabled' || tolerated || (SATISFIES[edge.condition] ?? []).includes(state));
     const cls = met ? 'met' : DEAD_END.has(state) ? 'blocked' : 'waiting';
     for (const e of els) e.setAttribute('class', `edge ${cls}`);
   }
