@@ -132,6 +132,10 @@ describe('the real stack: examples/bklite/supervisor.config.ts', () => {
 
     expect(u['celery-worker']!.enabled).toBe(false);
     expect(u['celery-beat']!.enabled).toBe(false);
+    // Python units that do not reload themselves are restarted on edits; uvicorn --reload and next dev are not watched.
+    for (const n of ['nats_listener', 'celery-worker', 'celery-beat']) expect(u[n]!.watch, n).toEqual({ paths: ['server/**/*.py'], ignore: [], debounceMs: 300, cascade: false });
+    expect(u.server!.watch).toBeUndefined();
+    expect(u.web!.watch).toBeUndefined();
 
     expect(c.verify.map((v) => [v.name, v.method, v.url || v.browser?.url, v.expect])).toEqual([
       ['the login page lists domain.com', 'GET', 'http://127.0.0.1:18001/api/v1/core/api/get_domain_list/', { result: true, data: { contains: 'domain.com' } }],

@@ -265,6 +265,8 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
         // Its subscription dies with the NATS connection: when nats restarts, so does the listener.
         onDependencyFailure: 'restart',
         restart: { policy: 'always' },
+        // uvicorn --reload follows its own edits; these keep the old code until restarted.
+        watch: { paths: ['server/**/*.py'] },
       },
       server: {
         cwd: 'server',
@@ -295,6 +297,8 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
         requires: [serverEnvFile],
         dependsOn: { redis: 'healthy', postgres: 'healthy', 'db-init': 'completed' },
         restart: { policy: 'always' },
+        // uvicorn --reload follows its own edits; these keep the old code until restarted.
+        watch: { paths: ['server/**/*.py'] },
       },
       'celery-beat': {
         enabled: celery,
@@ -305,6 +309,8 @@ export function bkliteConfig(opts: BkliteOptions): UserConfig {
         requires: [serverEnvFile],
         dependsOn: { redis: 'healthy', postgres: 'healthy', 'db-init': 'completed' },
         restart: { policy: 'always' },
+        // uvicorn --reload follows its own edits; these keep the old code until restarted.
+        watch: { paths: ['server/**/*.py'] },
       },
     },
     verify: bkliteWebVerify({ serverUrl, webUrl, nextApiUrl: currentNextApiUrl(opts.root) }),

@@ -55,6 +55,7 @@ export const DEFAULTS = Object.freeze({
   restart: { initialMs: 100, maxMs: 30_000, factor: 2, jitter: 0.1, maxRestarts: 10, windowMs: 5 * 60_000 },
   stop: { signal: 'SIGTERM' as NodeJS.Signals, timeoutMs: 10_000 },
   skipIfTimeoutMs: 5000,
+  watchDebounceMs: 300,
   verifyTimeoutMs: 10_000,
 });
 
@@ -148,6 +149,12 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
         template: r.template === undefined ? undefined : fromRoot(r.template),
         expect: { ...(r.expect ?? {}) },
       })),
+      watch: unit.watch && {
+        paths: [...unit.watch.paths],
+        ignore: [...(unit.watch.ignore ?? [])],
+        debounceMs: ms(unit.watch.debounce, DEFAULTS.watchDebounceMs),
+        cascade: unit.watch.cascade ?? false,
+      },
     };
     units[name] = resolveKind(unit, common, fromRoot, root, composeFile, composeProject);
   }
@@ -186,6 +193,8 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
     units,
     order: topoOrder(units),
     verify,
+    reload: user.reload ?? true,
+    envFiles: [...new Set([fromRoot(topEnvFileName), ...Object.values(user.units).flatMap((u) => (u.envFile ? [fromRoot(u.envFile)] : []))])],
   };
   return { ok: true, config: deepFreeze(config) };
 }

@@ -99,16 +99,17 @@ const oneOf = (values: readonly string[], noun = 'valid') =>
     return undefined;
   });
 
-const stringArray = (what: string, example: string) =>
-  checked((v) => {
-    if (!Array.isArray(v)) {
-      const wrap = typeof v === 'string' ? ` (write [${JSON.stringify(v)}])` : ` (expected an array of ${what}, e.g. ${example})`;
-      return `expected an array of ${what}, got ${describeType(v)}${wrap}`;
-    }
-    const bad = v.findIndex((x) => typeof x !== 'string' || x === '');
-    if (bad >= 0) return `[${bad}]: expected a non-empty string, got ${describeType(v[bad])}`;
-    return undefined;
-  });
+function stringArrayIssue(v: unknown, what: string, example: string): string | undefined {
+  if (!Array.isArray(v)) {
+    const wrap = typeof v === 'string' ? ` (write [${JSON.stringify(v)}])` : ` (expected an array of ${what}, e.g. ${example})`;
+    return `expected an array of ${what}, got ${describeType(v)}${wrap}`;
+  }
+  const bad = v.findIndex((x) => typeof x !== 'string' || x === '');
+  if (bad >= 0) return `[${bad}]: expected a non-empty string, got ${describeType(v[bad])}`;
+  return undefined;
+}
+
+const stringArray = (what: string, example: string) => checked((v) => stringArrayIssue(v, what, example));
 
 const boolean = () => checked((v) => (typeof v === 'boolean' ? undefined : `expected true or false, got ${describeType(v)}`));
 
@@ -341,6 +342,19 @@ const requiredFile = strictObject({
   expect: envMap("{ NATS_SERVERS: 'nats://127.0.0.1:14222' }").optional(),
 });
 
+const watch = strictObject({
+  paths: checked((v) => {
+    if (v === undefined) return "missing required key \"paths\" (globs relative to root, e.g. paths: ['server/**/*.py'])";
+    const bad = stringArrayIssue(v, 'glob strings', "['server/**/*.py']");
+    if (bad) return bad;
+    if ((v as unknown[]).length === 0) return "must not be empty (e.g. paths: ['server/**/*.py'])";
+    return undefined;
+  }),
+  ignore: stringArray('glob strings', "['server/**/tests/**']").optional(),
+  debounce: duration().optional(),
+  cascade: boolean().optional(),
+});
+
 function commonShape(kind: UnitKind) {
   return {
     enabled: boolean().optional(),
@@ -353,6 +367,7 @@ function commonShape(kind: UnitKind) {
     stop: stop.optional(),
     onDependencyFailure: oneOf(['restart', 'wait', 'ignore'], 'onDependencyFailure').optional(),
     requires: z.array(requiredFile).optional(),
+    watch: watch.optional(),
   };
 }
 
@@ -520,6 +535,7 @@ export const userConfigSchema = strictObject({
     project: checked(checkProjectName).optional(),
   }).optional(),
   units,
+  reload: boolean().optional(),
   verify: z
     .array(
       z.unknown().superRefine((v, ctx) => {

@@ -75,6 +75,8 @@ interface UnitCommon {
   onDependencyFailure?: DependencyFailurePolicy;
   /** Files that must exist before the unit can work (checked by preflight), e.g. `server/.env`. */
   requires?: RequiredFile[];
+  /** Restart the unit when files matching `paths` change (see WatchConfig). */
+  watch?: WatchConfig;
 }
 
 /** A file a unit needs; with `create`/`expect` it is a dotenv file the supervisor writes and cross-checks. */
@@ -87,6 +89,17 @@ export interface RequiredFile {
   template?: string;
   /** When the file exists: keys whose value must point at the stack (URLs compare scheme, host, port, user, password). */
   expect?: Record<string, string>;
+}
+
+export interface WatchConfig {
+  /** Globs relative to root, e.g. ['server/**\/*.py']. */
+  paths: string[];
+  /** Globs relative to root, on top of the default ignores (.git, node_modules, .venv, __pycache__, *.pyc, logs, .supervisor). */
+  ignore?: string[];
+  /** Quiet time that ends a burst of changes (default 300ms): one restart per burst. */
+  debounce?: Duration;
+  /** Also restart the units that depend on this one, in graph order. */
+  cascade?: boolean;
 }
 
 export type DependencyFailurePolicy = 'restart' | 'wait' | 'ignore';
@@ -168,6 +181,8 @@ export interface UserConfig {
   metrics?: { public?: boolean };
   compose?: { file?: string; project?: string };
   units: Record<string, UnitConfig>;
+  /** Apply config edits (this file, its imports, env files) to the running daemon; default true. */
+  reload?: boolean;
   verify?: VerifyCheck[];
 }
 
@@ -208,6 +223,7 @@ interface ResolvedUnitCommon {
   onDependencyFailure: DependencyFailurePolicy;
   /** Absolute paths, with the fix to show when missing. */
   requires: readonly ResolvedRequiredFile[];
+  watch: ResolvedWatch | undefined;
 }
 
 export interface ResolvedRequiredFile {
@@ -216,6 +232,13 @@ export interface ResolvedRequiredFile {
   create: Readonly<Record<string, string>> | undefined;
   template: string | undefined;
   expect: Readonly<Record<string, string>>;
+}
+
+export interface ResolvedWatch {
+  paths: readonly string[];
+  ignore: readonly string[];
+  debounceMs: number;
+  cascade: boolean;
 }
 
 export interface ResolvedProcessUnit extends ResolvedUnitCommon {
@@ -270,4 +293,7 @@ export interface ResolvedConfig {
   /** Unit names in a dependency order (every unit after its dependencies). */
   order: readonly string[];
   verify: readonly ResolvedVerifyCheck[];
+  reload: boolean;
+  /** Every env file the config reads (absolute; the optional top-level `.env` even when missing). */
+  envFiles: readonly string[];
 }
