@@ -63,18 +63,35 @@ describe('fault injection: racing for a stale daemon lock', () => {
     const outs = await Promise.all(workers.map((w) => w.report));
     await Promise.all(workers.map((w) => w.finish()));
     const wins = new Map<number, number>();
+    const windows = new Map<number, Array<[bigint, bigint]>>();
     for (const out of outs) {
       for (const line of out.trim().split('\n')) {
         if (line === 'end') continue;
-        const [i, r] = line.split(' ');
+        const [i, r, start, end] = line.split(' ');
         if (r === 'ok') wins.set(Number(i), (wins.get(Number(i)) ?? 0) + 1);
+        windows.set(Number(i), [...(windows.get(Number(i)) ?? []), [BigInt(start!), BigInt(end!)]]);
       }
     }
+    // A trial is a race only if two attempts were inside acquireDaemonLock at the same time.
+    const overlapped = dirs.map((_, i) => i).filter((i) => {
+      const w = windows.get(i) ?? [];
+      return w.some(([s1, e1], a) => w.some(([s2, e2], b) => a !== b && s1 < e2 && s2 < e1));
+    });
+    const allThree = overlapped.filter((i) => {
+      const w = windows.get(i) ?? [];
+      const latestStart = w.reduce((m, [s]) => (s > m ? s : m), 0n);
+      return w.length === WORKERS && w.every(([, e]) => e > latestStart);
+    });
     const doubles = [...wins].filter(([, n]) => n > 1).map(([i]) => i);
     const none = dirs.map((_, i) => i).filter((i) => !wins.has(i));
-    console.log(`[fault-lock-race] ${TRIALS} trials × ${WORKERS} racing processes in ${Date.now() - t0} ms: ${doubles.length} with more than one winner, ${none.length} with none`);
+    console.log(
+      `[fault-lock-race] ${TRIALS} trials × ${WORKERS} racing processes in ${Date.now() - t0} ms: ${overlapped.length} with overlapping attempts (${allThree.length} all three), ` +
+        `${doubles.length} with more than one winner, ${none.length} with none`,
+    );
     expect(doubles, 'trials where two processes both took the lock').toEqual([]);
     expect(none, 'trials nobody won').toEqual([]);
+    // Without overlap the test would prove nothing about races: most trials must really race.
+    expect(overlapped.length, 'trials whose lock attempts overlapped in time').toBeGreaterThanOrEqual(TRIALS / 2);
   }, 180_000);
 
   it('3 `bksup up` at once in a directory with a stale lock: one daemon runs, the others refuse', async () => {
