@@ -12,7 +12,7 @@ import type { ResolvedConfig } from './config/types.ts';
 import { logHistory } from './control/history.ts';
 import { startControlServer } from './control/server.ts';
 import { SupervisorMetrics } from './metrics.ts';
-import { acquireDaemonLock } from './daemon-lock.ts';
+import { acquireDaemonLock, type LockResult } from './daemon-lock.ts';
 import { EventBus } from './events.ts';
 import { stopLeftovers } from './leftovers.ts';
 import { runPreflight } from './preflight-run.ts';
@@ -23,6 +23,8 @@ import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-l
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
+import { redactText } from './util/redact.ts';
+import { daemonSecrets } from './util/secrets.ts';
 import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
@@ -39,13 +41,15 @@ export interface DaemonOptions {
   handleSignals?: boolean;
 }
 
+type DaemonLock = Extract<LockResult, { ok: true }>;
+
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const loaded = await loadConfig({ cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) });
   if (!loaded.ok) {
     opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
     return 2;
   }
-  let config = loaded.config;
+  const config = loaded.config;
   const unknown = opts.units.filter((u) => !(u in config.units));
   const badRerun = opts.rerun.filter((u) => config.units[u]?.kind !== 'task');
   if (unknown.length || badRerun.length) {
@@ -61,16 +65,35 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
 
+  // Everything the daemon itself prints or logs is masked with these (units mask their own).
+  const secrets = daemonSecrets(config);
+  const mask = (text: string): string => redactText(text, secrets);
+  try {
+    return await supervise(opts, config, lock, secrets, mask);
+  } catch (err) {
+    // Whoever prints this (the CLI, Node's last-resort handler) must not print a secret.
+    throw maskedError(err, mask);
+  }
+}
+
+function maskedError(err: unknown, mask: (text: string) => string): Error {
+  if (!(err instanceof Error)) return new Error(mask(String(err)));
+  const out = new Error(mask(err.message));
+  out.stack = mask(err.stack ?? err.message);
+  return out;
+}
+
+async function supervise(opts: DaemonOptions, loadedConfig: ResolvedConfig, lock: DaemonLock, secrets: string[], mask: (text: string) => string): Promise<number> {
   // Problems are warnings here: the units they concern will fail with the same reason, and
   // everything else should still come up.
-  const pre = await runPreflight(config);
-  config = pre.config;
-  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${note}\n`);
-  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);
+  const pre = await runPreflight(loadedConfig);
+  const config = pre.config;
+  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${mask(note)}\n`);
+  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${mask(p.message)}\n`);
 
   const store = new StateStore(config.stateDir);
   const bus = new EventBus();
-  const logger = createSupervisorLogger(config.logs.dir);
+  const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
   const say = (line: string): void => {
     opts.out.write(`${line}\n`);
   };
@@ -99,6 +122,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
     keep: config.logs.keep,
+    fileMode: config.logs.fileMode,
     onError: (unit, err) => {
       const msg = `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory until writing works again)`;
       opts.err.write(`bksup: ${msg}\n`);
@@ -166,12 +190,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const started = sup.startAll(opts.units);
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
-  runVerifyWhenHealthy(sup, config, say);
+  runVerifyWhenHealthy(sup, config, say, mask);
   opts.onReady?.(sup, config);
 
   // A bug in the daemon must not leave children behind or logs unwritten.
   const onFatal = (err: unknown): void => {
-    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const text = mask(err instanceof Error ? (err.stack ?? err.message) : String(err));
     opts.err.write(`bksup: internal error, stopping every unit: ${text}\n`);
     logger.fatal({ err: text }, 'internal error: stopping every unit');
     files.flushSync();
@@ -179,12 +203,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       forceKill(sup);
       process.exit(70);
     }, 30_000).unref();
-    void sup.shutdown('supervisor internal error').finally(() => {
-      files.flushSync();
-      logger.flush();
-      lock.release();
-      process.exit(70);
-    });
+    void sup
+      .shutdown('supervisor internal error')
+      // control.json must not outlive the daemon: clients would try a dead port.
+      .finally(() => control.close())
+      .catch(() => undefined)
+      .finally(() => {
+        files.flushSync();
+        logger.flush();
+        lock.release();
+        process.exit(70);
+      });
   };
   if (opts.handleSignals !== false) {
     process.on('uncaughtException', onFatal);
@@ -215,7 +244,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
  * Once every wanted unit is up (healthy, completed or skipped) for the first time, run the
  * config's smoke checks and publish the result on the events stream (the terminal prints it).
  */
-function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (line: string) => void): void {
+function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (line: string) => void, mask: (text: string) => string): void {
   if (config.verify.length === 0) return;
   const UP = new Set(['healthy', 'completed', 'skipped', 'disabled']);
   let done = false;
@@ -226,7 +255,7 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
     off();
     say('bksup: every unit is up; running verify');
     void runVerify(config.verify).then((report) => {
-      sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: r.detail })) });
+      sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: mask(r.detail) })) });
     });
   });
 }

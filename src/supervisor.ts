@@ -14,6 +14,7 @@ import { ComposeProjects, ComposeUnit } from './units/compose.ts';
 import { ProcessUnit } from './units/process.ts';
 import { TaskUnit } from './units/task.ts';
 import type { ControlResult, SupervisorHandle, UnitSnapshot } from './units/types.ts';
+import { daemonSecrets } from './util/secrets.ts';
 import type { UnitBase, UnitDeps } from './units/unit.ts';
 import type { StateStore } from './state-store.ts';
 
@@ -56,9 +57,10 @@ export class Supervisor implements SupervisorHandle {
     this.config = opts.config;
     this.#store = opts.store;
     const rerun = new Set(opts.rerun ?? []);
+    const secrets = daemonSecrets(opts.config);
     for (const name of opts.config.order) {
       const cfg = opts.config.units[name]!;
-      const base = { bus: opts.bus, ...(opts.log ? { log: opts.log } : {}), ...(opts.random ? { random: opts.random } : {}) };
+      const base = { bus: opts.bus, secrets, ...(opts.log ? { log: opts.log } : {}), ...(opts.random ? { random: opts.random } : {}) };
       let unit: UnitBase;
       switch (cfg.kind) {
         case 'process':

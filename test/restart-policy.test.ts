@@ -28,7 +28,10 @@ describe('RestartBudget', () => {
     }
     // The same through decide(), with the random source alternating between its extremes.
     let flip = false;
-    const alternating = new RestartBudget(base, () => ((flip = !flip) ? 1 : 0));
+    const alternating = new RestartBudget(base, () => {
+      flip = !flip;
+      return flip ? 1 : 0;
+    });
     const delays: number[] = [];
     for (let i = 0; i < 12; i++) {
       const d = alternating.decide({ failed: true, ranMs: 10, now: i * 10 });

@@ -7,7 +7,8 @@ import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
 import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
-import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
+import { redactText } from '../util/redact.ts';
+import { unitSecrets } from '../util/secrets.ts';
 import type { UnitSnapshot } from './types.ts';
 
 const TAIL_LINES = 20;
@@ -16,6 +17,12 @@ export interface UnitDeps {
   bus: EventBus;
   /** Jitter source for the restart backoff (tests pin it). */
   random?: () => number;
+  /**
+   * Values to mask in this unit's output, reasons and events (default: the unit's own, see
+   * util/secrets.ts). The supervisor passes the whole stack's: a child may print another
+   * unit's password.
+   */
+  secrets?: readonly string[];
   /** Called for anything the supervisor log should record beyond state events. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -32,7 +39,7 @@ export abstract class UnitBase {
   abstract readonly kind: UnitKind;
   protected readonly bus: EventBus;
   protected readonly deps: UnitDeps;
-  readonly #secrets: string[];
+  readonly #secrets: readonly string[];
 
   #stateName: UnitStateName = 'stopped';
   #since = Date.now();
@@ -54,9 +61,9 @@ export abstract class UnitBase {
     this.name = config.name;
     this.bus = deps.bus;
     this.deps = deps;
-    // Only what the config set: inherited variables of the user's shell are not ours to mask.
     this.#budget = new RestartBudget(config.restart, deps.random);
-    this.#secrets = [...new Set([...secretValues(config.configEnv), ...urlPasswords(Object.values(config.configEnv))])];
+    // The child inherits the daemon's environment too, and probe/task URLs carry passwords.
+    this.#secrets = deps.secrets ?? unitSecrets(config);
     if (!config.enabled) this.#stateName = 'disabled';
   }
 
@@ -166,7 +173,7 @@ export abstract class UnitBase {
   protected emitLines(stream: LogStream, lines: string[], joined?: readonly [string, string]): void {
     if (lines.length === 0) return;
     // A child that prints its own DSN or password must not put it into files and clients.
-    // Only units whose env holds secret-named values pay for this scan.
+    // Only units with secrets (in their env or config) pay for this scan.
     if (this.#secrets.length && stream !== 'system') {
       maskSecrets(lines, this.#secrets);
       joined = undefined;
