@@ -4,7 +4,9 @@
 // supervisor.log, `bksup status`, `bksup logs`, GET /api/units, the events WebSocket — and the
 // daemon's own fatal-error stack.
 
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,4 +122,49 @@ describe('secrets and log files through `bksup up`', () => {
     for (const f of files) expect((statSync(join(logsDir, f)).mode & 0o777).toString(8), f).toBe('600');
     expect(controlFile(dir)).toBeUndefined();
   }, 120_000);
+
+  it('a flood of idle sockets on the control port does not stop spawning or logging, and the CLI is still served', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bksup-flood-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeConfig(
+      dir,
+      `{ units: {
+        crashy: { command: 'echo up; sleep 0.2; exit 1', restart: { policy: 'always', backoff: { initial: '50ms', max: '50ms' }, maxRestarts: 100000, window: '1s' } },
+        ticker: { command: 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done' },
+      } }`,
+    );
+    const up = startCli(dir, ['up']);
+    cleanups.push(() => up.child.kill('SIGKILL'));
+    const control = await waitForControl(dir);
+    // A laptop's usual limit: what the flood would exhaust if it were not bounded.
+    execFileSync('prlimit', [`--pid=${control.pid}`, '--nofile=1024:1024']);
+    const fds = (): number => readdirSync(`/proc/${control.pid}/fd`).length;
+    const restarts = async (): Promise<number> => (await units(dir)).find((u) => u.name === 'crashy')?.restarts ?? 0;
+    const tickerBytes = (): number => statSync(join(dir, 'logs', 'ticker.log')).size;
+    await waitFor(async () => (await restarts()) >= 2, { timeout: 30_000, message: 'crashy restarting' });
+
+    const flood: Socket[] = [];
+    cleanups.push(() => flood.forEach((f) => f.destroy()));
+    let closedByDaemon = 0;
+    for (let i = 0; i < 3000; i++) {
+      const sock = connect(control.port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.once('close', () => closedByDaemon++);
+      flood.push(sock);
+      if (i % 200 === 199) await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => closedByDaemon >= 2800, { timeout: 60_000, message: `the daemon closing the flood (${closedByDaemon} of 3000 closed)` });
+    const fdsDuringFlood = fds();
+    // With the flood still connected (and nothing of it authenticated), the daemon goes on.
+    const [r0, b0] = [await restarts(), tickerBytes()];
+    await waitFor(async () => (await restarts()) >= r0 + 3 && tickerBytes() > b0, { timeout: 30_000, message: 'restarts and log lines during the flood' });
+    const status = await runCli(dir, ['status']);
+    expect(status.code, status.output).toBe(0);
+    expect(status.output).toMatch(/ticker\s+process\s+healthy/);
+    console.log(`[security-daemon] 3000 idle sockets: ${closedByDaemon} closed by the daemon, ${fdsDuringFlood} descriptors open in it`);
+    expect(fdsDuringFlood).toBeLessThan(300);
+
+    up.child.kill('SIGTERM');
+    expect(await up.exited).toBe(0);
+  }, 150_000);
 });

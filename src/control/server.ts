@@ -29,6 +29,7 @@ import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, origi
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import type { LogHistory } from './history.ts';
 import { handleApiRequest, route, sendJson } from './http.ts';
+import { ConnectionGuard } from './connection-guard.ts';
 import { CLOSE, type ControlFile, type LoginTokenResponse } from './protocol.ts';
 import { LOGIN_TOKEN_TTL_MS, SessionStore, readCookie, sessionCookieName } from './sessions.ts';
 import { EventStreamHub } from './ws-events.ts';
@@ -71,6 +72,12 @@ export interface ControlServerOptions {
   dashboard?: boolean;
   /** Dashboard sessions (default: a fresh store; tests inject one with a clock). */
   sessions?: SessionStore;
+  /** Sockets without an authenticated request yet: most at once (default 64; the oldest go first). */
+  maxPendingConnections?: number;
+  /** …and how long one may stay so (default 10 s). */
+  pendingTimeoutMs?: number;
+  /** Every socket at once (default maxClients + maxPendingConnections + 128); beyond, new ones are closed at once. */
+  maxConnections?: number;
 }
 
 /** What serves `/metrics` (src/metrics.ts); it gets the WebSocket numbers from here. */
@@ -83,6 +90,10 @@ export interface ControlServerStats {
   logClients: LogClientStats[];
   eventClients: number;
   sockets: number;
+  /** Sockets that have not sent an authenticated request yet (bounded). */
+  pendingSockets: number;
+  /** Pending sockets closed for idling or crowding (never goes down). */
+  evictedSockets: number;
   /** Lines every log client ever lost to its bounded queue (never goes down). */
   droppedLinesTotal: number;
 }
@@ -191,10 +202,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   // Slow-loris bounds; WebSocket connections are exempt once upgraded.
   server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;
+  const maxPending = opts.maxPendingConnections ?? 64;
+  server.maxConnections = opts.maxConnections ?? maxClients + maxPending + 128;
+  const guard = new ConnectionGuard({ maxPending, timeoutMs: opts.pendingTimeoutMs ?? 10_000 });
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    guard.admit(socket);
   });
 
   let shutdownRequested = false;
@@ -247,6 +262,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       }
       const auth = authenticate(req, false);
       const publicMetrics = path === '/metrics' && opts.metricsPublic === true && isLoopbackHost(req.socket.remoteAddress ?? '') && isLoopbackHost(hostName(req.headers.host ?? ''));
+      if (auth !== undefined) guard.trust(req.socket);
       if (auth === undefined && !publicMetrics) {
         req.resume();
         return sendUnauthorized(req, res, 'missing or wrong token: send Authorization: Bearer <token from .supervisor/control.json>');
@@ -301,6 +317,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     try {
       const auth = authenticate(req, true);
       if (auth === undefined) return refuseUpgrade(socket, 401, 'missing or wrong token', { 'WWW-Authenticate': 'Bearer' });
+      guard.trust(req.socket);
       if (!originAllowed(req, origins) || (auth === 'cookie' && req.headers.origin === undefined)) return refuseUpgrade(socket, 403, 'cross-origin WebSocket refused');
       const r = route(req.url ?? '/');
       if (r.kind !== 'websocket') return refuseUpgrade(socket, 404, r.kind === 'bad' ? r.error : 'not a WebSocket endpoint');
@@ -338,7 +355,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   });
 
   function stats(): ControlServerStats {
-    return { logClients: logHub.stats(), eventClients: eventHub.size, sockets: sockets.size, droppedLinesTotal: logHub.droppedTotal() };
+    return { logClients: logHub.stats(), eventClients: eventHub.size, sockets: sockets.size, pendingSockets: guard.pending, evictedSockets: guard.evicted, droppedLinesTotal: logHub.droppedTotal() };
   }
 
   const alive = new WeakMap<WebSocket, boolean>();
@@ -386,6 +403,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(heartbeat);
+      guard.close();
       // First, so a reconnecting client does not find a server that is going away.
       await removeControlFile(opts.stateDir, token).catch((err: unknown) => logger?.warn({ err: String(err) }, 'control: removing control.json failed'));
       logHub.close();
