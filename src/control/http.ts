@@ -161,7 +161,7 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
         return sendError(res, 426, `${r.path} is a WebSocket endpoint: connect with a WebSocket client`, { upgrade: 'websocket', connection: 'Upgrade' });
       case 'units':
         if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, method, 'GET, HEAD');
-        return sendJson(res, 200, ctx.handle.snapshot());
+        return sendJson(res, 200, ctx.handle.snapshot({ processes: true }));
       case 'action': {
         if (method !== 'POST') return methodNotAllowed(res, method, 'POST');
         const body = await readBody(req);

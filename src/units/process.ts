@@ -12,6 +12,7 @@
 //               └── budget spent ──► failed            stopping ◄──────────┘ (also stop()/restart())
 //                                                        │
 //   exit with policy saying "no restart" ──► stopped     └──► stopped, or starting after restart()
+//   backoff timer while a needed dependency is down ──► pending (the supervisor starts it later)
 //
 // Who causes what: the supervisor calls start() when dependencies are met and stop() on
 // shutdown; the user calls start/stop/restart through the control API; the child causes exits;
@@ -27,8 +28,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { ResolvedProcessUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
-import { readStat } from '../util/proc.ts';
-import { groupAlive, spawnChild, stopTree, sweepLeftovers, type ChildExit, type SpawnResult } from './child.ts';
+import { readStat, treeMembers, type ProcStat } from '../util/proc.ts';
+import { groupAlive, markIs, spawnChild, stopTree, sweepLeftovers, sweepNow, type ChildExit, type SpawnResult } from './child.ts';
+import { nextMarker, RUN_ID, unitOfMarker } from './marker.ts';
 import { discardSpare, launchSpare, prepareSpare, spareFits, type Spare } from './spare.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 import { describePortHolders, loopbackPort } from '../util/port-holder.ts';
@@ -41,6 +43,8 @@ export interface ProcessUnitDeps extends UnitDeps {
 
 interface Run {
   pid: number;
+  /** BKSUP_UNIT of this run: finds its processes wherever they detached to. */
+  marker: string | undefined;
   child: ChildProcess;
   startedAt: number;
   exited: Promise<ChildExit>;
@@ -102,8 +106,9 @@ export class ProcessUnit extends UnitBase {
   }
 
   async stop(reason: string): Promise<void> {
-    // Both begin in this turn (a pending zero-delay restart must not slip in between).
-    await Promise.all([this.#dropSpare(), this.#stopNow(reason)]);
+    // Both begin in this turn (a pending zero-delay restart must not slip in between). What
+    // finished runs left behind is part of the unit too: their sweeps are done before it is stopped.
+    await Promise.all([this.#dropSpare(), this.#stopNow(reason).then(() => this.#finishSweeps())]);
   }
 
   async #stopNow(reason: string): Promise<void> {
@@ -170,7 +175,7 @@ export class ProcessUnit extends UnitBase {
       const waiting = s === 'idle' && this.state === 'pending';
       const running = (s === 'running' || s === 'healthy' || s === 'unhealthy') && this.#restarting;
       if (this.#spare || !(waiting || running)) return;
-      this.#spare = prepareSpare({ cwd: this.config.cwd, env: this.config.env });
+      this.#spare = prepareSpare({ cwd: this.config.cwd, env: this.config.env, marker: nextMarker(this.name) });
     });
   }
 
@@ -186,11 +191,14 @@ export class ProcessUnit extends UnitBase {
     const spare = this.#spare;
     this.#spare = undefined;
     let res: SpawnResult;
+    let marker: string | undefined;
     if (spare && spareFits(spare, spec)) {
       res = launchSpare(spare, spec.command);
+      marker = spare.marker;
     } else {
       if (spare) void discardSpare(spare);
-      res = spawnChild(spec);
+      marker = nextMarker(this.name);
+      res = spawnChild({ ...spec, marker });
     }
     if (!res.ok) {
       this.system(`could not start: ${res.reason}`);
@@ -202,6 +210,7 @@ export class ProcessUnit extends UnitBase {
     const exited = new Promise<ChildExit>((r) => (resolveExit = r));
     const run: Run = {
       pid,
+      marker,
       child,
       startedAt: Date.now(),
       exited,
@@ -298,7 +307,7 @@ export class ProcessUnit extends UnitBase {
     // /proc scan for members that left the group (~3 ms, a third of a crash loop's restart
     // latency) runs in the background instead (#sweepLater).
     const needsStop = !run.exit || groupAlive(run.pid);
-    if (!needsStop) this.#sweepLater(run.pid);
+    if (!needsStop) this.#sweepLater(run.pid, run.marker);
     if (cause.kind === 'stop') this.publish('stopping', { pid: run.pid, reason: cause.reason });
     else if (needsStop && cause.kind === 'unhealthy') this.publish('stopping', { pid: run.pid, reason: `unhealthy: ${cause.reason}` });
     const { signal, timeoutMs } = this.config.stop;
@@ -307,6 +316,7 @@ export class ProcessUnit extends UnitBase {
           signal,
           timeoutMs,
           exited: run.exited,
+          marked: markIs(run.marker),
           onSlow: (alive, ms) => {
             const msg = `${this.name} is slow to stop: pids ${alive.join(', ')} still alive after ${Math.round(ms / 1000)}s (SIGKILL at ${Math.round(timeoutMs / 1000)}s)`;
             this.system(msg);
@@ -340,18 +350,43 @@ export class ProcessUnit extends UnitBase {
 
   /**
    * Ends members of a finished tree that are outside its process group (they changed group within
-   * the session, or were forked by such a member); found by a /proc scan a little later, off the
-   * restart path.
+   * the session, were forked by such a member, or detached and carry the run's mark); found by a
+   * /proc scan a little later, off the restart path.
    */
-  #sweepLater(leader: number): void {
+  #sweepLater(leader: number, marker: string | undefined): void {
     const { signal, timeoutMs } = this.config.stop;
-    sweepLeftovers(leader, SWEEP_DELAY_MS, () => {
-      void stopTree(leader, { signal, timeoutMs, exited: Promise.resolve() }).then((res) => {
+    const marked = markIs(marker);
+    this.#sweepsQueued++;
+    sweepLeftovers(leader, SWEEP_DELAY_MS, (left) => {
+      this.#sweepsQueued--;
+      if (left.length === 0) return;
+      const stopping = stopTree(leader, { signal, timeoutMs, exited: Promise.resolve(), marked }).then((res) => {
         const msg = `${this.name}: ended processes left behind by pid ${leader} outside its process group${res.killed ? ' (needed SIGKILL)' : ''}`;
         this.system(msg);
         this.deps.log?.('warn', msg);
       });
-    });
+      this.#sweepStops.add(stopping);
+      void stopping.finally(() => this.#sweepStops.delete(stopping));
+    }, marked);
+  }
+
+  /** Sweeps queued by #sweepLater, and the stops they started, not finished yet. */
+  #sweepsQueued = 0;
+  readonly #sweepStops = new Set<Promise<void>>();
+
+  #finishSweeps(): Promise<unknown> {
+    if (this.#sweepsQueued > 0) sweepNow();
+    return Promise.all([...this.#sweepStops]);
+  }
+
+  /** Live processes of this unit in `all`: the current run's tree, and every process marked as this unit's (a waiting spare aside). */
+  override processCount(all: ProcStat[]): number {
+    const s = this.#state;
+    const run = s.name === 'idle' || s.name === 'backoff' ? undefined : s.run;
+    const spare = this.#spare?.marker;
+    // After the leader was reaped its pid may already be someone else's.
+    const leader = run && !run.exit ? run.pid : undefined;
+    return treeMembers(leader, all, (m) => m !== spare && unitOfMarker(m, RUN_ID) === this.name).length;
   }
 
   #withPortHolder(why: string): string {
@@ -371,7 +406,11 @@ export class ProcessUnit extends UnitBase {
         this.#restarting = true;
         const reason = `${o.why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
         const again = (): void => {
-          if (this.#state.name === 'backoff' && this.#state.timer === timer) this.#spawn();
+          if (this.#state.name !== 'backoff' || this.#state.timer !== timer) return;
+          const hold = this.deps.holdRestart?.(this.name);
+          if (hold === undefined) return this.#spawn();
+          this.#state = { name: 'idle' };
+          this.markPending(hold);
         };
         // A zero backoff restarts on the next turn of the event loop: a 0 ms timer would wait 1 ms.
         const timer = decision.delayMs > 0 ? setTimeout(again, decision.delayMs) : setImmediate(again);

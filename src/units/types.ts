@@ -19,6 +19,11 @@ export interface UnitSnapshot {
   dependsOn: Record<string, string>;
   /** Compose container that was running before the supervisor started; left running on exit. */
   adopted?: boolean;
+  /**
+   * Live processes of a process or task unit, detached ones included (only in `GET /api/units`,
+   * counted from one /proc scan made at most every PROCESS_COUNT_MS).
+   */
+  processes?: number;
 }
 
 export interface LogLine {
@@ -36,7 +41,8 @@ export interface SupervisorHandle {
   readonly bus: EventBus;
   /** Unit names in dependency order. */
   unitNames(): readonly string[];
-  snapshot(): UnitSnapshot[];
+  /** `processes`: fill in each unit's process count (a /proc scan: for the API, not for internal use). */
+  snapshot(opts?: { processes?: boolean }): UnitSnapshot[];
   start(unit: string): ControlResult;
   stop(unit: string): ControlResult;
   restart(unit: string): ControlResult;

@@ -7,6 +7,7 @@ import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
 import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
+import type { ProcStat } from '../util/proc.ts';
 import { redactText } from '../util/redact.ts';
 import { unitSecrets } from '../util/secrets.ts';
 import type { UnitSnapshot } from './types.ts';
@@ -23,6 +24,12 @@ export interface UnitDeps {
    * unit's password.
    */
   secrets?: readonly string[];
+  /**
+   * An automatic restart is due: why it must wait instead (a dependency it needs is down, so the
+   * new run would only fail and spend the crash budget), or undefined to go ahead. A held unit
+   * becomes `pending` with that reason and is started by the supervisor once it may.
+   */
+  holdRestart?: (unit: string) => string | undefined;
   /** Called for anything the supervisor log should record beyond state events. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -129,6 +136,11 @@ export abstract class UnitBase {
     };
   }
 
+  /** Live processes of this unit among `all` (one /proc scan shared by every unit); undefined: not ours to count (compose). */
+  processCount(_all: ProcStat[]): number | undefined {
+    return undefined;
+  }
+
   /** Last lines of output, newest last (for failure reasons). */
   lastOutput(n = 5): string[] {
     return this.#tail.slice(-n);
@@ -186,6 +198,11 @@ export abstract class UnitBase {
       if (this.#tail.length > TAIL_LINES * 2) this.#tail.splice(0, this.#tail.length - TAIL_LINES);
     }
     this.bus.publishLogs(joined ? { unit: this.name, stream, firstSeq, ts: Date.now(), lines, joined } : { unit: this.name, stream, firstSeq, ts: Date.now(), lines });
+  }
+
+  /** A line from the supervisor about this unit in its own log (file, ring, clients). */
+  note(line: string): void {
+    this.system(line);
   }
 
   /** A line from the supervisor about this unit, written into its log stream. */
