@@ -165,6 +165,21 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
   });
 }
 
+/**
+ * Drops a refused request's body; a body still not over a second after the answer went out (a
+ * client that keeps sending) costs its socket, rather than being read for nothing forever.
+ */
+function discardBody(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  res.once('finish', () => {
+    if (req.complete) return;
+    const timer = setTimeout(() => req.socket.destroy(), 1000);
+    timer.unref();
+    req.once('end', () => clearTimeout(timer));
+    req.socket.once('close', () => clearTimeout(timer));
+  });
+}
+
 /** The host name of a Host header (`127.0.0.1:8080` → `127.0.0.1`, `[::1]:80` → `[::1]`). */
 function hostName(host: string): string {
   if (host.startsWith('[')) {
@@ -274,7 +289,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     return true;
   };
   const refuse = (req: IncomingMessage, res: ServerResponse, status: number, error: string): void => {
-    req.resume();
+    discardBody(req, res);
     sendJson(res, status, { error });
   };
 
@@ -296,7 +311,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       const publicMetrics = path === '/metrics' && opts.metricsPublic === true && isLoopbackHost(req.socket.remoteAddress ?? '') && isLoopbackHost(hostName(req.headers.host ?? ''));
       if (auth !== undefined) guard.trust(req.socket);
       if (auth === undefined && !publicMetrics) {
-        req.resume();
+        discardBody(req, res);
         return sendUnauthorized(req, res, 'missing or wrong token: send Authorization: Bearer <token from .supervisor/control.json>');
       }
       if (!originAllowed(req, origins) || (auth === 'cookie' && !cookieOriginOk(req))) return refuse(req, res, 403, 'cross-origin requests are refused');
