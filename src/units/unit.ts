@@ -186,10 +186,7 @@ export abstract class UnitBase {
     if (lines.length === 0) return;
     // A child that prints its own DSN or password must not put it into files and clients.
     // Only units with secrets (in their env or config) pay for this scan.
-    if (this.#secrets.length && stream !== 'system') {
-      maskSecrets(lines, this.#secrets);
-      joined = undefined;
-    }
+    if (this.#secrets.length && stream !== 'system' && maskSecrets(lines, this.#secrets)) joined = undefined;
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
     if (stream !== 'system') {
@@ -241,10 +238,18 @@ export abstract class UnitBase {
   }
 }
 
-function maskSecrets(lines: string[], secrets: readonly string[]): void {
+/** Masks in place; true when a line changed (the batch's pre-joined text is then stale). */
+function maskSecrets(lines: string[], secrets: readonly string[]): boolean {
+  let changed = false;
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
-    for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join('***');
+    for (const secret of secrets) {
+      if (line.includes(secret)) {
+        line = line.split(secret).join('***');
+        changed = true;
+      }
+    }
     lines[i] = line;
   }
+  return changed;
 }
