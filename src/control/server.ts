@@ -309,7 +309,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       }
       const auth = authenticate(req, false);
       const publicMetrics = path === '/metrics' && opts.metricsPublic === true && isLoopbackHost(req.socket.remoteAddress ?? '') && isLoopbackHost(hostName(req.headers.host ?? ''));
-      if (auth !== undefined) guard.trust(req.socket);
+      // A scraper's keep-alive socket (metrics.public) is as welcome as an authenticated one.
+      if (auth !== undefined || publicMetrics) guard.trust(req.socket);
       if (auth === undefined && !publicMetrics) {
         discardBody(req, res);
         return sendUnauthorized(req, res, 'missing or wrong token: send Authorization: Bearer <token from .supervisor/control.json>');
