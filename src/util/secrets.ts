@@ -7,10 +7,10 @@
 //   trivial values are skipped, so that e.g. TOX_TESTENV_PASSENV or FOO_TOKEN=1 do not turn
 //   every "1" into ***;
 // - passwords written into the config itself: probe and task URLs (`postgres://u:pw@…`,
-//   `redis://:pw@…`), the command, verify URLs, and any unit string field named like a secret.
+//   `redis://:pw@…`), the command, verify URLs, and fields such as a redis probe's `password`.
 
 import type { ResolvedConfig, ResolvedUnit } from '../config/types.ts';
-import { isSecretName, secretValues, urlPasswords } from './redact.ts';
+import { secretValues, urlPasswords } from './redact.ts';
 
 const INHERITED_SECRET_NAME = /PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|CREDENTIAL|APIKEY|(^|_)KEY$|_KEY_/i;
 const TRIVIAL = /^(true|false|yes|no|on|off|null|none|\d{1,6})$/i;
@@ -39,13 +39,19 @@ function walk(value: unknown, key: string, visit: (key: string, s: string) => vo
   }
 }
 
-/** URL passwords and secret-named string fields anywhere inside `value`. */
+/**
+ * Fields that hold a secret by their very name (a redis probe's `password`). Exact names only:
+ * map keys such as a dependency called `secret-store` must not make `healthy` a secret.
+ */
+const SECRET_FIELD = /^(password|passwd|pass|token|secret|api[_-]?key|auth)$/i;
+
+/** URL passwords and secret fields anywhere inside `value`. */
 function configSecrets(value: unknown): string[] {
   const strings: string[] = [];
   const named: string[] = [];
   walk(value, '', (key, s) => {
     strings.push(s);
-    if (key !== '' && isSecretName(key) && s.length >= 4) named.push(s);
+    if (SECRET_FIELD.test(key) && s.length >= 4) named.push(s);
   });
   return [...urlPasswords(strings), ...named];
 }
