@@ -13,7 +13,7 @@ import type { EventBus, UnitStateName } from './events.ts';
 import { ComposeProjects, ComposeUnit } from './units/compose.ts';
 import { ProcessUnit } from './units/process.ts';
 import { TaskUnit } from './units/task.ts';
-import type { ControlResult, SupervisorHandle, UnitSnapshot } from './units/types.ts';
+import type { ControlResult, SupervisorHandle, TerminalLookup, UnitSnapshot } from './units/types.ts';
 import { daemonSecrets } from './util/secrets.ts';
 import type { UnitBase, UnitDeps } from './units/unit.ts';
 import type { StateStore } from './state-store.ts';
@@ -172,6 +172,15 @@ export class Supervisor implements SupervisorHandle {
     return { ok: true };
   }
 
+  terminal(name: string): TerminalLookup {
+    const unit = this.#units.get(name);
+    if (!unit) return this.#unknown(name);
+    if (!(unit instanceof ProcessUnit) || !unit.terminal) {
+      return { ok: false, status: 409, error: `unit "${name}" does not run on a terminal: set tty: true on it (a process unit) in the config to attach to it` };
+    }
+    return { ok: true, terminal: unit.terminal };
+  }
+
   shutdown(reason: string): Promise<void> {
     if (this.#shutdown) return this.#shutdown;
     this.#wanted.clear();
@@ -209,7 +218,7 @@ export class Supervisor implements SupervisorHandle {
     for (const dep of Object.keys(cfg.dependsOn)) this.#want(dep);
   }
 
-  #unknown(name: string): ControlResult {
+  #unknown(name: string): { ok: false; status: 404; error: string } {
     return { ok: false, status: 404, error: `unknown unit "${name}" (known: ${this.config.order.join(', ')})` };
   }
 

@@ -34,6 +34,14 @@ export interface UnitDeps {
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
 }
 
+/** What pipeStream reads: a child's pipe, or a PTY's output (src/units/pty.ts). */
+export interface ByteStream {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  once(event: 'end' | 'error', fn: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
 export interface StateExtras {
   pid?: number | null;
   exitCode?: number | null;
@@ -207,8 +215,8 @@ export abstract class UnitBase {
     this.emitLines('system', [this.redact(line)]);
   }
 
-  /** Wires a readable pipe through a line splitter into the bus; resolves at end of stream. */
-  protected pipeStream(stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr'): Promise<void> {
+  /** Wires a readable pipe (or a terminal's output) through a line splitter into the bus; resolves at end of stream. */
+  protected pipeStream(stream: ByteStream | null, name: 'stdout' | 'stderr'): Promise<void> {
     if (!stream) return Promise.resolve();
     const splitter = new LineSplitter();
     return new Promise((resolve) => {
