@@ -384,6 +384,8 @@ describe('LogFiles', () => {
     expect(files.stats('flood')!.pendingBytes).toBeLessThanOrEqual(10_000);
     fs.rmSync(dir);
     await waitFor(() => files.stats('flood')!.pendingBytes === 0 && !files.stats('flood')!.failing, { message: 'backlog written' });
+    // pendingBytes is 0 as soon as the backlog is handed to the write: wait for the write itself.
+    await files.flush();
     const recs = records(path.join(dir, 'flood.log'));
     // The newest lines survive, contiguous up to the last one.
     expect(recs.length).toBe(seq - 1 - dropped);
