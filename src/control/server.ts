@@ -3,8 +3,10 @@
 // (the `ws` server runs with noServer and only sees sockets that passed), so an unauthenticated
 // peer never gets further than a 401.
 //
-//   request ──► /login, /logout, /assets/*: host? ─403─► origin? ─403─► the dashboard's public part
-//           ──► token, or session cookie (own Host only)? ─401─► origin? ─403─►
+//   connection ──► ConnectionGuard: pending until an authenticated request (bounded, oldest closed)
+//   request ──► GET /login?t=<valid> under 127.0.0.1 ─307─► the same under the dashboard's name
+//           ──► /login, /logout, /assets/*: dashboard's Host? ─403─► origin? ─403─► its public part
+//           ──► token, or session cookie (dashboard's Host only)? ─401─► origin? ─403─►
 //               cookie + unsafe method without Origin? ─403─► / (the page), /metrics, http.ts routes
 //           (/metrics without either: allowed when metricsPublic, from loopback, to a loopback Host)
 //   upgrade ──► token (header or ?token=) or session cookie (own Host, own Origin)? ─401─►
