@@ -37,7 +37,7 @@ import { handlePublic, isPagePath, isPublicPath, pathOf, sendPage, sendUnauthori
 import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, originAllowed } from './auth.ts';
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import type { LogHistory } from './history.ts';
-import { handleApiRequest, route, sendJson } from './http.ts';
+import { type ReloadControl, handleApiRequest, route, sendJson } from './http.ts';
 import { ConnectionGuard } from './connection-guard.ts';
 import { CLOSE, type ControlFile, type LoginTokenResponse } from './protocol.ts';
 import { LOGIN_TOKEN_TTL_MS, SessionStore, readCookie, sessionCookieName } from './sessions.ts';
@@ -91,6 +91,8 @@ export interface ControlServerOptions {
   pendingTimeoutMs?: number;
   /** Every socket at once (default maxClients + maxPendingConnections + 128); beyond, new ones are closed at once. */
   maxConnections?: number;
+  /** `POST /api/reload` and `GET /api/reload`; without it they answer 404. */
+  reload?: ReloadControl;
 }
 
 /** What serves `/metrics` (src/metrics.ts); it gets the WebSocket numbers from here. */
@@ -349,7 +351,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         return sendPage(req, res, 'index');
       }
       if (auth === undefined) return refuse(req, res, 401, 'missing or wrong token');
-      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown, auth, ...(opts.dashboard !== false ? { issueLoginToken: () => issueLoginToken() } : {}) });
+      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown, auth, ...(opts.reload ? { reload: opts.reload } : {}), ...(opts.dashboard !== false ? { issueLoginToken: () => issueLoginToken() } : {}) });
     } catch (err) {
       logger?.error({ err: redact(String(err)) }, 'control: request failed');
       res.destroy();

@@ -79,7 +79,8 @@ export function supervisorLogPath(dir: string): string {
  * logger then discards its lines instead of throwing.
  */
 export function createSupervisorLogger(dir: string, opts: SupervisorLoggerOptions = {}): pino.Logger {
-  const secrets = [...(opts.secrets ?? [])];
+  // An array is used as it is, so its owner can update it (a config reload) while logging goes on.
+  const secrets = Array.isArray(opts.secrets) ? (opts.secrets as string[]) : [...(opts.secrets ?? [])];
   const reportError = (err: unknown): void => {
     try {
       opts.onError?.(err instanceof Error ? err : new Error(String(err)));
@@ -168,6 +169,10 @@ export function logEvent(logger: pino.Logger, event: SupervisorEvent): void {
     const msg = `${event.unit}: ${event.prev} → ${event.state}${event.reason ? ` (${event.reason})` : ''}`;
     if (bad) logger.warn({ event: 'state', ...fields }, msg);
     else logger.info({ event: 'state', ...fields }, msg);
+  } else if (event.type === 'reload') {
+    const fields = { event: 'reload', ok: event.ok, trigger: event.trigger, ts: event.ts, ...(event.errors ? { errors: event.errors } : {}) };
+    if (event.ok) logger.info(fields, `config reloaded (${event.trigger}): ${event.summary ?? ''}`);
+    else logger.warn(fields, `config reload refused (${event.trigger}): the config is not valid, nothing was changed: ${(event.errors ?? []).join('; ')}`);
   } else {
     const failed = event.results.filter((r) => !r.ok).map((r) => r.name);
     const msg = event.ok ? 'verify passed' : `verify failed: ${failed.join(', ')}`;
