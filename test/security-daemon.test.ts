@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -167,4 +167,30 @@ describe('secrets and log files through `bksup up`', () => {
     up.child.kill('SIGTERM');
     expect(await up.exited).toBe(0);
   }, 150_000);
+
+  it('a secret added by a config reload is masked at once in the output of units the reload did not touch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bksup-sec-reload-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const fresh = secret('reloadpw');
+    writeFileSync(join(dir, 'said.txt'), 'nothing yet\n');
+    // `talker` prints whatever said.txt holds, again and again; the reload leaves it alone.
+    const talker = `{ command: 'while true; do cat said.txt; sleep 0.1; done' }`;
+    writeConfig(dir, `{ units: { talker: ${talker} } }`);
+    const up = startCli(dir, ['up']);
+    cleanups.push(() => up.child.kill('SIGKILL'));
+    await waitForControl(dir);
+    const pid = await waitFor(async () => (await units(dir)).find((u) => u.name === 'talker' && u.state === 'healthy')?.pid, { timeout: 30_000, message: 'talker healthy' });
+    writeConfig(dir, `{ units: { talker: ${talker}, db: { command: 'exec sleep 1000', env: { DB_PASSWORD: ${JSON.stringify(fresh)} } } } }`);
+    const reload = await runCli(dir, ['reload']);
+    expect(reload.code, reload.output).toBe(0);
+    await waitFor(async () => (await units(dir)).some((u) => u.name === 'db' && u.state === 'healthy'), { timeout: 30_000, message: 'db added by the reload' });
+    writeFileSync(join(dir, 'said.txt'), `the new password is ${fresh}\n`);
+    const log = join(dir, 'logs', 'talker.log');
+    await waitFor(() => readFileSync(log, 'utf8').includes('the new password is ***'), { timeout: 30_000, message: 'the masked line in talker.log' });
+    expect((await units(dir)).find((u) => u.name === 'talker')?.pid, 'talker was not restarted by the reload').toBe(pid);
+    up.child.kill('SIGTERM');
+    expect(await up.exited).toBe(0);
+    for (const f of readdirSync(join(dir, 'logs'))) expect(readFileSync(join(dir, 'logs', f), 'utf8').includes(fresh), f).toBe(false);
+    expect(up.output().includes(fresh), 'terminal').toBe(false);
+  }, 90_000);
 });
