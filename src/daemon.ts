@@ -9,12 +9,12 @@
 //   … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
-import { loadConfig } from './config/load.ts';
+import { loadConfig, type LoadOptions } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { logHistory } from './control/history.ts';
 import { startControlServer } from './control/server.ts';
 import { SupervisorMetrics } from './metrics.ts';
-import { acquireDaemonLock } from './daemon-lock.ts';
+import { acquireDaemonLock, type LockResult } from './daemon-lock.ts';
 import { EventBus } from './events.ts';
 import { stopLeftovers } from './leftovers.ts';
 import { runPreflight } from './preflight-run.ts';
@@ -29,6 +29,8 @@ import { Supervisor } from './supervisor.ts';
 import { LiveUpdates } from './watch/live.ts';
 import { liveTree } from './units/child.ts';
 import { RUN_ID } from './units/marker.ts';
+import { redactText } from './util/redact.ts';
+import { daemonSecrets } from './util/secrets.ts';
 import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
@@ -45,6 +47,8 @@ export interface DaemonOptions {
   handleSignals?: boolean;
 }
 
+type DaemonLock = Extract<LockResult, { ok: true }>;
+
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const loadOpts = { cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) };
   const loaded = await loadConfig(loadOpts);
@@ -52,7 +56,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
     return 2;
   }
-  let config = loaded.config;
+  const config = loaded.config;
   const unknown = opts.units.filter((u) => !(u in config.units));
   const badRerun = opts.rerun.filter((u) => config.units[u]?.kind !== 'task');
   if (unknown.length || badRerun.length) {
@@ -68,16 +72,42 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
 
+  // Everything the daemon itself prints or logs is masked with these (units mask their own).
+  const secrets = daemonSecrets(config);
+  const mask = (text: string): string => redactText(text, secrets);
+  try {
+    return await supervise(opts, { config, loadOpts, sources: loaded.sources ?? [] }, lock, secrets, mask);
+  } catch (err) {
+    // Whoever prints this (the CLI, Node's last-resort handler) must not print a secret.
+    throw maskedError(err, mask);
+  }
+}
+
+function maskedError(err: unknown, mask: (text: string) => string): Error {
+  if (!(err instanceof Error)) return new Error(mask(String(err)));
+  const out = new Error(mask(err.message));
+  out.stack = mask(err.stack ?? err.message);
+  return out;
+}
+
+/** What was loaded, and how: a reload loads the same way and watches the same files. */
+interface Loaded {
+  config: ResolvedConfig;
+  loadOpts: LoadOptions;
+  sources: readonly string[];
+}
+
+async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, secrets: string[], mask: (text: string) => string): Promise<number> {
   // Problems are warnings here: the units they concern will fail with the same reason, and
   // everything else should still come up.
-  const pre = await runPreflight(config, { write: true });
-  config = pre.config;
-  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${note}\n`);
-  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);
+  const pre = await runPreflight(loaded.config, { write: true });
+  const config = pre.config;
+  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${mask(note)}\n`);
+  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${mask(p.message)}\n`);
 
   const store = new StateStore(config.stateDir);
   const bus = new EventBus();
-  const logger = createSupervisorLogger(config.logs.dir);
+  const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
   const say = (line: string): void => {
     opts.out.write(`${line}\n`);
   };
@@ -108,6 +138,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
     keep: config.logs.keep,
+    fileMode: config.logs.fileMode,
     onError: (unit, err) => {
       const msg =
         err.code === 'EDROPPED'
@@ -141,9 +172,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     bus,
     store,
     rerun: opts.rerun,
+    // Shared with the supervisor log and `mask`: a reload updates it in place.
+    secrets,
     log: (level, msg, extra) => logger[level](extra ?? {}, msg),
   });
-  const live = new LiveUpdates(sup, loadOpts, loaded.sources ?? [], (level, msg, extra) => logger[level](extra ?? {}, msg));
+  const live = new LiveUpdates(sup, loaded.loadOpts, loaded.sources, (level, msg, extra) => logger[level](extra ?? {}, msg));
   noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
@@ -195,7 +228,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const started = sup.startAll(opts.units);
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
-  runVerifyWhenHealthy(sup, config, say);
+  runVerifyWhenHealthy(sup, config, say, mask);
   // After the units were asked to start: crawling the watched trees must not delay them.
   await live.start();
   const watched = config.order.filter((n) => config.units[n]!.enabled && config.units[n]!.watch);
@@ -205,7 +238,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // A bug in the daemon must not leave children behind or logs unwritten.
   const onFatal = (err: unknown): void => {
-    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const text = mask(err instanceof Error ? (err.stack ?? err.message) : String(err));
     opts.err.write(`bksup: internal error, stopping every unit: ${text}\n`);
     logger.fatal({ err: text }, 'internal error: stopping every unit');
     files.flushSync();
@@ -213,12 +246,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       forceKill(sup);
       process.exit(70);
     }, 30_000).unref();
-    void sup.shutdown('supervisor internal error').finally(() => {
-      files.flushSync();
-      logger.flush();
-      lock.release();
-      process.exit(70);
-    });
+    void sup
+      .shutdown('supervisor internal error')
+      // control.json must not outlive the daemon: clients would try a dead port.
+      .finally(() => control.close())
+      .catch(() => undefined)
+      .finally(() => {
+        files.flushSync();
+        logger.flush();
+        lock.release();
+        process.exit(70);
+      });
   };
   if (opts.handleSignals !== false) {
     process.on('uncaughtException', onFatal);
@@ -251,7 +289,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
  * Once every wanted unit is up (healthy, completed or skipped) for the first time, run the
  * config's smoke checks and publish the result on the events stream (the terminal prints it).
  */
-function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (line: string) => void): void {
+function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (line: string) => void, mask: (text: string) => string): void {
   if (config.verify.length === 0) return;
   const UP = new Set(['healthy', 'completed', 'skipped', 'disabled']);
   let done = false;
@@ -262,7 +300,7 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
     off();
     say('bksup: every unit is up; running verify');
     void runVerify(config.verify).then((report) => {
-      sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: r.detail })) });
+      sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: mask(r.detail) })) });
     });
   });
 }

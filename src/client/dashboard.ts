@@ -31,7 +31,7 @@ export async function dashboardCommand(dir: string, io: ClientIO): Promise<numbe
   }
   const now = (io.now ?? Date.now)();
   const secs = Math.max(0, Math.round((res.body.expiresAt - now) / 1000));
-  io.out.write(`${found.daemon.baseUrl}${res.body.path}\n`);
+  io.out.write(`${typeof res.body.url === 'string' && res.body.url.startsWith('http://') ? res.body.url : `${found.daemon.baseUrl}${res.body.path}`}\n`);
   err.write(`open this link in a browser on this machine: it works once, within ${secs} s (run bksup dashboard again for a new one)\n`);
   return 0;
 }
