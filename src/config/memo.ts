@@ -1,0 +1,111 @@
+// The config memo: what a config evaluated to, kept on disk (node_modules/.cache/bksup/config/,
+// one file per config path, mode 0600: a resolved config holds the environment) and reused while
+// what the evaluation read is unchanged (src/config/deps.ts). Two levels:
+//
+// - the evaluation: the config's source and imports, the env variables and paths it looked at →
+//   its root and state directory. Client commands (status, logs, …) need only this, to find the
+//   daemon exactly where `up` put it, without loading TypeScript.
+// - the resolved config: additionally keyed by this build of bk-supervisor, the directory, the
+//   whole environment (every unit inherits it) and the env files read → what `up` runs, without
+//   starting the loader process.
+//
+// Only successful loads are kept; a config with errors is evaluated again each time.
+
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deserialize, serialize } from 'node:v8';
+import { depsHold, envSig, type Dep } from './deps.ts';
+import type { ResolvedConfig } from './types.ts';
+
+export interface MemoEntry {
+  /** What evaluating the config read (its source and imports included). */
+  deps: Dep[];
+  root: string;
+  stateDir: string;
+  /** What the config printed while being evaluated, replayed when `up` reuses it. */
+  output: { stdout: string; stderr: string };
+  resolved?: {
+    tool: string;
+    cwd: string;
+    env: string;
+    /** Files the resolution read (env files). */
+    deps: Dep[];
+    config: ResolvedConfig;
+  };
+}
+
+/** Variants kept per config file (e.g. the root config with and without BKLITE_ROOT). */
+const VARIANTS = 4;
+/** Memo files kept in all; the oldest go first. */
+const MAX_FILES = 200;
+
+export function memoDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BKSUP_CACHE_DIR || join(fileURLToPath(new URL('../../node_modules/.cache/bksup/config', import.meta.url)));
+}
+
+function memoFile(configFile: string, env: NodeJS.ProcessEnv): string {
+  return join(memoDir(env), `${createHash('sha1').update(configFile).digest('hex').slice(0, 20)}.bin`);
+}
+
+function readVariants(path: string): MemoEntry[] {
+  try {
+    const v = deserialize(readFileSync(path)) as unknown;
+    return Array.isArray(v) ? (v as MemoEntry[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The newest entry for `configFile` whose evaluation would read the same things again. */
+export function findMemo(configFile: string, env: NodeJS.ProcessEnv, cwd: () => string = () => process.cwd()): MemoEntry | undefined {
+  return readVariants(memoFile(configFile, env)).find((e) => depsHold(e.deps, env, cwd));
+}
+
+export interface ResolvedKey {
+  /** This build of bk-supervisor (a resolved config is its own data structure). */
+  tool: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export function memoResolved(entry: MemoEntry, key: ResolvedKey): ResolvedConfig | undefined {
+  const r = entry.resolved;
+  if (!r || r.tool !== key.tool || r.cwd !== key.cwd || r.env !== envSig(key.env)) return undefined;
+  return depsHold(r.deps, key.env) ? r.config : undefined;
+}
+
+export function resolvedStamp(key: ResolvedKey): Pick<NonNullable<MemoEntry['resolved']>, 'tool' | 'cwd' | 'env'> {
+  return { tool: key.tool, cwd: key.cwd, env: envSig(key.env) };
+}
+
+function sameDeps(a: readonly Dep[], b: readonly Dep[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function prune(dir: string): void {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.bin'));
+  if (files.length <= MAX_FILES) return;
+  const aged = files.map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs })).sort((a, b) => a.t - b.t);
+  for (const { f } of aged.slice(0, files.length - MAX_FILES / 2)) unlinkSync(join(dir, f));
+}
+
+/**
+ * Keeps `entry` as the newest variant for `configFile`. Best effort: a read-only checkout just
+ * has no memo (every command then evaluates the config, as without one).
+ */
+export function storeMemo(configFile: string, entry: MemoEntry, env: NodeJS.ProcessEnv): void {
+  const path = memoFile(configFile, env);
+  try {
+    const dir = memoDir(env);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const others = readVariants(path).filter((e) => !sameDeps(e.deps, entry.deps));
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, serialize([entry, ...others].slice(0, VARIANTS)), { mode: 0o600 });
+    renameSync(tmp, path); // atomic: a concurrent reader sees the old or the new file
+    prune(dir);
+  } catch {
+    // no memo this time
+  }
+}
