@@ -8,8 +8,8 @@
 import { resolve } from 'node:path';
 import type { Dep } from '../config/deps.ts';
 import { findConfigFile, type ConfigSource } from '../config/find.ts';
-import { findMemo } from '../config/memo.ts';
-import type { DaemonPlace } from './daemon.ts';
+import { findMemo, memoVariants, type MemoEntry } from '../config/memo.ts';
+import { findDaemon, type DaemonPlace } from './daemon.ts';
 
 export interface LocateOptions {
   /** The project directory: cwd, or `-C`. */
@@ -40,7 +40,7 @@ export async function locateDaemon(opts: LocateOptions): Promise<LocateResult> {
   }
   const how = (deps: readonly Dep[]): string => `the root of ${found.file} (${SOURCE[found.via]}${envNote(deps)})`;
   const memo = findMemo(found.file, env);
-  if (memo) return { ok: true, place: { root: memo.root, how: how(memo.deps) } };
+  if (memo) return { ok: true, place: await preferRunning({ root: memo.root, how: how(memo.deps) }, found.file, env) };
 
   // Not evaluated with these inputs yet: once now (which also fills the memo for next time).
   const { loadConfig } = await import('../config/load.ts');
@@ -48,5 +48,20 @@ export async function locateDaemon(opts: LocateOptions): Promise<LocateResult> {
   if (!loaded.ok) {
     return { ok: false, error: `cannot tell where the supervisor of ${found.file} keeps its state: the config is not valid:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}` };
   }
-  return { ok: true, place: { root: loaded.config.root, how: how(findMemo(found.file, env)?.deps ?? []) } };
+  return { ok: true, place: await preferRunning({ root: loaded.config.root, how: how(findMemo(found.file, env)?.deps ?? []) }, found.file, env) };
+}
+
+/**
+ * The place itself when a daemon runs there. Otherwise, when exactly one daemon runs from another
+ * evaluation of the same config — `BKLITE_ROOT=… npm run supervise` in one terminal, `bksup
+ * status` without BKLITE_ROOT in the next — that one: it is the only supervisor of this config.
+ */
+async function preferRunning(place: DaemonPlace, file: string, env: NodeJS.ProcessEnv): Promise<DaemonPlace> {
+  if ((await findDaemon(place)).ok) return place;
+  const live: MemoEntry[] = [];
+  for (const e of memoVariants(file, env)) {
+    if (e.root !== place.root && !live.some((l) => l.root === e.root) && (await findDaemon(e.root)).ok) live.push(e);
+  }
+  const only = live.length === 1 ? live[0] : undefined;
+  return only ? { root: only.root, how: `the root of ${file} as \`up\` evaluated it${envNote(only.deps)}` } : place;
 }

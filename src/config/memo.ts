@@ -58,6 +58,11 @@ function readVariants(path: string): MemoEntry[] {
   }
 }
 
+/** Every kept evaluation of `configFile`, newest first, whether or not it still holds. */
+export function memoVariants(configFile: string, env: NodeJS.ProcessEnv): MemoEntry[] {
+  return readVariants(memoFile(configFile, env));
+}
+
 /** The newest entry for `configFile` whose evaluation would read the same things again. */
 export function findMemo(configFile: string, env: NodeJS.ProcessEnv, cwd: () => string = () => process.cwd()): MemoEntry | undefined {
   return readVariants(memoFile(configFile, env)).find((e) => depsHold(e.deps, env, cwd));
