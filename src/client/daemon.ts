@@ -4,7 +4,7 @@
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { readControlFile } from '../control/control-file.ts';
-import { hostPort } from '../control/auth.ts';
+import { hostPort } from '../util/host-port.ts';
 import type { ControlFile, ErrorResponse } from '../control/protocol.ts';
 import { isAlive } from '../util/proc.ts';
 

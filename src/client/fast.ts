@@ -1,10 +1,10 @@
 // The client commands without commander: `bksup status` and friends are run many times a day
 // (and by scripts in loops), so they start with only what they need — this parser, the client
-// and node:http. `parseFast` accepts only what it fully understands: global options before the
-// command, the command's own flags in their plain spelling, unit names. Anything else — help,
-// `--opt=value`, an unknown option, a missing argument, other commands — returns undefined and
-// the full command line (src/cli.ts, commander) handles it, with its usual messages. The
-// commands themselves and their options are the same in both places.
+// and node:http. `parseFast` accepts only what it fully understands: global options (before or
+// after the command), the command's own flags in their plain spelling, unit names. Anything
+// else — help, `--opt=value`, an unknown option, a missing argument, other commands — returns
+// undefined and the full command line (src/cli.ts, commander) handles it, with its usual
+// messages. The commands themselves and their options are the same in both places.
 //
 // Adding a client command: a row in CLIENT_COMMANDS (flags as commander spells them) and the
 // same command in src/cli.ts.
@@ -80,8 +80,12 @@ export function parseFast(argv: readonly string[], cwd: string): { name: string;
     }
     const flag = command.flags?.[a];
     const valueKey = command.values?.[a];
+    const globalKey = GLOBAL_VALUES[a];
+    const value = argv[i + 1];
     if (flag) args.flags.add(flag);
-    else if (valueKey && argv[i + 1] !== undefined) args.values.set(valueKey, argv[++i]!);
+    else if (valueKey && value !== undefined) args.values.set(valueKey, argv[++i]!);
+    // As commander does: the global options may follow the command (`npm run status -- -C dir`).
+    else if (globalKey && value !== undefined && !value.startsWith('-')) args[globalKey] = argv[++i]!;
     else return undefined;
   }
   if (command.units === 'some' && args.units.length === 0) return undefined;

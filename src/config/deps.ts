@@ -9,7 +9,6 @@
 // one evaluation. Files under node_modules are not recorded: packages change by installs, and
 // recording them would make every check slower.
 
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { resolve } from 'node:path';
@@ -24,7 +23,21 @@ export type Dep =
   | { kind: 'env*'; sig: string }
   | { kind: 'cwd'; value: string };
 
-const sha1 = (data: string | Buffer): string => createHash('sha1').update(data).digest('hex');
+/**
+ * A 64-bit FNV-1a digest (two 32-bit lanes) with the length: to notice a change, not to resist
+ * an adversary, and without node:crypto, which client commands do not load.
+ */
+export function digest(data: string | Buffer): string {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i] as number;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (a >>> 15);
+  }
+  return `${bytes.length}:${(a >>> 0).toString(16)}${(b >>> 0).toString(16)}`;
+}
 
 function statKind(st: fs.Stats | undefined): string {
   if (!st) return 'missing';
@@ -53,7 +66,7 @@ function current(dep: Dep, env: NodeJS.ProcessEnv, cwd: () => string): string | 
 
 export function fileSig(path: string): string {
   try {
-    return sha1(fs.readFileSync(path));
+    return digest(fs.readFileSync(path));
   } catch (err) {
     return (err as NodeJS.ErrnoException).code ?? 'unreadable';
   }
@@ -61,7 +74,7 @@ export function fileSig(path: string): string {
 
 function dirSig(path: string): string {
   try {
-    return sha1(fs.readdirSync(path).sort().join('\n'));
+    return digest(fs.readdirSync(path).sort().join('\n'));
   } catch (err) {
     return (err as NodeJS.ErrnoException).code ?? 'unreadable';
   }
@@ -71,7 +84,7 @@ function dirSig(path: string): string {
 export function envSig(env: NodeJS.ProcessEnv): string {
   const entries = Object.entries(env).filter(([, v]) => v !== undefined);
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return sha1(JSON.stringify(entries));
+  return digest(JSON.stringify(entries));
 }
 
 /** True while every recorded read would see the same thing again. */

@@ -104,8 +104,8 @@ function importInChild(entry: string, file: string, shown: string, opts: LoadOpt
       const { result, deps, resolvedDeps } = got;
       if (result.ok && deps && resolvedDeps) {
         const config = result.config;
-        const stamp = resolvedStamp({ tool: toolStamp(entry), cwd: opts.cwd, env });
-        storeMemo(file, { deps, root: config.root, stateDir: config.stateDir, output, resolved: { ...stamp, deps: resolvedDeps, config } }, env);
+        const resolved = resolvedStamp({ tool: toolStamp(entry), cwd: opts.cwd, env }, resolvedDeps);
+        storeMemo(file, { deps, root: config.root, stateDir: config.stateDir, output, resolved }, config, env);
       }
       resolve(result);
     });
@@ -125,7 +125,7 @@ function toolStamp(entry: string): string {
 function fromMemo(entry: string, file: string, opts: LoadOptions): ConfigResult | undefined {
   const env = opts.env ?? process.env;
   const hit = findMemo(file, env);
-  const config = hit && memoResolved(hit, { tool: toolStamp(entry), cwd: opts.cwd, env });
+  const config = hit && memoResolved(file, hit, { tool: toolStamp(entry), cwd: opts.cwd, env });
   if (!hit || !config) return undefined;
   if (!opts.quiet) {
     if (hit.output.stdout) process.stdout.write(hit.output.stdout);

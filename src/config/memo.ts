@@ -12,11 +12,10 @@
 // Only successful loads are kept; a config with errors is evaluated again each time.
 
 import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
-import { depsHold, envSig, type Dep } from './deps.ts';
+import { depsHold, digest, envSig, type Dep } from './deps.ts';
 import type { ResolvedConfig } from './types.ts';
 
 export interface MemoEntry {
@@ -26,14 +25,16 @@ export interface MemoEntry {
   stateDir: string;
   /** What the config printed while being evaluated, replayed when `up` reuses it. */
   output: { stdout: string; stderr: string };
-  resolved?: {
-    tool: string;
-    cwd: string;
-    env: string;
-    /** Files the resolution read (env files). */
-    deps: Dep[];
-    config: ResolvedConfig;
-  };
+  /** The key of the resolved config kept beside (its own file: client commands never read it). */
+  resolved?: ResolvedStamp;
+}
+
+export interface ResolvedStamp {
+  tool: string;
+  cwd: string;
+  env: string;
+  /** Files the resolution read (env files). */
+  deps: Dep[];
 }
 
 /** Variants kept per config file (e.g. the root config with and without BKLITE_ROOT). */
@@ -46,7 +47,12 @@ export function memoDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 function memoFile(configFile: string, env: NodeJS.ProcessEnv): string {
-  return join(memoDir(env), `${createHash('sha1').update(configFile).digest('hex').slice(0, 20)}.bin`);
+  return join(memoDir(env), `${digest(configFile).replace(':', '-')}.bin`);
+}
+
+/** The resolved config of one variant: `<memo file>.<digest of its deps>.cfg`. */
+function resolvedFile(memo: string, entry: Pick<MemoEntry, 'deps'>): string {
+  return `${memo.slice(0, -'.bin'.length)}.${digest(JSON.stringify(entry.deps)).replace(':', '-')}.cfg`;
 }
 
 function readVariants(path: string): MemoEntry[] {
@@ -75,14 +81,19 @@ export interface ResolvedKey {
   env: NodeJS.ProcessEnv;
 }
 
-export function memoResolved(entry: MemoEntry, key: ResolvedKey): ResolvedConfig | undefined {
+/** The resolved config kept for `entry` (of `configFile`), when made for the same key. */
+export function memoResolved(configFile: string, entry: MemoEntry, key: ResolvedKey): ResolvedConfig | undefined {
   const r = entry.resolved;
-  if (!r || r.tool !== key.tool || r.cwd !== key.cwd || r.env !== envSig(key.env)) return undefined;
-  return depsHold(r.deps, key.env) ? r.config : undefined;
+  if (!r || r.tool !== key.tool || r.cwd !== key.cwd || r.env !== envSig(key.env) || !depsHold(r.deps, key.env)) return undefined;
+  try {
+    return deserialize(readFileSync(resolvedFile(memoFile(configFile, key.env), entry))) as ResolvedConfig;
+  } catch {
+    return undefined;
+  }
 }
 
-export function resolvedStamp(key: ResolvedKey): Pick<NonNullable<MemoEntry['resolved']>, 'tool' | 'cwd' | 'env'> {
-  return { tool: key.tool, cwd: key.cwd, env: envSig(key.env) };
+export function resolvedStamp(key: ResolvedKey, deps: Dep[]): ResolvedStamp {
+  return { tool: key.tool, cwd: key.cwd, env: envSig(key.env), deps };
 }
 
 function sameDeps(a: readonly Dep[], b: readonly Dep[]): boolean {
@@ -90,7 +101,7 @@ function sameDeps(a: readonly Dep[], b: readonly Dep[]): boolean {
 }
 
 function prune(dir: string): void {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.bin'));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.bin') || f.endsWith('.cfg'));
   if (files.length <= MAX_FILES) return;
   const aged = files.map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs })).sort((a, b) => a.t - b.t);
   for (const { f } of aged.slice(0, files.length - MAX_FILES / 2)) unlinkSync(join(dir, f));
@@ -100,15 +111,20 @@ function prune(dir: string): void {
  * Keeps `entry` as the newest variant for `configFile`. Best effort: a read-only checkout just
  * has no memo (every command then evaluates the config, as without one).
  */
-export function storeMemo(configFile: string, entry: MemoEntry, env: NodeJS.ProcessEnv): void {
+export function storeMemo(configFile: string, entry: MemoEntry, config: ResolvedConfig, env: NodeJS.ProcessEnv): void {
   const path = memoFile(configFile, env);
+  const write = (target: string, value: unknown): void => {
+    const tmp = `${target}.${process.pid}.tmp`;
+    writeFileSync(tmp, serialize(value), { mode: 0o600 });
+    renameSync(tmp, target); // atomic: a concurrent reader sees the old or the new file
+  };
   try {
     const dir = memoDir(env);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The config first: an entry is never visible before what it points to.
+    write(resolvedFile(path, entry), config);
     const others = readVariants(path).filter((e) => !sameDeps(e.deps, entry.deps));
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, serialize([entry, ...others].slice(0, VARIANTS)), { mode: 0o600 });
-    renameSync(tmp, path); // atomic: a concurrent reader sees the old or the new file
+    write(path, [entry, ...others].slice(0, VARIANTS));
     prune(dir);
   } catch {
     // no memo this time
