@@ -3,8 +3,9 @@
 //   load + validate config ── errors? print them all, exit 2, start nothing
 //   take .supervisor/daemon.lock ── held by a live daemon? say which pid, exit 1
 //   stop leftovers of a previous run that died (state.json: pid + start time)
-//   wire the bus: log files, ring, terminal, supervisor.log; start the control API
-//   start the units in dependency order … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
+//   wire the bus: log files, ring, terminal, supervisor.log
+//   start the units in dependency order, then the control API (cannot listen? stop them, exit 1)
+//   … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
 import { loadConfig } from './config/load.ts';
@@ -143,29 +144,50 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const handled: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   if (opts.handleSignals !== false) for (const s of handled) process.on(s, onSignal);
 
-  const control = await startControlServer({
-    host: config.control.host,
-    port: config.control.port,
-    allowRemote: config.control.allowRemote,
-    stateDir: config.stateDir,
-    handle: sup,
-    history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
-    logger,
-    metrics,
-    metricsPublic: config.metrics.public,
-  });
+  // Whatever happens, the last lines reach the files.
+  const onExit = (): void => files.flushSync();
+  process.on('exit', onExit);
+
+  // The units first: the control API (a listening socket, control.json written and synced) and
+  // the metrics' first scrape are not on the path to the first unit starting.
+  const started = sup.startAll(opts.units);
+  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+
+  let control: Awaited<ReturnType<typeof startControlServer>>;
+  try {
+    control = await startControlServer({
+      host: config.control.host,
+      port: config.control.port,
+      allowRemote: config.control.allowRemote,
+      stateDir: config.stateDir,
+      handle: sup,
+      history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
+      logger,
+      metrics,
+      metricsPublic: config.metrics.public,
+    });
+  } catch (err) {
+    // Nobody could reach or stop this daemon: stop what already started, and say why.
+    const why = err instanceof Error ? err.message : String(err);
+    opts.err.write(`bksup: ${why}; stopping every unit (fix control.host/control.port in ${config.file})\n`);
+    logger.error({ err: why }, 'control server failed: stopping every unit');
+    await sup.shutdown(`control server failed: ${why}`);
+    await store.settled();
+    metrics.close();
+    await files.flush();
+    files.close();
+    logger.flush();
+    if (opts.handleSignals !== false) for (const s of handled) process.off(s, onSignal);
+    process.off('exit', onExit);
+    lock.release();
+    return 1;
+  }
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);
   say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
   // Only to the terminal (never to supervisor.log): a one-time link, useless once opened.
   say(`bksup: dashboard: ${control.loginUrl(15 * 60_000)} (one-time link, valid 15 min; npx bksup dashboard prints a new one)`);
   logger.info({ pid: process.pid, config: config.file, port: control.port }, 'supervisor started');
 
-  // Whatever happens, the last lines reach the files.
-  const onExit = (): void => files.flushSync();
-  process.on('exit', onExit);
-
-  const started = sup.startAll(opts.units);
-  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
   runVerifyWhenHealthy(sup, config, say);
   opts.onReady?.(sup, config);
 

@@ -1,7 +1,7 @@
-// `bksup`'s entry (bin/bksup.js runs it, bundled as dist/bksup.js). The client commands users
-// and scripts run most (status, logs, restart, stop, start, dashboard, down) go straight to the
-// client (src/client/fast.ts); everything else — `up`, `check`, `verify`, help, any spelling the
-// fast parser leaves alone — to the full command line, loaded only then.
+// `bksup`'s entry (bin/bksup.js runs it, bundled as dist/bksup.js). The commands users and
+// scripts run most (up, status, logs, restart, stop, start, dashboard, down) go straight to their
+// code (src/client/fast.ts); everything else — `check`, `verify`, help, any spelling the fast
+// parser leaves alone — to the full command line (commander), loaded only then.
 
 import { runFast } from './client/fast.ts';
 

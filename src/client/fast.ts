@@ -1,12 +1,12 @@
 // The client commands without commander: `bksup status` and friends are run many times a day
 // (and by scripts in loops), so they start with only what they need — this parser, the client
-// and node:http. `parseFast` accepts only what it fully understands: global options (before or
+// and node:http; `up` likewise goes straight to the daemon's code. `parseFast` accepts only what it fully understands: global options (before or
 // after the command), the command's own flags in their plain spelling, unit names. Anything
 // else — help, `--opt=value`, an unknown option, a missing argument, other commands — returns
 // undefined and the full command line (src/cli.ts, commander) handles it, with its usual
 // messages. The commands themselves and their options are the same in both places.
 //
-// Adding a client command: a row in CLIENT_COMMANDS (flags as commander spells them) and the
+// Adding a client command: a row in FAST_COMMANDS (flags as commander spells them) and the
 // same command in src/cli.ts.
 
 import { DEFAULT_TAIL, controlCommand, dashboardCommand, downCommand, logsCommand, statusCommand, type DaemonPlace } from './index.ts';
@@ -24,6 +24,8 @@ export interface FastArgs {
 }
 
 interface ClientCommand {
+  /** Whether the command talks to a running daemon (found first with locateDaemon). */
+  client: boolean;
   /** Unit names: none, any number, at least one. */
   units: 'none' | 'any' | 'some';
   /** Flag spelling → key. */
@@ -33,11 +35,28 @@ interface ClientCommand {
   run(place: DaemonPlace, args: FastArgs): Promise<number>;
 }
 
+/** `up` in its plain forms (`--rerun` takes several values: the full command line parses it). */
+async function up(a: FastArgs): Promise<number> {
+  const { runDaemon } = await import('../daemon.ts');
+  const code = await runDaemon({
+    cwd: a.dir,
+    ...(a.config !== undefined ? { configPath: a.config } : {}),
+    units: a.units,
+    rerun: [],
+    out: process.stdout,
+    err: process.stderr,
+    ...(a.flags.has('no-color') ? { color: false } : {}),
+  });
+  process.exit(code);
+}
+
 const io = (): { out: NodeJS.WriteStream; err: NodeJS.WriteStream } => ({ out: process.stdout, err: process.stderr });
 
-export const CLIENT_COMMANDS: Record<string, ClientCommand> = {
-  status: { units: 'none', flags: { '--json': 'json' }, run: (place, a) => statusCommand(place, { json: a.flags.has('json') }, io()) },
+export const FAST_COMMANDS: Record<string, ClientCommand> = {
+  up: { client: false, units: 'any', flags: { '--no-color': 'no-color' }, run: (_place, a) => up(a) },
+  status: { client: true, units: 'none', flags: { '--json': 'json' }, run: (place, a) => statusCommand(place, { json: a.flags.has('json') }, io()) },
   logs: {
+    client: true,
     units: 'any',
     flags: { '-f': 'follow', '--follow': 'follow', '--json': 'json' },
     values: { '-n': 'lines', '--lines': 'lines' },
@@ -49,11 +68,11 @@ export const CLIENT_COMMANDS: Record<string, ClientCommand> = {
       return logsCommand(place, a.units, { follow: a.flags.has('follow'), n, json: a.flags.has('json') }, { ...io(), signal: abort.signal });
     },
   },
-  restart: { units: 'some', run: (place, a) => controlCommand(place, 'restart', a.units, io()) },
-  stop: { units: 'some', run: (place, a) => controlCommand(place, 'stop', a.units, io()) },
-  start: { units: 'some', run: (place, a) => controlCommand(place, 'start', a.units, io()) },
-  dashboard: { units: 'none', run: (place) => dashboardCommand(place, io()) },
-  down: { units: 'none', run: (place) => downCommand(place, io()) },
+  restart: { client: true, units: 'some', run: (place, a) => controlCommand(place, 'restart', a.units, io()) },
+  stop: { client: true, units: 'some', run: (place, a) => controlCommand(place, 'stop', a.units, io()) },
+  start: { client: true, units: 'some', run: (place, a) => controlCommand(place, 'start', a.units, io()) },
+  dashboard: { client: true, units: 'none', run: (place) => dashboardCommand(place, io()) },
+  down: { client: true, units: 'none', run: (place) => downCommand(place, io()) },
 };
 
 const GLOBAL_VALUES: Record<string, 'dir' | 'config'> = { '-C': 'dir', '--dir': 'dir', '-c': 'config', '--config': 'config' };
@@ -69,7 +88,7 @@ export function parseFast(argv: readonly string[], cwd: string): { name: string;
     args[key] = value;
   }
   const name = argv[i++];
-  const command = name !== undefined && Object.hasOwn(CLIENT_COMMANDS, name) ? CLIENT_COMMANDS[name] : undefined;
+  const command = name !== undefined && Object.hasOwn(FAST_COMMANDS, name) ? FAST_COMMANDS[name] : undefined;
   if (!command || name === undefined) return undefined;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
@@ -97,6 +116,10 @@ export async function runFast(argv: readonly string[]): Promise<boolean> {
   const parsed = parseFast(argv, process.cwd());
   if (!parsed) return false;
   const { args, command } = parsed;
+  if (!command.client) {
+    process.exitCode = await command.run({ root: args.dir }, args);
+    return true;
+  }
   const located = await locateDaemon({ dir: args.dir, ...(args.config !== undefined ? { config: args.config } : {}) });
   if (!located.ok) {
     process.stderr.write(`${located.error}\n`);
