@@ -86,6 +86,19 @@ for (const action of ['restart', 'stop', 'start'] as const) {
 }
 
 program
+  .command('attach')
+  .description('connect this terminal to a unit with tty: true (pdb at a breakpoint()); Ctrl-] detaches, the unit keeps running')
+  .argument('<unit>')
+  .action(async (unit: string) => {
+    const place = await located();
+    if (!place) return;
+    const { attachCommand } = await import('./client/attach.ts');
+    const abort = new AbortController();
+    for (const sig of ['SIGHUP', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
+    process.exitCode = await attachCommand(place, unit, { stdin: process.stdin, out: process.stdout, err: process.stderr, signal: abort.signal });
+  });
+
+program
   .command('dashboard')
   .description('print a one-time login link to the browser dashboard of the running daemon')
   .action(async () => {

@@ -22,8 +22,11 @@ import { readLogLines } from './logs/read-file.ts';
 import { LogRing } from './logs/ring.ts';
 import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-log.ts';
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
+import { watchPauses } from './util/pause-watch.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
+import { liveTree } from './units/child.ts';
+import { RUN_ID } from './units/marker.ts';
 import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
@@ -96,14 +99,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logger.warn({ unit: l.unit, pid: l.pid }, msg);
   }
 
+  // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
+  let noteInUnitLog: (unit: string, line: string) => void = () => {};
   const files = new LogFiles({
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
     keep: config.logs.keep,
     onError: (unit, err) => {
-      const msg = `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory until writing works again)`;
+      const msg =
+        err.code === 'EDROPPED'
+          ? `logs/${unit}.log: ${err.message}; those lines are lost (the unit keeps running; the newest lines wait for the disk)`
+          : `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory, up to a bound, until writing works again)`;
       opts.err.write(`bksup: ${msg}\n`);
       logger.error({ unit }, msg);
+    },
+    onRecover: (unit, { lost, code, sinceMs }) => {
+      const lostText = lost === 0 ? 'no line was lost' : `${lost} line(s) were lost`;
+      const msg = `${unit}: writing logs/${unit}.log again; ${lostText} while it could not be written (${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s)`;
+      say(`bksup: ${msg}`);
+      logger.warn({ unit, lost, code }, msg);
+      // In the file itself, where a reader meets the hole.
+      if (lost > 0) noteInUnitLog(unit, `[bksup] ${lost} line(s) of this log were lost: writing failed with ${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s`);
     },
   });
   files.attach(bus);
@@ -124,6 +140,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     rerun: opts.rerun,
     log: (level, msg, extra) => logger[level](extra ?? {}, msg),
   });
+  noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
 
@@ -188,6 +205,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   say(`bksup: dashboard: ${control.loginUrl(15 * 60_000)} (one-time link, valid 15 min; npx bksup dashboard prints a new one)`);
   logger.info({ pid: process.pid, config: config.file, port: control.port }, 'supervisor started');
 
+  const stopPauseWatch = watchPauses((ms) => {
+    const msg = `the supervisor was paused for ${(ms / 1000).toFixed(1)} s (suspend, SIGSTOP or a stalled machine): probe deadlines that ran out during the pause were restarted, not counted as failures`;
+    say(`bksup: ${msg}`);
+    logger.warn({ pausedMs: ms }, msg);
+  });
+
   runVerifyWhenHealthy(sup, config, say);
   opts.onReady?.(sup, config);
 
@@ -215,6 +238,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // The daemon lives until someone asks for the shutdown (signal or control API).
   await sup.stopped;
+  stopPauseWatch();
   await store.settled();
   say('bksup: all units stopped');
   logger.info('supervisor stopped');
@@ -254,13 +278,13 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
 }
 
 function forceKill(sup: Supervisor): void {
-  for (const s of sup.snapshot()) {
-    if (s.pid) {
-      try {
-        process.kill(-s.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
+  // Every process group of a unit, and every process carrying this run's mark wherever it went.
+  const pids = [...sup.snapshot().flatMap((s) => (s.pid ? [-s.pid] : [])), ...liveTree(undefined, (m) => m.startsWith(`${RUN_ID}:`))];
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
     }
   }
 }

@@ -2,6 +2,9 @@
 // - task fingerprints after their last success (for `once`),
 // - every child the daemon started (pid + kernel start time), written as it starts, so that the
 //   next `up` after a SIGKILLed daemon can find and stop leftovers without touching a reused pid.
+// - the run ids of the daemons whose processes may still run (the <run> of BKSUP_UNIT, see
+//   src/units/marker.ts): the next `up` stops every process marked with one of them, detached
+//   or not, and then records only its own.
 // Writes are atomic (temp file + rename). A task fingerprint is written at once, synchronously;
 // started children at the end of the turn that started them (one write for a whole level of the
 // graph, still before any other event is handled).
@@ -26,6 +29,8 @@ interface StateFile {
   version: 1;
   tasks: Record<string, { fingerprint: string; completedAt: number }>;
   children: ChildRecord[];
+  /** Run ids of daemons whose processes may still be running (see src/units/marker.ts). */
+  runs: string[];
 }
 
 export class StateStore implements TaskStore {
@@ -90,8 +95,15 @@ export class StateStore implements TaskStore {
     while (this.#writing) await new Promise((r) => setTimeout(r, 1));
   }
 
-  clearChildren(): void {
+  /** The run ids of earlier daemons whose processes may still be running. */
+  runs(): readonly string[] {
+    return this.#data.runs;
+  }
+
+  /** Everything of earlier runs was stopped: from now on only this run's children and marks count. */
+  beginRun(runId: string): void {
     this.#data.children = [];
+    this.#data.runs = [runId];
     this.#save();
   }
 
@@ -144,7 +156,7 @@ export class StateStore implements TaskStore {
 }
 
 function empty(): StateFile {
-  return { version: 1, tasks: {}, children: [] };
+  return { version: 1, tasks: {}, children: [], runs: [] };
 }
 
 function load(path: string): { data: StateFile; problem?: string } {
@@ -164,7 +176,9 @@ function load(path: string): { data: StateFile; problem?: string } {
     const children = Array.isArray(raw.children)
       ? raw.children.filter((c): c is ChildRecord => !!c && Number.isInteger(c.pid) && c.pid > 1 && Number.isFinite(c.startTime) && typeof c.unit === 'string')
       : [];
-    return { data: { version: 1, tasks, children } };
+    // Hex only: a run id is matched as the prefix of an environment value.
+    const runs = Array.isArray(raw.runs) ? raw.runs.filter((r): r is string => typeof r === 'string' && /^[0-9a-f]{8,}$/.test(r)) : [];
+    return { data: { version: 1, tasks, children, runs } };
   } catch (err) {
     const aside = `${path}.bad-${Date.now()}`;
     try {

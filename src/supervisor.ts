@@ -13,9 +13,10 @@ import type { EventBus, UnitStateName } from './events.ts';
 import { ComposeProjects, ComposeUnit } from './units/compose.ts';
 import { ProcessUnit } from './units/process.ts';
 import { TaskUnit } from './units/task.ts';
-import type { ControlResult, SupervisorHandle, UnitSnapshot } from './units/types.ts';
+import type { ControlResult, SupervisorHandle, TerminalLookup, UnitSnapshot } from './units/types.ts';
 import type { UnitBase, UnitDeps } from './units/unit.ts';
 import type { StateStore } from './state-store.ts';
+import { listProcesses, type ProcStat } from './util/proc.ts';
 
 export interface SupervisorOptions {
   config: ResolvedConfig;
@@ -32,6 +33,9 @@ const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
   healthy: ['healthy', 'completed', 'skipped'],
   completed: ['completed', 'skipped'],
 };
+
+/** The /proc scan behind process counts is reused this long: a status loop or a dashboard costs at most 4 scans a second. */
+const PROCESS_COUNT_MS = 250;
 
 /** Dependency states after which a waiting dependent cannot proceed without someone acting. */
 const DEAD_END: readonly UnitStateName[] = ['failed', 'stopped'];
@@ -58,7 +62,12 @@ export class Supervisor implements SupervisorHandle {
     const rerun = new Set(opts.rerun ?? []);
     for (const name of opts.config.order) {
       const cfg = opts.config.units[name]!;
-      const base = { bus: opts.bus, ...(opts.log ? { log: opts.log } : {}), ...(opts.random ? { random: opts.random } : {}) };
+      const base = {
+        bus: opts.bus,
+        holdRestart: (u: string) => this.#holdRestart(u),
+        ...(opts.log ? { log: opts.log } : {}),
+        ...(opts.random ? { random: opts.random } : {}),
+      };
       let unit: UnitBase;
       switch (cfg.kind) {
         case 'process':
@@ -97,8 +106,22 @@ export class Supervisor implements SupervisorHandle {
     return this.#units.get(name);
   }
 
-  snapshot(): UnitSnapshot[] {
-    return this.config.order.map((n) => this.#units.get(n)!.snapshot());
+  snapshot(opts: { processes?: boolean } = {}): UnitSnapshot[] {
+    const all = opts.processes ? this.#recentScan() : undefined;
+    return this.config.order.map((n) => {
+      const unit = this.#units.get(n)!;
+      const snap = unit.snapshot();
+      const count = all && unit.processCount(all);
+      if (count !== undefined) snap.processes = count;
+      return snap;
+    });
+  }
+
+  #scan: { at: number; all: ProcStat[] } | undefined;
+  #recentScan(): ProcStat[] {
+    const now = performance.now();
+    if (!this.#scan || now - this.#scan.at > PROCESS_COUNT_MS) this.#scan = { at: now, all: listProcesses() };
+    return this.#scan.all;
   }
 
   /** `up [units…]`: the named units (all enabled ones when none) and everything they depend on. */
@@ -146,6 +169,15 @@ export class Supervisor implements SupervisorHandle {
     return { ok: true };
   }
 
+  terminal(name: string): TerminalLookup {
+    const unit = this.#units.get(name);
+    if (!unit) return this.#unknown(name);
+    if (!(unit instanceof ProcessUnit) || !unit.terminal) {
+      return { ok: false, status: 409, error: `unit "${name}" does not run on a terminal: set tty: true on it (a process unit) in the config to attach to it` };
+    }
+    return { ok: true, terminal: unit.terminal };
+  }
+
   shutdown(reason: string): Promise<void> {
     if (this.#shutdown) return this.#shutdown;
     this.#wanted.clear();
@@ -183,7 +215,7 @@ export class Supervisor implements SupervisorHandle {
     for (const dep of Object.keys(cfg.dependsOn)) this.#want(dep);
   }
 
-  #unknown(name: string): ControlResult {
+  #unknown(name: string): { ok: false; status: 404; error: string } {
     return { ok: false, status: 404, error: `unknown unit "${name}" (known: ${this.config.order.join(', ')})` };
   }
 
@@ -227,7 +259,9 @@ export class Supervisor implements SupervisorHandle {
       const cfg = this.config.units[name]!;
       if (cfg.dependsOn[dep] !== 'healthy' || !this.#launched.has(name)) continue;
       const unit = this.#units.get(name)!;
-      const active = ['starting', 'running', 'healthy', 'unhealthy', 'backoff'].includes(unit.state);
+      // `stopping` too: a unit already on its way to a restart of its own (its probe noticed the
+      // outage first) must not come back before the dependency does.
+      const active = ['starting', 'running', 'healthy', 'unhealthy', 'backoff', 'stopping'].includes(unit.state);
       if (healthy) {
         unit.noteDependency(null);
         continue;
@@ -245,6 +279,19 @@ export class Supervisor implements SupervisorHandle {
           break;
       }
     }
+  }
+
+  /**
+   * A unit's automatic restart is due. Unless it ignores its dependencies, it waits while one is
+   * not met: restarting a listener while NATS is away only crashes it again until the crash-loop
+   * budget declares it failed, an outage of someone else's making. Un-launched, it is started by
+   * #evaluate like any waiting unit.
+   */
+  #holdRestart(name: string): string | undefined {
+    if (this.#shutdown || this.config.units[name]?.onDependencyFailure === 'ignore') return undefined;
+    const waiting = this.#waitingOn(name);
+    if (waiting !== undefined) this.#launched.delete(name);
+    return waiting;
   }
 
   /** Why `name` cannot start yet, or undefined when every dependency meets its condition. */

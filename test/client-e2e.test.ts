@@ -80,7 +80,7 @@ it('status, logs (ring and files), follow, restart and down against a real daemo
   expect(units[0]!.state).toBe('completed');
   const table = new Sink();
   expect(await statusCommand(dir, {}, { out: table })).toBe(0);
-  expect(table.lines()[2]).toMatch(/^talker\s+process\s+(running|healthy)\s+\d+\s+\d+s\s+0/);
+  expect(table.lines()[2]).toMatch(/^talker\s+process\s+(running|healthy)\s+\d+\s+1\s+\d+s\s+0/);
 
   // logs: 1000 lines of burst, more than the ring (200) holds, so most come from logs/burst.log
   await waitFor(() => existsSync(join(dir, 'logs', 'burst.log')) && readFileSync(join(dir, 'logs', 'burst.log'), 'utf8').includes(' burst 1000\n'), { message: 'burst.log flushed' });

@@ -85,11 +85,11 @@ describe('status', () => {
     const now = Date.now();
     expect(await statusCommand(dir, {}, { out, color: false, now: () => now })).toBe(0);
     const [header, ...rows] = out.lines();
-    expect(header).toMatch(/^UNIT\s+KIND\s+STATE\s+PID\s+UPTIME\s+RESTARTS\s+HEALTH \/ REASON$/);
+    expect(header).toMatch(/^UNIT\s+KIND\s+STATE\s+PID\s+PROCS\s+UPTIME\s+RESTARTS\s+HEALTH \/ REASON$/);
     const snap = sup.snapshot();
     expect(rows).toHaveLength(3);
-    expect(rows[0]).toMatch(new RegExp(`^postgres\\s+compose\\s+running\\s+${snap[0]!.pid}\\s+1m\\d+s\\s+0\\s+passing$`));
-    expect(rows[2]).toMatch(/^nats_listener\s+process\s+failed\s+-\s+-\s+0\s+exited with code 1$/);
+    expect(rows[0]).toMatch(new RegExp(`^postgres\\s+compose\\s+running\\s+${snap[0]!.pid}\\s+-\\s+1m\\d+s\\s+0\\s+passing$`));
+    expect(rows[2]).toMatch(/^nats_listener\s+process\s+failed\s+-\s+0\s+-\s+0\s+exited with code 1$/);
     // columns line up
     expect(rows.map((r) => r.indexOf('process') >= 0 ? r.indexOf('process') : r.indexOf('compose'))).toEqual([15, 15, 15]);
   });

@@ -45,6 +45,7 @@ describe('defaults', () => {
       description: undefined,
       command: 'pnpm dev',
       cwd: dir,
+      tty: false,
       env: {},
       configEnv: {},
       dependsOn: {},

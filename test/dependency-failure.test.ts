@@ -64,3 +64,32 @@ describe('onDependencyFailure', () => {
     expect(s.sup.unit('listener')!.snapshot()).toMatchObject({ pid: before, state: 'healthy', reason: null });
   });
 });
+
+describe('an automatic restart while a needed dependency is down', () => {
+  it('waits as pending for the dependency instead of crashing on into the crash-loop budget', async () => {
+    const s = await startStack({
+      units: {
+        broker: { command: fixture('forever.mjs'), restart: { policy: 'always', backoff: { initial: '1500ms' } } },
+        listener: {
+          command: fixture('forever.mjs'),
+          dependsOn: { broker: 'healthy' },
+          onDependencyFailure: 'wait',
+          restart: { policy: 'always', backoff: { initial: '10ms', max: '10ms' }, maxRestarts: 1, window: '5m' },
+        },
+      },
+    });
+    stacks.push(s);
+    await s.waitState('listener', 'healthy');
+    process.kill(s.sup.unit('broker')!.pid!, 'SIGKILL');
+    await s.waitState('broker', 'backoff');
+    // The listener dies while its broker is away (its connection went with it).
+    process.kill(s.sup.unit('listener')!.pid!, 'SIGKILL');
+    const pending = await s.waitState('listener', 'pending');
+    expect(pending.reason).toBe('waiting for broker (healthy)');
+    await s.waitState('broker', 'healthy');
+    await s.waitState('listener', 'healthy');
+    expect(s.statesOf('listener')).not.toContain('failed');
+    // One restart: the budget (maxRestarts 1) was not spent on runs that could only fail.
+    expect(s.sup.unit('listener')!.snapshot().restarts).toBe(1);
+  });
+});

@@ -76,7 +76,7 @@ describe('fault injection: crash loop', () => {
     const status = await runCli(dir, ['status']);
     expect(status.code).toBe(0);
     const row = status.output.split('\n').find((l) => l.startsWith('crasher'));
-    expect(row, status.output).toMatch(/^crasher\s+process\s+failed\s+-\s+-\s+5\s+.*crash loop/);
+    expect(row, status.output).toMatch(/^crasher\s+process\s+failed\s+-\s+0\s+-\s+5\s+.*crash loop/);
     expect(status.output).toContain('crashing now with code 3');
 
     // The rest of the stack never moved.

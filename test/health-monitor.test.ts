@@ -134,6 +134,19 @@ describe('HealthMonitor (virtual clock)', () => {
     m.stop();
   });
 
+  it('a deadline that fires late because the daemon was paused restarts instead of failing the attempt', async () => {
+    const { sched, rec, m } = monitor([pass(), 'hang'], { timeoutMs: 2000, intervalMs: 1000, retries: 1 });
+    m.start();
+    await sched.advance(1500); // healthy at 0; the second attempt (hanging) began at 1000
+    await sched.pause(30_000); // its deadline (3000) fires at 31 500, far too late to mean anything
+    expect(rec.events).toEqual(['0: healthy']);
+    expect(rec.progress).toHaveLength(1);
+    // A fresh deadline from the wake-up: a probe that still hangs then fails as it should.
+    await sched.advance(2000);
+    expect(rec.events).toEqual(['0: healthy', '33500: unhealthy: scripted: timed out after 2s']);
+    m.stop();
+  });
+
   it('a probe that ignores the abort is abandoned ABANDON_GRACE_MS later', async () => {
     const { sched, rec, m, rel } = monitor([pass(), 'ignore-abort'], { timeoutMs: 2000, intervalMs: 1000, retries: 1 });
     m.start();

@@ -64,6 +64,20 @@ function childrenWith(ppid: number, word: string): number[] {
 }
 
 describe('a spare', () => {
+  it("carries its unit's mark (BKSUP_UNIT) into the command it becomes, and still fits the unit's own env", async () => {
+    const cwd = dir();
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    const spare = prepareSpare({ cwd, env, marker: 'run1:web:7' });
+    if (!spare) throw new Error('no spare');
+    cleanups.push(() => discardSpare(spare));
+    const out = output(spare);
+    const command = ['/bin/sh', '-c', 'echo "$BKSUP_UNIT"'];
+    expect(spareFits(spare, { command, cwd, env })).toBe(true);
+    launchSpare(spare, command);
+    expect(await out.exit).toBe(0);
+    expect(out.text()).toBe('run1:web:7\n');
+  });
+
   it('runs the command exactly as given: quotes, newlines, $ and backticks, empty words; its env and cwd; stdin at /dev/null', async () => {
     const cwd = dir();
     const spare = spareIn(cwd, { PATH: process.env.PATH ?? '/usr/bin:/bin', ONLY_THIS: 'yes' });

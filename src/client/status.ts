@@ -1,5 +1,5 @@
 // `bksup status [--json]`: the units of the running daemon as a table, or exactly the JSON of
-// `GET /api/units`.
+// `GET /api/units`. PROCS counts every live process of a unit, detached ones included.
 
 import type { UnitSnapshot } from '../units/types.ts';
 import { apiRequest, findDaemon, type DaemonDir } from './daemon.ts';
@@ -20,12 +20,13 @@ export function formatStatusTable(units: UnitSnapshot[], opts: { color: boolean;
       { text: u.kind },
       { text: u.state, style: stateColor(u.state) },
       { text: u.pid === null ? '-' : String(u.pid) },
+      { text: u.processes === undefined ? '-' : String(u.processes) },
       { text: up },
       { text: String(u.restarts) },
       healthStyle ? { text: detail, style: healthStyle } : { text: detail },
     ];
   });
-  return renderTable(['UNIT', 'KIND', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'HEALTH / REASON'], rows, paint);
+  return renderTable(['UNIT', 'KIND', 'STATE', 'PID', 'PROCS', 'UPTIME', 'RESTARTS', 'HEALTH / REASON'], rows, paint);
 }
 
 /** Exit code: 0, or 1 when no daemon runs or it did not answer. */

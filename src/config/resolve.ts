@@ -222,7 +222,7 @@ function resolveKind(
         project: unit.project ?? composeProject,
       };
     default:
-      return { ...common, kind: 'process', command: unit.command, cwd: unit.cwd ? fromRoot(unit.cwd) : root };
+      return { ...common, kind: 'process', command: unit.command, cwd: unit.cwd ? fromRoot(unit.cwd) : root, tty: unit.tty ?? false };
   }
 }
 

@@ -351,6 +351,7 @@ const processUnit = strictObject({
   ...commonShape('process'),
   command: command(true, `a process unit needs a command: ${COMMAND_HINT}`),
   cwd: nonEmptyString().optional(),
+  tty: boolean().optional(),
 });
 
 const once = z.unknown().superRefine((v, ctx) => {

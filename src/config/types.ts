@@ -82,6 +82,8 @@ export interface ProcessUnitConfig extends UnitCommon {
   /** A string runs through /bin/sh -c; an array is argv. */
   command: string | string[];
   cwd?: string;
+  /** Run on a pseudo-terminal, for `bksup attach <unit>` (pdb at a breakpoint()); output is still logged. */
+  tty?: boolean;
 }
 
 export interface TaskUnitConfig extends UnitCommon {
@@ -176,6 +178,7 @@ export interface ResolvedProcessUnit extends ResolvedUnitCommon {
   kind: 'process';
   command: string | readonly string[];
   cwd: string;
+  tty: boolean;
 }
 
 export interface ResolvedTaskUnit extends ResolvedUnitCommon {

@@ -5,7 +5,7 @@
 //   POST /api/shutdown                       → 202, then the supervisor shuts down
 //   GET  /api/graph                          → 200 {levels, edges} (the dashboard's layout)
 //   POST /api/login-tokens                   → 200 one-time dashboard login (Bearer only, not a cookie)
-//   /api/logs, /api/events                   → 426: WebSocket endpoints
+//   /api/logs, /api/events, /api/attach      → 426: WebSocket endpoints
 //
 // Every answer is JSON. Nothing a client sends can throw out of here: bad paths, names, methods
 // and bodies get 4xx, a bug gets 500, and the daemon keeps running either way.
@@ -73,7 +73,7 @@ export function route(rawUrl: string): Route {
   if (resource === 'shutdown' && parts.length === 3) return { kind: 'shutdown' };
   if (resource === 'graph' && parts.length === 3) return { kind: 'graph' };
   if (resource === 'login-tokens' && parts.length === 3) return { kind: 'login-tokens' };
-  if ((resource === 'logs' || resource === 'events') && parts.length === 3) return { kind: 'websocket', path };
+  if ((resource === 'logs' || resource === 'events' || resource === 'attach') && parts.length === 3) return { kind: 'websocket', path };
   if (resource === 'units' && rawName !== undefined && action !== undefined && rest.length === 0) {
     if (!(UNIT_ACTIONS as readonly string[]).includes(action)) {
       return { kind: 'bad', status: 404, error: `no such action ${shown(action)}: use ${UNIT_ACTIONS.join(', ')}` };
@@ -152,7 +152,7 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
         return sendError(res, 426, `${r.path} is a WebSocket endpoint: connect with a WebSocket client`, { upgrade: 'websocket', connection: 'Upgrade' });
       case 'units':
         if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, method, 'GET, HEAD');
-        return sendJson(res, 200, ctx.handle.snapshot());
+        return sendJson(res, 200, ctx.handle.snapshot({ processes: true }));
       case 'action': {
         if (method !== 'POST') return methodNotAllowed(res, method, 'POST');
         const body = await readBody(req);

@@ -70,6 +70,14 @@ export type HealthMonitorState = 'idle' | 'starting' | 'healthy' | 'unhealthy' |
 /** How long after the abort a probe may take to settle before its attempt is abandoned. */
 export const ABANDON_GRACE_MS = 1000;
 
+/**
+ * A deadline timer that fires this much later than asked did not measure the probe: the daemon
+ * itself was not running (a suspended laptop, SIGSTOP, a stalled machine), and so neither, most
+ * likely, was the service. The attempt gets a fresh deadline from now instead of failing, so a
+ * pause never counts as a failure (with retries: 1 it would restart the unit and its dependents).
+ */
+export const PAUSE_SLACK_MS = 1000;
+
 type State =
   | { name: 'idle' }
   | { name: 'starting'; startedAt: number; startPeriodTimer: TimerHandle | undefined }
@@ -259,13 +267,15 @@ interface BoundedCheck {
 /**
  * One attempt with a deadline: the signal aborts after timeoutMs, and the result is forced to a
  * failure ABANDON_GRACE_MS later if the probe ignores the abort. Never rejects: a probe that
- * throws (a bug) yields a failure that says so.
+ * throws (a bug) yields a failure that says so. Either timer, when it fires more than
+ * PAUSE_SLACK_MS late, starts its wait again instead (the daemon was paused).
  */
 function boundedCheck(probe: Probe, timeoutMs: number, scheduler: Scheduler): BoundedCheck {
   const controller = new AbortController();
   let settle!: (r: ProbeResult) => void;
   const result = new Promise<ProbeResult>((resolve) => (settle = resolve));
   let done = false;
+  let abortTimer: TimerHandle;
   let graceTimer: TimerHandle | undefined;
   const finish = (r: ProbeResult): void => {
     if (done) return;
@@ -274,13 +284,23 @@ function boundedCheck(probe: Probe, timeoutMs: number, scheduler: Scheduler): Bo
     if (graceTimer !== undefined) scheduler.clearTimeout(graceTimer);
     settle(r);
   };
-  const abortTimer = scheduler.setTimeout(() => {
-    controller.abort(new ProbeTimeoutError(timeoutMs));
-    graceTimer = scheduler.setTimeout(
-      () => finish({ ok: false, reason: `${probe.label}: timed out after ${formatMs(timeoutMs)} (the probe did not stop when aborted)` }),
-      ABANDON_GRACE_MS,
-    );
-  }, timeoutMs);
+  const armAbort = (): void => {
+    const armedAt = scheduler.now();
+    abortTimer = scheduler.setTimeout(() => {
+      if (scheduler.now() - armedAt - timeoutMs > PAUSE_SLACK_MS) return armAbort();
+      controller.abort(new ProbeTimeoutError(timeoutMs));
+      const graceAt = scheduler.now();
+      const abandon = (): void => {
+        if (scheduler.now() - graceAt - ABANDON_GRACE_MS > PAUSE_SLACK_MS) {
+          graceTimer = scheduler.setTimeout(abandon, ABANDON_GRACE_MS);
+          return;
+        }
+        finish({ ok: false, reason: `${probe.label}: timed out after ${formatMs(timeoutMs)} (the probe did not stop when aborted)` });
+      };
+      graceTimer = scheduler.setTimeout(abandon, ABANDON_GRACE_MS);
+    }, timeoutMs);
+  };
+  armAbort();
   const bug = (err: unknown): void => finish({ ok: false, reason: `${probe.label}: probe error: ${err instanceof Error ? err.message : String(err)}` });
   try {
     probe.check(controller.signal).then(finish, bug);

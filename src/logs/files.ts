@@ -38,6 +38,11 @@ export interface LogFilesOptions {
   keep: number;
   /** Called once per unit and error code (not per line) until writing succeeds again. */
   onError: (unit: string, err: LogWriteError) => void;
+  /**
+   * A write succeeded after failures: the outage is over. `lost` counts the lines dropped
+   * meanwhile (the backlog is bounded), `code` is the error the outage began with.
+   */
+  onRecover?: (unit: string, outage: { lost: number; code: string; sinceMs: number }) => void;
   /** Start a write at once (not at the next event-loop turn) when this much text is pending. Default 256 KiB. */
   flushThresholdBytes?: number;
   /** Unwritten text kept per unit while writes fail or lag; oldest lines are dropped beyond. Default 8 MiB. */
@@ -99,6 +104,8 @@ class UnitLog {
   readonly reported = new Set<string>();
   readonly reportedRotate = new Set<string>();
   dropped = 0;
+  /** Writing has been failing since the first failure after the last success. */
+  outage: { code: string; droppedBefore: number; sinceMs: number } | undefined;
   /** After a failed rotation: the file size at which to try again. */
   rotateRetryAt = 0;
   /** Callers of whenDrained() waiting for the congestion to end. */
@@ -185,6 +192,7 @@ export class LogFiles {
   readonly #maxSize: number;
   readonly #keep: number;
   readonly #onError: LogFilesOptions['onError'];
+  readonly #onRecover: LogFilesOptions['onRecover'];
   readonly #flushThreshold: number;
   readonly #maxBacklog: number;
   readonly #retryMs: number;
@@ -203,6 +211,7 @@ export class LogFiles {
     this.#maxSize = opts.maxSizeBytes > 0 ? opts.maxSizeBytes : Infinity;
     this.#keep = opts.keep;
     this.#onError = opts.onError;
+    this.#onRecover = opts.onRecover;
     this.#flushThreshold = opts.flushThresholdBytes ?? 256 * 1024;
     this.#maxBacklog = opts.maxBacklogBytes ?? 8 * 1024 * 1024;
     this.#retryMs = opts.retryMs ?? 1000;
@@ -386,6 +395,7 @@ export class LogFiles {
       }
       u.written();
       if (u.reported.size > 0) u.reported.clear(); // a new failure later is news again
+      if (u.outage !== undefined) this.#recovered(u);
     }
   }
 
@@ -465,9 +475,20 @@ export class LogFiles {
   #fail(u: UnitLog, err: unknown): void {
     this.#closeFd(u); // reopen on retry: the directory may have been recreated meanwhile
     u.failing = true;
+    u.outage ??= { code: errCode(err), droppedBefore: u.dropped, sinceMs: Date.now() };
     releaseWaiters(u);
     this.#report(u.unit, errCode(err), u.file, err);
     this.#scheduleRetry(u);
+  }
+
+  #recovered(u: UnitLog): void {
+    const outage = u.outage!;
+    u.outage = undefined;
+    try {
+      this.#onRecover?.(u.unit, { lost: u.dropped - outage.droppedBefore, code: outage.code, sinceMs: outage.sinceMs });
+    } catch {
+      // As with onError: a failing sink must not break the writer.
+    }
   }
 
   #scheduleRetry(u: UnitLog): void {

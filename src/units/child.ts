@@ -5,18 +5,40 @@
 // inherit both, so one kill(-pgid) reaches them, and a /proc scan by session id still finds
 // those that were re-parented to PID 1 or moved to another process group.
 //
+// Why a mark: a process that leaves the session (setsid, a daemon's double fork) and whose
+// parent exits is re-parented to PID 1 and found by none of those ids. Every child carries
+// BKSUP_UNIT=<run>:<unit>:<start> in its environment (src/units/marker.ts), which its
+// descendants inherit, so the scans below find them by that too.
+//
 // Why setpriv: when the supervisor itself is SIGKILLed nothing can run in it, so direct
 // children are asked (PR_SET_PDEATHSIG) to receive SIGTERM from the kernel; the next `up`
-// finds and stops whatever survived through state.json (see src/state-store.ts).
+// finds and stops whatever survived through state.json and the marks of that run (see
+// src/state-store.ts, src/leftovers.ts).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { isAlive, listProcesses, treeMembers, type ProcStat } from '../util/proc.ts';
+import { withMarker } from './marker.ts';
 
 export interface SpawnSpec {
   command: string | readonly string[];
   cwd: string;
   env: Readonly<Record<string, string>>;
+  /** BKSUP_UNIT for this child and everything it starts (src/units/marker.ts). */
+  marker?: string;
+}
+
+/** Which marks belong to the processes being looked for. */
+export type MarkMatch = (mark: string) => boolean;
+
+/** Matches exactly one child's mark. */
+export function markIs(marker: string | undefined): MarkMatch | undefined {
+  return marker === undefined ? undefined : (m) => m === marker;
+}
+
+/** The environment a child is spawned with: the spec's, plus its mark. */
+export function envFor(spec: Pick<SpawnSpec, 'env' | 'marker'>): Readonly<Record<string, string>> {
+  return spec.marker === undefined ? spec.env : withMarker(spec.env, spec.marker);
 }
 
 export interface ChildExit {
@@ -50,7 +72,7 @@ export function spawnChild(spec: SpawnSpec): SpawnResult {
   try {
     child = spawn(file, args, {
       cwd: spec.cwd,
-      env: spec.env,
+      env: envFor(spec),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -84,8 +106,8 @@ function scanProcesses(): ReturnType<typeof listProcesses> {
 }
 
 /** Live processes of the tree led by `leader` (the child's pid = its session and group id). */
-export function liveTree(leader: number): number[] {
-  return treeMembers(leader, scanProcesses())
+export function liveTree(leader: number | undefined, marked?: MarkMatch): number[] {
+  return treeMembers(leader, scanProcesses(), marked)
     .filter((p) => p.pid !== process.pid)
     .map((p) => p.pid);
 }
@@ -105,23 +127,23 @@ export function groupAlive(leader: number): boolean {
 
 /**
  * Members of a finished child's tree that are outside its process group (they changed group
- * within the session, or left it and are found through a member's descendants). The leader was
- * reaped, so a process with its pid is a reuse and is not counted.
+ * within the session, left it and are found through a member's descendants, or carry its mark).
+ * The leader was reaped, so a process with its pid is a reuse and is not counted.
  */
-export function leftoversOutsideGroup(leader: number, all: ProcStat[] = listProcesses()): number[] {
-  return treeMembers(leader, all)
+export function leftoversOutsideGroup(leader: number, all: ProcStat[] = listProcesses(), marked?: MarkMatch): number[] {
+  return treeMembers(leader, all, marked)
     .filter((p) => p.pid !== process.pid && p.pid !== leader)
     .map((p) => p.pid);
 }
 
 /**
- * Calls `found(pids)` for a finished leader whose tree left members outside its process group,
- * after a /proc scan made at least `delayMs` later. Leaders queued meanwhile share one scan, and
+ * Calls `found(pids)` with the members a finished leader's tree left outside its process group
+ * (often none), after a /proc scan made at least `delayMs` later. Leaders queued meanwhile share one scan, and
  * scans are at least SWEEP_EVERY_MS apart: a crash loop restarting 15 times a second costs one
  * scan per second (~3 ms), not one per restart.
  */
-export function sweepLeftovers(leader: number, delayMs: number, found: (pids: number[]) => void): void {
-  sweepQueue.push({ leader, found });
+export function sweepLeftovers(leader: number, delayMs: number, found: (pids: number[]) => void, marked?: MarkMatch): void {
+  sweepQueue.push({ leader, found, marked });
   if (sweepTimer !== undefined) return;
   const wait = Math.max(delayMs, lastSweepAt + SWEEP_EVERY_MS - Date.now());
   sweepTimer = setTimeout(runSweep, wait);
@@ -129,7 +151,7 @@ export function sweepLeftovers(leader: number, delayMs: number, found: (pids: nu
 }
 
 const SWEEP_EVERY_MS = 1000;
-let sweepQueue: { leader: number; found: (pids: number[]) => void }[] = [];
+let sweepQueue: { leader: number; found: (pids: number[]) => void; marked: MarkMatch | undefined }[] = [];
 let sweepTimer: NodeJS.Timeout | undefined;
 let lastSweepAt = Number.NEGATIVE_INFINITY;
 
@@ -139,25 +161,36 @@ function runSweep(): void {
   const queue = sweepQueue;
   sweepQueue = [];
   const all = listProcesses();
-  for (const { leader, found } of queue) {
-    const left = leftoversOutsideGroup(leader, all);
-    if (left.length > 0) found(left);
-  }
+  for (const { leader, found, marked } of queue) found(leftoversOutsideGroup(leader, all, marked));
+}
+
+/**
+ * Runs the queued sweeps at once: a stop or a shutdown must not leave what a finished run left
+ * behind to a timer that the daemon's exit would cancel.
+ */
+export function sweepNow(): void {
+  if (sweepTimer === undefined) return;
+  clearTimeout(sweepTimer);
+  runSweep();
 }
 
 /**
  * Every process ever seen in a tree during one stop, by pid and start time. A grandchild that
- * left the session (setsid) is found only through its parent; once the parent dies it is
- * re-parented to PID 1 and no scan finds it again, so it must be remembered from earlier scans.
+ * left the session (setsid) with a cleared environment is found only through its parent; once
+ * the parent dies it is re-parented to PID 1 and no scan finds it again, so it must be
+ * remembered from earlier scans.
  */
 class TreeMemory {
   readonly #seen = new Map<number, number>();
 
-  constructor(readonly leader: number) {}
+  constructor(
+    readonly leader: number | undefined,
+    readonly marked: MarkMatch | undefined,
+  ) {}
 
   /** A full /proc scan: finds new members (forks) too. `fresh`: never the shared recent scan. */
   scan(fresh = false): number[] {
-    for (const p of treeMembers(this.leader, fresh ? listProcesses() : scanProcesses())) {
+    for (const p of treeMembers(this.leader, fresh ? listProcesses() : scanProcesses(), this.marked)) {
       if (p.pid !== process.pid && !this.#seen.has(p.pid)) this.#seen.set(p.pid, p.startTime);
     }
     return this.recheck();
@@ -174,7 +207,8 @@ class TreeMemory {
   }
 }
 
-function signalGroup(leader: number, signal: NodeJS.Signals): void {
+function signalGroup(leader: number | undefined, signal: NodeJS.Signals): void {
+  if (leader === undefined) return;
   try {
     process.kill(-leader, signal);
   } catch {
@@ -199,6 +233,8 @@ export interface StopTreeOptions {
   timeoutMs: number;
   /** Resolves when the direct child has exited (and been reaped by us). */
   exited: Promise<unknown>;
+  /** Processes with a mark this accepts belong to the tree too, wherever they moved. */
+  marked?: MarkMatch;
   /** Called every `slowEveryMs` while the tree is still alive, with the pids holding it up. */
   onSlow?: (alive: number[], elapsedMs: number) => void;
   slowEveryMs?: number;
@@ -214,9 +250,10 @@ export interface StopTreeResult {
 /**
  * Ends a whole tree: `signal` to the process group and every other member, then SIGKILL to
  * everything still alive after `timeoutMs`. Resolves once the child was reaped and no member
- * of the tree is alive (zombies awaiting PID 1 count as gone).
+ * of the tree is alive (zombies awaiting PID 1 count as gone). Without a leader (a previous
+ * run's processes found only by their mark), the members are those `opts.marked` accepts.
  */
-export async function stopTree(leader: number, opts: StopTreeOptions): Promise<StopTreeResult> {
+export async function stopTree(leader: number | undefined, opts: StopTreeOptions): Promise<StopTreeResult> {
   const started = Date.now();
   const maxPollMs = opts.pollMs ?? 20;
   const slowEveryMs = opts.slowEveryMs ?? 2000;
@@ -224,7 +261,7 @@ export async function stopTree(leader: number, opts: StopTreeOptions): Promise<S
   const exitedNow = opts.exited.then(() => {
     exited = true;
   });
-  const memory = new TreeMemory(leader);
+  const memory = new TreeMemory(leader, opts.marked);
   // Scan before signalling: a parent that dies of the signal takes the way to its
   // setsid grandchildren with it.
   const before = memory.scan();

@@ -1,7 +1,9 @@
 // A docker compose service, probed from the host.
 //
-//            start()               Docker not reachable (the unit env's DOCKER_HOST…)
-//   stopped ─┐                ┌───────────────────────────────────────────────────► failed
+//            start()               Docker not reachable (the unit env's DOCKER_HOST…) and never
+//   stopped ─┐                ┌─────────── reached in this run ───────────────────────► failed
+//            │                │ Docker gone after it had been reached: backoff, checking every
+//            │                │ DOCKER_POLL_MS until it answers, then starting (no budget spent)
 //   pending ─┼────────► starting ── `up` / inspect failed ───────────────────────────┐
 //   failed ──┘             ▲  │                                                      │
 //       backoff timer, or  │  │ container running: ours (`up -d --no-deps`),         │
@@ -85,6 +87,9 @@ type State =
   | { name: 'stopping'; gen: number; done: Promise<void> }
   | { name: 'backoff'; gen: number; timer: NodeJS.Timeout };
 
+/** How often a unit waiting for Docker to come back asks whether it answers. */
+const DOCKER_POLL_MS = 1000;
+
 export class ComposeUnit extends UnitBase {
   readonly kind = 'compose' as const;
   readonly config: ResolvedComposeUnit;
@@ -94,6 +99,11 @@ export class ComposeUnit extends UnitBase {
   #events: { close(): Promise<void> } | undefined;
   /** Adoption is judged only on the first start of this daemon run. */
   #firstStart = true;
+  /**
+   * Docker answered once in this run: when it stops answering later, it is restarting (Docker
+   * Desktop, an upgrade, a laptop waking up) and the unit waits for it instead of failing.
+   */
+  #dockerSeen = false;
 
   constructor(config: ResolvedComposeUnit, deps: ComposeUnitDeps) {
     super(config, deps);
@@ -196,7 +206,8 @@ export class ComposeUnit extends UnitBase {
     // The unit's env, not ours: DOCKER_HOST / DOCKER_CONTEXT there choose the daemon, as they do for compose.
     const docker = await dockerReachable({ env: this.config.env });
     if (gen !== this.#gen) return;
-    if (!docker.ok) return this.#fail(docker.reason);
+    if (!docker.ok) return this.#dockerSeen ? this.#waitForDocker(docker.reason) : this.#fail(docker.reason);
+    this.#dockerSeen = true;
     this.#events ??= this.#project.watchEvents((ev) => {
       if (ev.service !== this.config.service) return;
       if (ev.action === 'die') this.#onDie(ev.id, ev.exitCode, ev.time);
@@ -360,6 +371,23 @@ export class ComposeUnit extends UnitBase {
       return;
     }
     this.#fail(decision.action === 'give-up' ? `${decision.why}; last: ${why}` : why, exitCode);
+  }
+
+  /**
+   * Backoff that is no crash: checks every DOCKER_POLL_MS whether Docker answers again, then
+   * starts as usual (`up` reuses the project's container: never a second copy).
+   */
+  #waitForDocker(why: string): void {
+    const gen = ++this.#gen;
+    const check = async (): Promise<void> => {
+      if (this.#state.name !== 'backoff' || this.#state.gen !== gen) return;
+      const docker = await dockerReachable({ env: this.config.env });
+      if (this.#state.name !== 'backoff' || this.#state.gen !== gen) return;
+      if (docker.ok) return this.#begin();
+      this.#state = { name: 'backoff', gen, timer: setTimeout(() => void check(), DOCKER_POLL_MS) };
+    };
+    this.#state = { name: 'backoff', gen, timer: setTimeout(() => void check(), DOCKER_POLL_MS) };
+    this.publish('backoff', { pid: null, reason: `waiting for Docker to come back (${why}); checking every ${DOCKER_POLL_MS / 1000} s` });
   }
 
   #startedAt(): number {

@@ -12,6 +12,7 @@
 //               └── budget spent ──► failed            stopping ◄──────────┘ (also stop()/restart())
 //                                                        │
 //   exit with policy saying "no restart" ──► stopped     └──► stopped, or starting after restart()
+//   backoff timer while a needed dependency is down ──► pending (the supervisor starts it later)
 //
 // Who causes what: the supervisor calls start() when dependencies are met and stop() on
 // shutdown; the user calls start/stop/restart through the control API; the child causes exits;
@@ -22,14 +23,22 @@
 // the unit was `pending`, or during the previous run of a unit that is being restarted) becomes
 // the unit by exec; otherwise spawnChild forks the daemon. The spare is dropped by stop(), and when
 // the unit ends up stopped or failed.
+//
+// A `tty: true` unit starts on a pseudo-terminal instead (src/units/pty.ts; never from a spare,
+// whose pipes cannot become a terminal), bound to the unit's UnitTerminal for `bksup attach`. Its
+// child leads its own session and group and carries its mark like any other, so stopping,
+// restarting and the sweeps are the same.
 
-import type { ChildProcess } from 'node:child_process';
 import type { ResolvedProcessUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
-import { readStat } from '../util/proc.ts';
-import { groupAlive, spawnChild, stopTree, sweepLeftovers, type ChildExit, type SpawnResult } from './child.ts';
+import { readStat, treeMembers, type ProcStat } from '../util/proc.ts';
+import { groupAlive, markIs, spawnChild, stopTree, sweepLeftovers, sweepNow, type ChildExit, type SpawnResult, type SpawnSpec } from './child.ts';
+import { nextMarker, RUN_ID, unitOfMarker } from './marker.ts';
+import { spawnPty } from './pty.ts';
 import { discardSpare, launchSpare, prepareSpare, spareFits, type Spare } from './spare.ts';
+import { UnitTerminal } from './terminal.ts';
+import type { UnitSnapshot } from './types.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 
 export interface ProcessUnitDeps extends UnitDeps {
@@ -40,7 +49,8 @@ export interface ProcessUnitDeps extends UnitDeps {
 
 interface Run {
   pid: number;
-  child: ChildProcess;
+  /** BKSUP_UNIT of this run: finds its processes wherever they detached to. */
+  marker: string | undefined;
   startedAt: number;
   exited: Promise<ChildExit>;
   exit: ChildExit | undefined;
@@ -49,6 +59,9 @@ interface Run {
   /** Unsubscribes the "output may mean ready" listener (see #watchHealth). */
   stopPoking: (() => void) | undefined;
 }
+
+/** A child just started, by either way (pipes or terminal). */
+type Launch = { ok: true; pid: number; marker: string | undefined; exited: Promise<ChildExit>; output: Promise<void> } | { ok: false; reason: string };
 
 type EndCause =
   | { kind: 'exit' }
@@ -73,11 +86,19 @@ export class ProcessUnit extends UnitBase {
   readonly config: ResolvedProcessUnit;
   readonly #pdeps: ProcessUnitDeps;
   #state: State = { name: 'idle' };
+  /** `tty: true`: the terminal `bksup attach` connects to. */
+  readonly terminal: UnitTerminal | undefined;
 
   constructor(config: ResolvedProcessUnit, deps: ProcessUnitDeps) {
     super(config, deps);
     this.config = config;
     this.#pdeps = deps;
+    this.terminal = config.tty ? new UnitTerminal(config.name, (text) => this.system(text)) : undefined;
+  }
+
+  override snapshot(): UnitSnapshot {
+    const snap = super.snapshot();
+    return this.terminal ? { ...snap, tty: { attached: this.terminal.attached } } : snap;
   }
 
   start(): void {
@@ -101,8 +122,9 @@ export class ProcessUnit extends UnitBase {
   }
 
   async stop(reason: string): Promise<void> {
-    // Both begin in this turn (a pending zero-delay restart must not slip in between).
-    await Promise.all([this.#dropSpare(), this.#stopNow(reason)]);
+    // Both begin in this turn (a pending zero-delay restart must not slip in between). What
+    // finished runs left behind is part of the unit too: their sweeps are done before it is stopped.
+    await Promise.all([this.#dropSpare(), this.#stopNow(reason).then(() => this.#finishSweeps())]);
   }
 
   async #stopNow(reason: string): Promise<void> {
@@ -159,7 +181,7 @@ export class ProcessUnit extends UnitBase {
 
   // Off the current turn: a level of the graph starts first, its dependents' spares after.
   #prepareSpareSoon(): void {
-    if (this.#spare || this.#spareScheduled) return;
+    if (this.#spare || this.#spareScheduled || this.terminal) return;
     this.#spareScheduled = true;
     setImmediate(() => {
       this.#spareScheduled = false;
@@ -169,7 +191,7 @@ export class ProcessUnit extends UnitBase {
       const waiting = s === 'idle' && this.state === 'pending';
       const running = (s === 'running' || s === 'healthy' || s === 'unhealthy') && this.#restarting;
       if (this.#spare || !(waiting || running)) return;
-      this.#spare = prepareSpare({ cwd: this.config.cwd, env: this.config.env });
+      this.#spare = prepareSpare({ cwd: this.config.cwd, env: this.config.env, marker: nextMarker(this.name) });
     });
   }
 
@@ -182,38 +204,16 @@ export class ProcessUnit extends UnitBase {
   #spawn(): void {
     this.publish('starting', { pid: null, exitCode: null });
     const spec = { command: this.config.command, cwd: this.config.cwd, env: this.config.env };
-    const spare = this.#spare;
-    this.#spare = undefined;
-    let res: SpawnResult;
-    if (spare && spareFits(spare, spec)) {
-      res = launchSpare(spare, spec.command);
-    } else {
-      if (spare) void discardSpare(spare);
-      res = spawnChild(spec);
-    }
+    const res = this.terminal ? this.#launchOnTerminal(spec, this.terminal) : this.#launchPiped(spec);
     if (!res.ok) {
       this.system(`could not start: ${res.reason}`);
       this.#afterRun({ failed: true, ranMs: 0, why: res.reason, exit: undefined });
       return;
     }
-    const { child, pid } = res;
-    let resolveExit!: (e: ChildExit) => void;
-    const exited = new Promise<ChildExit>((r) => (resolveExit = r));
-    const run: Run = {
-      pid,
-      child,
-      startedAt: Date.now(),
-      exited,
-      exit: undefined,
-      output: Promise.all([this.pipeStream(child.stdout, 'stdout'), this.pipeStream(child.stderr, 'stderr')]).then(() => {}),
-      monitor: undefined,
-      stopPoking: undefined,
-    };
-    child.once('exit', (code, signal) => {
-      run.exit = { code, signal };
-      resolveExit(run.exit);
-    });
-    child.on('error', (err) => this.deps.log?.('warn', `${this.name}: child error: ${err.message}`));
+    const { pid, marker, exited } = res;
+    const run: Run = { pid, marker, startedAt: Date.now(), exited, exit: undefined, output: res.output, monitor: undefined, stopPoking: undefined };
+    // First of the exit's callbacks: everything awaiting `exited` later sees run.exit set.
+    void exited.then((exit) => (run.exit = exit));
     const st = readStat(pid);
     if (st) this.#pdeps.onChildStarted?.(this.name, pid, st.startTime);
     this.#state = { name: 'running', run };
@@ -222,6 +222,36 @@ export class ProcessUnit extends UnitBase {
     if (this.#restarting) this.#prepareSpareSoon();
     void exited.then(() => this.#onExit(run));
     this.#watchHealth(run);
+  }
+
+  #launchPiped(spec: Omit<SpawnSpec, 'marker'>): Launch {
+    const spare = this.#spare;
+    this.#spare = undefined;
+    let res: SpawnResult;
+    let marker: string | undefined;
+    if (spare && spareFits(spare, spec)) {
+      res = launchSpare(spare, spec.command);
+      marker = spare.marker;
+    } else {
+      if (spare) void discardSpare(spare);
+      marker = nextMarker(this.name);
+      res = spawnChild({ ...spec, marker });
+    }
+    if (!res.ok) return res;
+    const { child, pid } = res;
+    const exited = new Promise<ChildExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    child.on('error', (err) => this.deps.log?.('warn', `${this.name}: child error: ${err.message}`));
+    const output = Promise.all([this.pipeStream(child.stdout, 'stdout'), this.pipeStream(child.stderr, 'stderr')]).then(() => {});
+    return { ok: true, pid, marker, exited, output };
+  }
+
+  #launchOnTerminal(spec: Omit<SpawnSpec, 'marker'>, terminal: UnitTerminal): Launch {
+    const marker = nextMarker(this.name);
+    const res = spawnPty({ ...spec, marker }, terminal.size);
+    if (!res.ok) return res;
+    const { child } = res;
+    terminal.bind(child);
+    return { ok: true, pid: child.pid, marker, exited: child.exited, output: this.pipeStream(child.output, 'stdout') };
   }
 
   #watchHealth(run: Run): void {
@@ -297,7 +327,7 @@ export class ProcessUnit extends UnitBase {
     // /proc scan for members that left the group (~3 ms, a third of a crash loop's restart
     // latency) runs in the background instead (#sweepLater).
     const needsStop = !run.exit || groupAlive(run.pid);
-    if (!needsStop) this.#sweepLater(run.pid);
+    if (!needsStop) this.#sweepLater(run.pid, run.marker);
     if (cause.kind === 'stop') this.publish('stopping', { pid: run.pid, reason: cause.reason });
     else if (needsStop && cause.kind === 'unhealthy') this.publish('stopping', { pid: run.pid, reason: `unhealthy: ${cause.reason}` });
     const { signal, timeoutMs } = this.config.stop;
@@ -306,6 +336,7 @@ export class ProcessUnit extends UnitBase {
           signal,
           timeoutMs,
           exited: run.exited,
+          marked: markIs(run.marker),
           onSlow: (alive, ms) => {
             const msg = `${this.name} is slow to stop: pids ${alive.join(', ')} still alive after ${Math.round(ms / 1000)}s (SIGKILL at ${Math.round(timeoutMs / 1000)}s)`;
             this.system(msg);
@@ -339,18 +370,43 @@ export class ProcessUnit extends UnitBase {
 
   /**
    * Ends members of a finished tree that are outside its process group (they changed group within
-   * the session, or were forked by such a member); found by a /proc scan a little later, off the
-   * restart path.
+   * the session, were forked by such a member, or detached and carry the run's mark); found by a
+   * /proc scan a little later, off the restart path.
    */
-  #sweepLater(leader: number): void {
+  #sweepLater(leader: number, marker: string | undefined): void {
     const { signal, timeoutMs } = this.config.stop;
-    sweepLeftovers(leader, SWEEP_DELAY_MS, () => {
-      void stopTree(leader, { signal, timeoutMs, exited: Promise.resolve() }).then((res) => {
+    const marked = markIs(marker);
+    this.#sweepsQueued++;
+    sweepLeftovers(leader, SWEEP_DELAY_MS, (left) => {
+      this.#sweepsQueued--;
+      if (left.length === 0) return;
+      const stopping = stopTree(leader, { signal, timeoutMs, exited: Promise.resolve(), marked }).then((res) => {
         const msg = `${this.name}: ended processes left behind by pid ${leader} outside its process group${res.killed ? ' (needed SIGKILL)' : ''}`;
         this.system(msg);
         this.deps.log?.('warn', msg);
       });
-    });
+      this.#sweepStops.add(stopping);
+      void stopping.finally(() => this.#sweepStops.delete(stopping));
+    }, marked);
+  }
+
+  /** Sweeps queued by #sweepLater, and the stops they started, not finished yet. */
+  #sweepsQueued = 0;
+  readonly #sweepStops = new Set<Promise<void>>();
+
+  #finishSweeps(): Promise<unknown> {
+    if (this.#sweepsQueued > 0) sweepNow();
+    return Promise.all([...this.#sweepStops]);
+  }
+
+  /** Live processes of this unit in `all`: the current run's tree, and every process marked as this unit's (a waiting spare aside). */
+  override processCount(all: ProcStat[]): number {
+    const s = this.#state;
+    const run = s.name === 'idle' || s.name === 'backoff' ? undefined : s.run;
+    const spare = this.#spare?.marker;
+    // After the leader was reaped its pid may already be someone else's.
+    const leader = run && !run.exit ? run.pid : undefined;
+    return treeMembers(leader, all, (m) => m !== spare && unitOfMarker(m, RUN_ID) === this.name).length;
   }
 
   #afterRun(o: { failed: boolean; ranMs: number; why: string; exit: ChildExit | undefined }): void {
@@ -361,7 +417,11 @@ export class ProcessUnit extends UnitBase {
         this.#restarting = true;
         const reason = `${o.why}; restart ${decision.attempt} in ${decision.delayMs} ms`;
         const again = (): void => {
-          if (this.#state.name === 'backoff' && this.#state.timer === timer) this.#spawn();
+          if (this.#state.name !== 'backoff' || this.#state.timer !== timer) return;
+          const hold = this.deps.holdRestart?.(this.name);
+          if (hold === undefined) return this.#spawn();
+          this.#state = { name: 'idle' };
+          this.markPending(hold);
         };
         // A zero backoff restarts on the next turn of the event loop: a 0 ms timer would wait 1 ms.
         const timer = decision.delayMs > 0 ? setTimeout(again, decision.delayMs) : setImmediate(again);

@@ -5,7 +5,7 @@
 // execs the unit's command with the same pid, session, pipes and parent-death signal.
 //
 //   prepareSpare(spec)  ── spawn (as spawnChild would: own session, stdout/stderr pipes, the
-//        │                 unit's env and cwd, setpriv --pdeathsig) of a shell that waits on stdin
+//        │                 unit's env + mark and cwd, setpriv --pdeathsig) of a shell that waits on stdin
 //        ▼
 //   launchSpare(spare, command) ── writes the command, shell-quoted, after its line count, and closes stdin:
 //        │                 the shell reads it (builtins only), points stdin at /dev/null and
@@ -19,13 +19,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolveProgram } from '../preflight.ts';
-import { argvFor, baseArgv, type SpawnResult, type SpawnSpec } from './child.ts';
+import { argvFor, baseArgv, envFor, type SpawnResult, type SpawnSpec } from './child.ts';
 
 export interface Spare {
   readonly child: ChildProcess;
   readonly pid: number;
   /** The env and cwd it was started with: it can only become a unit with the same ones. */
   readonly spec: Pick<SpawnSpec, 'cwd' | 'env'>;
+  /** Its BKSUP_UNIT, which the unit it becomes keeps (src/units/marker.ts). */
+  readonly marker: string | undefined;
   /** It exited (or failed) before it was used. */
   dead: boolean;
 }
@@ -43,12 +45,12 @@ const SPARE_SCRIPT = [
 ].join('\n');
 
 /** A spare for a unit with this env and cwd, or undefined when one cannot be made. */
-export function prepareSpare(spec: Pick<SpawnSpec, 'cwd' | 'env'>): Spare | undefined {
+export function prepareSpare(spec: Pick<SpawnSpec, 'cwd' | 'env' | 'marker'>): Spare | undefined {
   if (!existsSync(spec.cwd)) return undefined;
   const [file, ...args] = argvFor(['/bin/sh', '-c', SPARE_SCRIPT, 'bksup-spare']);
   let child: ChildProcess;
   try {
-    child = spawn(file as string, args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn(file as string, args, { cwd: spec.cwd, env: envFor(spec), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch {
     return undefined;
   }
@@ -56,7 +58,7 @@ export function prepareSpare(spec: Pick<SpawnSpec, 'cwd' | 'env'>): Spare | unde
     child.on('error', () => {});
     return undefined;
   }
-  const spare: Spare = { child, pid: child.pid, spec, dead: false };
+  const spare: Spare = { child, pid: child.pid, spec: { cwd: spec.cwd, env: spec.env }, marker: spec.marker, dead: false };
   child.on('error', () => (spare.dead = true));
   child.once('exit', () => (spare.dead = true));
   // Writing to a spare whose shell already died must not throw (EPIPE): launch checks `dead`.

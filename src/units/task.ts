@@ -21,7 +21,9 @@ import type { ResolvedTaskUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { runProbeOnce } from '../health/monitor.ts';
 import { ensureDatabases } from '../tasks/postgres-ensure.ts';
-import { spawnChild, stopTree, type ChildExit } from './child.ts';
+import { treeMembers, type ProcStat } from '../util/proc.ts';
+import { markIs, spawnChild, stopTree, type ChildExit } from './child.ts';
+import { nextMarker, RUN_ID, unitOfMarker } from './marker.ts';
 import { describeExit } from './process.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 
@@ -100,7 +102,7 @@ export class TaskUnit extends UnitBase {
         const pid = s.pid;
         const done = (async () => {
           this.publish('stopping', { reason });
-          if (pid !== null) await stopTree(pid, { ...this.config.stop, exited: s.exited });
+          if (pid !== null) await stopTree(pid, { ...this.config.stop, exited: s.exited, marked: markIs(this.#marker) });
           else await s.exited;
           this.#state = { name: 'idle' };
           this.publish('stopped', { reason, pid: null });
@@ -159,7 +161,10 @@ export class TaskUnit extends UnitBase {
     }
     if (this.config.command === undefined) return this.#finish(gen, { ok: true }, startedAt, fingerprint);
     if (gen !== this.#gen) return;
-    const res = spawnChild({ command: this.config.command, cwd: this.config.cwd, env: this.config.env });
+    // The mark of the latest run: its processes are stopped with it, wherever they detached to.
+    const marker = nextMarker(this.name);
+    this.#marker = marker;
+    const res = spawnChild({ command: this.config.command, cwd: this.config.cwd, env: this.config.env, marker });
     if (!res.ok) return this.#finish(gen, { ok: false, why: res.reason }, startedAt, fingerprint);
     const { child, pid } = res;
     const exited = new Promise<ChildExit>((r) => child.once('exit', (code, signal) => r({ code, signal })));
@@ -170,7 +175,7 @@ export class TaskUnit extends UnitBase {
     const exit = await exited;
     await Promise.race([output, new Promise((r) => setTimeout(r, 500))]);
     // Grandchildren a task left behind must not outlive it.
-    await stopTree(pid, { ...this.config.stop, exited: Promise.resolve() });
+    await stopTree(pid, { ...this.config.stop, exited: Promise.resolve(), marked: markIs(marker) });
     outcome = exit.code === 0 ? { ok: true } : { ok: false, why: describeExit(exit), exit };
     this.#finish(gen, outcome, startedAt, fingerprint);
   }
@@ -197,6 +202,14 @@ export class TaskUnit extends UnitBase {
     this.#state = { name: 'idle' };
     const why = decision.action === 'give-up' ? `${decision.why}; last: ${outcome.why}` : outcome.why;
     this.publish('failed', { pid: null, exitCode, reason: this.tailReason(why) });
+  }
+
+  #marker: string | undefined;
+
+  override processCount(all: ProcStat[]): number {
+    const s = this.#state;
+    const leader = s.name === 'running' && s.pid !== null ? s.pid : undefined;
+    return treeMembers(leader, all, (m) => unitOfMarker(m, RUN_ID) === this.name).length;
   }
 
   #enterSkipped(reason: string): void {

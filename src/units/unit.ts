@@ -7,6 +7,7 @@ import type { ResolvedUnit, UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
 import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
+import type { ProcStat } from '../util/proc.ts';
 import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
 
@@ -16,8 +17,22 @@ export interface UnitDeps {
   bus: EventBus;
   /** Jitter source for the restart backoff (tests pin it). */
   random?: () => number;
+  /**
+   * An automatic restart is due: why it must wait instead (a dependency it needs is down, so the
+   * new run would only fail and spend the crash budget), or undefined to go ahead. A held unit
+   * becomes `pending` with that reason and is started by the supervisor once it may.
+   */
+  holdRestart?: (unit: string) => string | undefined;
   /** Called for anything the supervisor log should record beyond state events. */
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
+}
+
+/** What pipeStream reads: a child's pipe, or a PTY's output (src/units/pty.ts). */
+export interface ByteStream {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  once(event: 'end' | 'error', fn: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
 }
 
 export interface StateExtras {
@@ -122,6 +137,11 @@ export abstract class UnitBase {
     };
   }
 
+  /** Live processes of this unit among `all` (one /proc scan shared by every unit); undefined: not ours to count (compose). */
+  processCount(_all: ProcStat[]): number | undefined {
+    return undefined;
+  }
+
   /** Last lines of output, newest last (for failure reasons). */
   lastOutput(n = 5): string[] {
     return this.#tail.slice(-n);
@@ -181,13 +201,18 @@ export abstract class UnitBase {
     this.bus.publishLogs(joined ? { unit: this.name, stream, firstSeq, ts: Date.now(), lines, joined } : { unit: this.name, stream, firstSeq, ts: Date.now(), lines });
   }
 
+  /** A line from the supervisor about this unit in its own log (file, ring, clients). */
+  note(line: string): void {
+    this.system(line);
+  }
+
   /** A line from the supervisor about this unit, written into its log stream. */
   protected system(line: string): void {
     this.emitLines('system', [this.redact(line)]);
   }
 
-  /** Wires a readable pipe through a line splitter into the bus; resolves at end of stream. */
-  protected pipeStream(stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr'): Promise<void> {
+  /** Wires a readable pipe (or a terminal's output) through a line splitter into the bus; resolves at end of stream. */
+  protected pipeStream(stream: ByteStream | null, name: 'stdout' | 'stderr'): Promise<void> {
     if (!stream) return Promise.resolve();
     const splitter = new LineSplitter();
     return new Promise((resolve) => {

@@ -4,6 +4,9 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 
+/** The environment variable that marks a unit's processes (src/units/marker.ts). */
+export const MARK_VAR = 'BKSUP_UNIT';
+
 export interface ProcStat {
   pid: number;
   comm: string;
@@ -72,12 +75,20 @@ export function listProcesses(): ProcStat[] {
 /**
  * Live processes that belong to a child's tree: same session or process group as `leader`
  * (a detached child is the leader of its own session, so grandchildren that were re-parented
- * to PID 1 or moved to another process group are still found), plus any descendants by ppid
- * (which catches those that called setsid themselves).
+ * to PID 1 or moved to another process group are still found), those whose environment carries
+ * a mark that `marked` accepts (found however they detached: see markOf), plus any descendants
+ * by ppid (which catches those that called setsid, even with a cleared environment, while
+ * their parent lives). Without a leader, only marked processes and their descendants.
  */
-export function treeMembers(leader: number, all: ProcStat[] = listProcesses()): ProcStat[] {
+export function treeMembers(leader: number | undefined, all: ProcStat[] = listProcesses(), marked?: (mark: string) => boolean): ProcStat[] {
   const members = new Map<number, ProcStat>();
-  for (const p of all) if (p.sid === leader || p.pgid === leader || p.pid === leader) members.set(p.pid, p);
+  for (const p of all) {
+    if (leader !== undefined && (p.sid === leader || p.pgid === leader || p.pid === leader)) members.set(p.pid, p);
+    else if (marked && p.pid !== process.pid) {
+      const mark = markOf(p);
+      if (mark !== undefined && marked(mark)) members.set(p.pid, p);
+    }
+  }
   let grew = true;
   while (grew) {
     grew = false;
@@ -89,4 +100,52 @@ export function treeMembers(leader: number, all: ProcStat[] = listProcesses()): 
     }
   }
   return [...members.values()];
+}
+
+/**
+ * Marks read so far, by pid, with the start time they belong to: the environment of a process
+ * is read once in its life (~16 us each; a scan of 100 processes reads only the new ones). A
+ * process keeps the mark it was first seen with, so one that later exec()s with a cleared
+ * environment is still known. Not cached: the daemon's own children, which between fork and
+ * exec still show the daemon's environment.
+ */
+const marks = new Map<number, { startTime: number; mark: string | undefined }>();
+const MARK_BYTES = Buffer.from(`${MARK_VAR}=`);
+
+/** The value of BKSUP_UNIT in the process's environment, or undefined (none, or unreadable). */
+export function markOf(p: ProcStat): string | undefined {
+  const known = marks.get(p.pid);
+  if (known && known.startTime === p.startTime) return known.mark;
+  const mark = readMark(p.pid);
+  if (p.ppid !== process.pid) {
+    // A map of the machine's pids is pruned of the dead ones whenever it doubled.
+    if (marks.size > pruneAt) {
+      pruneMarks();
+      pruneAt = Math.max(PRUNE_MIN, marks.size * 2);
+    }
+    marks.set(p.pid, { startTime: p.startTime, mark });
+  }
+  return mark;
+}
+
+const PRUNE_MIN = 4096;
+let pruneAt = PRUNE_MIN;
+
+function readMark(pid: number): string | undefined {
+  let env: Buffer;
+  try {
+    env = readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return undefined; // gone, or another user's process
+  }
+  let at = env.indexOf(MARK_BYTES);
+  while (at > 0 && env[at - 1] !== 0) at = env.indexOf(MARK_BYTES, at + 1);
+  if (at < 0) return undefined;
+  const start = at + MARK_BYTES.length;
+  const end = env.indexOf(0, start);
+  return env.toString('utf8', start, end < 0 ? env.length : end);
+}
+
+function pruneMarks(): void {
+  for (const [pid, m] of marks) if (!isAlive(pid, m.startTime)) marks.delete(pid);
 }

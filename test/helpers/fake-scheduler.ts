@@ -43,6 +43,22 @@ export class FakeScheduler implements Scheduler {
     return this.#timers.length;
   }
 
+  /**
+   * The process was stopped for `ms` (suspend, SIGSTOP): the clock jumps, and every timer that
+   * fell due meanwhile fires only now, late, in due order — as Node's timers do on wake-up.
+   */
+  async pause(ms: number): Promise<void> {
+    this.#now += ms;
+    await flushPromises();
+    for (;;) {
+      const due = this.#timers.filter((t) => t.due <= this.#now).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      if (!due) break;
+      this.#timers = this.#timers.filter((t) => t !== due);
+      due.fn();
+      await flushPromises();
+    }
+  }
+
   /** Moves the clock forward by `ms`, firing due timers in order (ties: scheduling order). */
   async advance(ms: number): Promise<void> {
     const target = this.#now + ms;

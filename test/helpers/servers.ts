@@ -50,6 +50,13 @@ export interface ServerHandle {
   output(): string;
   /** Signals this pid only, waits until it is gone, removes `dir`. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * A crash from outside: SIGKILL to the server's process group (its workers too), waits until
+   * it is gone, keeps `dir` and the data. `pid` is then the dead one until revive().
+   */
+  crash(): Promise<void>;
+  /** Starts the server again on the same port over the same data, ready when a client is answered. */
+  revive(): Promise<void>;
 }
 
 export interface NatsServer extends ServerHandle {
@@ -210,6 +217,47 @@ async function onFreePort<T>(requested: number | undefined, start: (port: number
   throw last;
 }
 
+/**
+ * The mutable part of a handle: the running process, replaced by revive(). `launch` spawns the
+ * server over its existing dir and waits until it is ready.
+ */
+interface Lifecycle {
+  readonly pid: number;
+  output(): string;
+  stop(signal: NodeJS.Signals): Promise<void>;
+  crash(): Promise<void>;
+  revive(): Promise<void>;
+}
+
+async function lifecycle(launch: () => Promise<Spawned>): Promise<Lifecycle> {
+  let current = await launch();
+  let crashed = false;
+  return {
+    get pid() {
+      return current.pid;
+    },
+    output: () => current.output(),
+    stop: async (signal) => {
+      if (!crashed) await stopSpawned(current, signal);
+    },
+    crash: async () => {
+      try {
+        process.kill(-current.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await current.exited;
+      await waitGone(current.pid);
+      crashed = true;
+    },
+    revive: async () => {
+      if (!crashed) throw new Error(`revive(): pid ${current.pid} was not crashed`);
+      current = await launch();
+      crashed = false;
+    },
+  };
+}
+
 function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -254,10 +302,15 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     if (opts.user !== undefined) args.push('--user', opts.user);
     if (opts.pass !== undefined) args.push('--pass', opts.pass);
     args.push(...(opts.args ?? []));
-    const s = spawnServer('nats-server', args, { cwd: dir });
-    try {
+    const launch = async (): Promise<Spawned> => {
+      const s = spawnServer('nats-server', args, { cwd: dir });
       // "Server is ready" is printed after JetStream is up and the client port listens.
       await waitReady('nats-server', s, async () => /Server is ready/.test(s.output()) && (await tcpAnswers(port, /^INFO /)));
+      return s;
+    };
+    let life: Lifecycle;
+    try {
+      life = await lifecycle(launch);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -265,13 +318,17 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     return {
       host: '127.0.0.1',
       port,
-      pid: s.pid,
+      get pid() {
+        return life.pid;
+      },
       dir,
       url: `nats://127.0.0.1:${port}`,
       storeDir,
-      output: s.output,
+      output: () => life.output(),
+      crash: () => life.crash(),
+      revive: () => life.revive(),
       stop: once(async () => {
-        await stopSpawned(s, 'SIGTERM');
+        await life.stop('SIGTERM');
         rmSync(dir, { recursive: true, force: true });
       }),
     };
@@ -293,9 +350,14 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no', '--logfile', ''];
     if (opts.password !== undefined) args.push('--requirepass', opts.password);
     args.push(...(opts.args ?? []));
-    const s = spawnServer('redis-server', args, { cwd: dir });
-    try {
+    const launch = async (): Promise<Spawned> => {
+      const s = spawnServer('redis-server', args, { cwd: dir });
       await waitReady('redis-server', s, async () => /Ready to accept connections/.test(s.output()) && (await tcpAnswers(port)));
+      return s;
+    };
+    let life: Lifecycle;
+    try {
+      life = await lifecycle(launch);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -304,13 +366,17 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     return {
       host: '127.0.0.1',
       port,
-      pid: s.pid,
+      get pid() {
+        return life.pid;
+      },
       dir,
       url: `redis://${auth}127.0.0.1:${port}`,
       password: opts.password,
-      output: s.output,
+      output: () => life.output(),
+      crash: () => life.crash(),
+      revive: () => life.revive(),
       stop: once(async () => {
-        await stopSpawned(s, 'SIGTERM');
+        await life.stop('SIGTERM');
         rmSync(dir, { recursive: true, force: true });
       }),
     };
@@ -404,7 +470,6 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       log_min_messages: 'warning',
     };
     const args = ['-D', dataDir, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-    const s = spawnServer(join(PG_BIN, 'postgres'), args, { cwd: dir, ...who });
     const query = async <R extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> => {
       const client = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres' });
       client.on('error', () => undefined);
@@ -416,7 +481,8 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
         await client.end().catch(() => undefined);
       }
     };
-    try {
+    const launch = async (): Promise<Spawned> => {
+      const s = spawnServer(join(PG_BIN, 'postgres'), args, { cwd: dir, ...who });
       await waitReady('postgres', s, async () => {
         try {
           await query('select 1');
@@ -425,9 +491,16 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
           return false; // not listening yet, or "the database system is starting up"
         }
       });
+      return s;
+    };
+    const life = await lifecycle(launch).catch((err: unknown) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    });
+    try {
       if (opts.password !== undefined) await query(`alter role postgres password ${literal(opts.password)}`);
     } catch (err) {
-      if (!s.hasExited()) await stopSpawned(s, 'SIGKILL');
+      await life.stop('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
       throw err;
     }
@@ -439,7 +512,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     return {
       host: '127.0.0.1',
       port,
-      pid: s.pid,
+      get pid() {
+        return life.pid;
+      },
       dir,
       dataDir,
       socketDir,
@@ -448,10 +523,12 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       url: urlFor(opts.password !== undefined ? { password: opts.password } : {}),
       urlFor,
       query,
-      output: s.output,
+      output: () => life.output(),
+      crash: () => life.crash(),
+      revive: () => life.revive(),
       // SIGINT = "fast shutdown": backends are told to quit, no waiting for clients.
       stop: once(async () => {
-        await stopSpawned(s, 'SIGINT');
+        await life.stop('SIGINT');
         rmSync(dir, { recursive: true, force: true });
       }),
     };
