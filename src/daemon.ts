@@ -20,7 +20,7 @@ import { runPreflight } from './preflight-run.ts';
 import { LogFiles } from './logs/files.ts';
 import { readLogLines } from './logs/read-file.ts';
 import { LogRing } from './logs/ring.ts';
-import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-log.ts';
+import { EarlyLog } from './logs/early-log.ts';
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { watchPauses } from './util/pause-watch.ts';
 import { StateStore } from './state-store.ts';
@@ -74,29 +74,30 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const store = new StateStore(config.stateDir);
   const bus = new EventBus();
-  const logger = createSupervisorLogger(config.logs.dir);
+  // supervisor.log opens once the units are starting (src/logs/early-log.ts): until then, `early`.
+  const early = new EarlyLog(bus);
   const say = (line: string): void => {
     opts.out.write(`${line}\n`);
   };
   if (store.problem) {
     say(`bksup: ${store.problem}`);
-    logger.warn(store.problem);
+    early.warn(store.problem);
   }
   store.onWriteError = (msg) => {
     opts.err.write(`bksup: ${msg}\n`);
-    logger.error(msg);
+    early.error(msg);
   };
   if (lock.tookOverFrom !== undefined) {
     const msg = `took over a stale lock of pid ${lock.tookOverFrom}, which no longer supervises this directory`;
     say(`bksup: ${msg}`);
-    logger.warn(msg);
+    early.warn(msg);
   }
   // Leftovers get the stop timeout their unit has now (5 s for units no longer configured).
   const leftovers = await stopLeftovers(store, (unit) => config.units[unit]?.stop ?? { signal: 'SIGTERM', timeoutMs: 5000 });
   for (const l of leftovers) {
     const msg = `stopped a leftover ${l.unit} process tree (pid ${l.pid}) from a previous run that did not stop cleanly${l.killed ? ' (needed SIGKILL)' : ''}`;
     say(`bksup: ${msg}`);
-    logger.warn({ unit: l.unit, pid: l.pid }, msg);
+    early.warn({ unit: l.unit, pid: l.pid }, msg);
   }
 
   // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
@@ -111,13 +112,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
           ? `logs/${unit}.log: ${err.message}; those lines are lost (the unit keeps running; the newest lines wait for the disk)`
           : `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory, up to a bound, until writing works again)`;
       opts.err.write(`bksup: ${msg}\n`);
-      logger.error({ unit }, msg);
+      early.error({ unit }, msg);
     },
     onRecover: (unit, { lost, code, sinceMs }) => {
       const lostText = lost === 0 ? 'no line was lost' : `${lost} line(s) were lost`;
       const msg = `${unit}: writing logs/${unit}.log again; ${lostText} while it could not be written (${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s)`;
       say(`bksup: ${msg}`);
-      logger.warn({ unit, lost, code }, msg);
+      early.warn({ unit, lost, code }, msg);
       // In the file itself, where a reader meets the hole.
       if (lost > 0) noteInUnitLog(unit, `[bksup] ${lost} line(s) of this log were lost: writing failed with ${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s`);
     },
@@ -131,14 +132,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const terminal = new TerminalPrinter(opts.out, { color: opts.color ?? Boolean(opts.out.isTTY && !process.env.NO_COLOR), unitNames: [...config.order] });
     terminal.attach(bus);
   }
-  attachSupervisorLog(bus, logger);
 
   const sup = new Supervisor({
     config,
     bus,
     store,
     rerun: opts.rerun,
-    log: (level, msg, extra) => logger[level](extra ?? {}, msg),
+    log: (level, msg, extra) => early[level](extra ?? {}, msg),
   });
   noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
@@ -169,6 +169,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // the metrics' first scrape are not on the path to the first unit starting.
   const started = sup.startAll(opts.units);
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+  const { attachSupervisorLog, createSupervisorLogger, logEvent } = await import('./logs/supervisor-log.ts');
+  const logger = createSupervisorLogger(config.logs.dir);
+  early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
 
   let control: Awaited<ReturnType<typeof startControlServer>>;
   try {
