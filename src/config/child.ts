@@ -7,7 +7,7 @@
 
 import { fileSig, startRecording, type Dep } from './deps.ts';
 import { configModules } from './imports.ts';
-import { type ChildAnswer, importConfigValue } from './load.ts';
+import { type ChildAnswer, type ConfigResult, importConfigValue } from './load.ts';
 import { validateImported } from './validate.ts';
 
 const [file, shown, cwd] = process.argv.slice(2) as [string, string, string];
@@ -20,12 +20,12 @@ const deps: Dep[] = [...read, ...(modules ?? []).filter((m) => !seen.has(m)).map
 let answer: ChildAnswer;
 if (!imported.ok || !modules) {
   // No memo without the list of modules: the result is passed on, not kept.
-  answer = { result: imported.ok ? validateImported(imported.value, { file, cwd, env: process.env }) : imported };
+  answer = { result: imported.ok ? { ...validateImported(imported.value, { file, cwd, env: process.env }), sources: imported.sources } : imported };
 } else {
   // The environment as a whole and the directory are part of the memo's key for the resolved
   // config (every unit inherits the environment): only the files read here are recorded.
   const resolution = startRecording({ ignoreOwnScript: false });
-  const result = validateImported(imported.value, { file, cwd, env: process.env });
+  const result: ConfigResult = { ...validateImported(imported.value, { file, cwd, env: process.env }), sources: imported.sources };
   const resolvedDeps = resolution.stop().filter((d: Dep) => d.kind !== 'env' && d.kind !== 'env*' && d.kind !== 'cwd');
   answer = { result, deps, resolvedDeps };
 }

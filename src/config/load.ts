@@ -5,9 +5,10 @@
 
 import { fork } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPlainObject } from '../util/plain-object.ts';
 import { redactText } from '../util/redact.ts';
+import { configSources } from './sources.ts';
 import type { ResolvedConfig } from './types.ts';
 import type { Dep } from './deps.ts';
 import { displayPath, findConfigFile, type LoadOptions } from './find.ts';
@@ -15,7 +16,8 @@ import { findMemo, memoResolved, resolvedStamp, storeMemo } from './memo.ts';
 
 export { CONFIG_FILE_NAMES, displayPath, findConfigFile, type FindResult, type LoadOptions } from './find.ts';
 
-export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; errors: string[] };
+/** `sources`: the config file and the files it imported (absolute; not node_modules, not bk-supervisor itself). */
+export type ConfigResult = { ok: true; config: ResolvedConfig; sources?: string[] } | { ok: false; errors: string[]; sources?: string[] };
 
 function errorText(err: unknown, file: string, shown: string): string {
   const text = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
@@ -32,11 +34,15 @@ function errorText(err: unknown, file: string, shown: string): string {
 }
 
 /** The config module's default export, evaluated (a function is called), or why not. */
-export type ImportedConfig = { ok: true; value: unknown } | { ok: false; errors: string[] };
+export type ImportedConfig = { ok: true; value: unknown; sources: string[] } | { ok: false; errors: string[]; sources: string[] };
+
+/** This package's own sources: a config importing `defineConfig` from them does not make them config. */
+const OWN_SOURCES = fileURLToPath(new URL('../', import.meta.url));
 
 /** Imports the config file with tsx in this process and evaluates its default export. */
 export async function importConfigValue(file: string, shown: string): Promise<ImportedConfig> {
   let mod: Record<string, unknown>;
+  const sources = configSources(file, OWN_SOURCES);
   try {
     // Loaded only here: tsx's loader (a hooks thread and an esbuild service process, ~40 MiB)
     // is only paid for by a process that imports a config.
@@ -44,7 +50,7 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
     // tsconfig: false — the user's project tsconfig (paths, jsx, …) has no say over this one file.
     mod = (await tsImport(pathToFileURL(file).href, { parentURL: import.meta.url, tsconfig: false })) as Record<string, unknown>;
   } catch (err) {
-    return { ok: false, errors: [`${shown}: cannot load the config: ${errorText(err, file, shown)} (fix the file or what it imports)`] };
+    return { ok: false, errors: [`${shown}: cannot load the config: ${errorText(err, file, shown)} (fix the file or what it imports)`], sources };
   }
 
   let value = mod.default;
@@ -54,16 +60,16 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
   if (value === undefined) {
     const named = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule');
     const hint = named.length > 0 ? `; found only named exports: ${named.join(', ')}` : '';
-    return { ok: false, errors: [`${shown}: no default export (end the file with: export default defineConfig({ units: { ... } })${hint})`] };
+    return { ok: false, errors: [`${shown}: no default export (end the file with: export default defineConfig({ units: { ... } })${hint})`], sources };
   }
   if (typeof value === 'function') {
     try {
       value = await (value as () => unknown)();
     } catch (err) {
-      return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`] };
+      return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`], sources };
     }
   }
-  return { ok: true, value };
+  return { ok: true, value, sources };
 }
 
 /**
@@ -105,7 +111,7 @@ function importInChild(entry: string, file: string, shown: string, opts: LoadOpt
       if (result.ok && deps && resolvedDeps) {
         const config = result.config;
         const resolved = resolvedStamp({ tool: toolStamp(entry), cwd: opts.cwd, env }, resolvedDeps);
-        storeMemo(file, { deps, root: config.root, stateDir: config.stateDir, output, resolved }, config, env);
+        storeMemo(file, { deps, root: config.root, stateDir: config.stateDir, output, resolved, ...(result.sources ? { sources: result.sources } : {}) }, config, env);
       }
       resolve(result);
     });
@@ -131,7 +137,7 @@ function fromMemo(entry: string, file: string, opts: LoadOptions): ConfigResult 
     if (hit.output.stdout) process.stdout.write(hit.output.stdout);
     if (hit.output.stderr) process.stderr.write(hit.output.stderr);
   }
-  return { ok: true, config };
+  return { ok: true, config, ...(hit.sources ? { sources: hit.sources } : {}) };
 }
 
 /**
@@ -155,5 +161,5 @@ export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
   const imported = await importConfigValue(file, shown);
   if (!imported.ok) return imported;
   const { validateImported } = await validateHere();
-  return validateImported(imported.value, { file, cwd: opts.cwd, env: opts.env ?? process.env });
+  return { ...validateImported(imported.value, { file, cwd: opts.cwd, env: opts.env ?? process.env }), sources: imported.sources };
 }

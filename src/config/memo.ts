@@ -23,6 +23,8 @@ export interface MemoEntry {
   deps: Dep[];
   root: string;
   stateDir: string;
+  /** The config file and the local files it imports (ConfigResult.sources). */
+  sources?: string[];
   /** What the config printed while being evaluated, replayed when `up` reuses it. */
   output: { stdout: string; stderr: string };
   /** The key of the resolved config kept beside (its own file: client commands never read it). */
