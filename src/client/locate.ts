@@ -5,10 +5,10 @@
 // config memo (src/config/memo.ts) while what the evaluation read is unchanged, so that a client
 // command loads no TypeScript; otherwise the config is evaluated once, quietly, as `up` would.
 
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Dep } from '../config/deps.ts';
 import { findConfigFile, type ConfigSource } from '../config/find.ts';
-import { findMemo, memoVariants, type MemoEntry } from '../config/memo.ts';
+import { findMemo, memoVariants } from '../config/memo.ts';
 import { findDaemon, type DaemonPlace } from './daemon.ts';
 
 export interface LocateOptions {
@@ -46,6 +46,9 @@ export async function locateDaemon(opts: LocateOptions): Promise<LocateResult> {
   const { loadConfig } = await import('../config/load.ts');
   const loaded = await loadConfig({ cwd: opts.dir, ...(opts.config !== undefined ? { configPath: opts.config } : {}), env, quiet: true });
   if (!loaded.ok) {
+    // An edit a running daemon refused (it keeps the config it has): that daemon is still the one.
+    const running = await onlyRunning(found.file, env, [resolve(opts.dir), dirname(found.file)]);
+    if (running) return { ok: true, place: running };
     return { ok: false, error: `cannot tell where the supervisor of ${found.file} keeps its state: the config is not valid:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}` };
   }
   return { ok: true, place: await preferRunning({ root: loaded.config.root, how: how(findMemo(found.file, env)?.deps ?? []) }, found.file, env) };
@@ -58,10 +61,16 @@ export async function locateDaemon(opts: LocateOptions): Promise<LocateResult> {
  */
 async function preferRunning(place: DaemonPlace, file: string, env: NodeJS.ProcessEnv): Promise<DaemonPlace> {
   if ((await findDaemon(place)).ok) return place;
-  const live: MemoEntry[] = [];
-  for (const e of memoVariants(file, env)) {
-    if (e.root !== place.root && !live.some((l) => l.root === e.root) && (await findDaemon(e.root)).ok) live.push(e);
-  }
+  return (await onlyRunning(file, env, [], place.root)) ?? place;
+}
+
+/** The one live daemon among the roots `file` was evaluated to (and `extra` directories), if exactly one. */
+async function onlyRunning(file: string, env: NodeJS.ProcessEnv, extra: string[], except?: string): Promise<DaemonPlace | undefined> {
+  const candidates = new Map<string, readonly Dep[]>();
+  for (const e of memoVariants(file, env)) if (!candidates.has(e.root)) candidates.set(e.root, e.deps);
+  for (const dir of extra) if (!candidates.has(dir)) candidates.set(dir, []);
+  const live: [string, readonly Dep[]][] = [];
+  for (const [root, deps] of candidates) if (root !== except && (await findDaemon(root)).ok) live.push([root, deps]);
   const only = live.length === 1 ? live[0] : undefined;
-  return only ? { root: only.root, how: `the root of ${file} as \`up\` evaluated it${envNote(only.deps)}` } : place;
+  return only ? { root: only[0], how: `the root of ${file} as \`up\` evaluated it${envNote(only[1])}` } : undefined;
 }
