@@ -3,9 +3,10 @@
 //   load + validate config ── errors? print them all, exit 2, start nothing
 //   take .supervisor/daemon.lock ── held by a live daemon? say which pid, exit 1
 //   stop leftovers of a previous run that died (state.json: pid + start time)
-//   wire the bus: log files, ring, terminal, supervisor.log; start the control API
-//   start the units in dependency order; watch the units' files and the config's own files
-//   (restart on change, reload the config on edit or `bksup reload`)
+//   wire the bus: log files, ring, terminal, supervisor.log
+//   start the units in dependency order, then the control API (cannot listen? stop them, exit 1);
+//   watch the units' files and the config's own files (restart on change, reload the config on
+//   edit or `bksup reload`)
 //   … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
@@ -21,7 +22,7 @@ import { runPreflight } from './preflight-run.ts';
 import { LogFiles } from './logs/files.ts';
 import { readLogLines } from './logs/read-file.ts';
 import { LogRing } from './logs/ring.ts';
-import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-log.ts';
+import { EarlyLog } from './logs/early-log.ts';
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { watchPauses } from './util/pause-watch.ts';
 import { StateStore } from './state-store.ts';
@@ -107,29 +108,30 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
 
   const store = new StateStore(config.stateDir);
   const bus = new EventBus();
-  const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
+  // supervisor.log opens once the units are starting (src/logs/early-log.ts): until then, `early`.
+  const early = new EarlyLog(bus);
   const say = (line: string): void => {
     opts.out.write(`${line}\n`);
   };
   if (store.problem) {
     say(`bksup: ${store.problem}`);
-    logger.warn(store.problem);
+    early.warn(store.problem);
   }
   store.onWriteError = (msg) => {
     opts.err.write(`bksup: ${msg}\n`);
-    logger.error(msg);
+    early.error(msg);
   };
   if (lock.tookOverFrom !== undefined) {
     const msg = `took over a stale lock of pid ${lock.tookOverFrom}, which no longer supervises this directory`;
     say(`bksup: ${msg}`);
-    logger.warn(msg);
+    early.warn(msg);
   }
   // Leftovers get the stop timeout their unit has now (5 s for units no longer configured).
   const leftovers = await stopLeftovers(store, (unit) => config.units[unit]?.stop ?? { signal: 'SIGTERM', timeoutMs: 5000 });
   for (const l of leftovers) {
     const msg = `stopped a leftover ${l.unit} process tree (pid ${l.pid}) from a previous run that did not stop cleanly${l.killed ? ' (needed SIGKILL)' : ''}`;
     say(`bksup: ${msg}`);
-    logger.warn({ unit: l.unit, pid: l.pid }, msg);
+    early.warn({ unit: l.unit, pid: l.pid }, msg);
   }
 
   // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
@@ -145,13 +147,13 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
           ? `logs/${unit}.log: ${err.message}; those lines are lost (the unit keeps running; the newest lines wait for the disk)`
           : `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory, up to a bound, until writing works again)`;
       opts.err.write(`bksup: ${msg}\n`);
-      logger.error({ unit }, msg);
+      early.error({ unit }, msg);
     },
     onRecover: (unit, { lost, code, sinceMs }) => {
       const lostText = lost === 0 ? 'no line was lost' : `${lost} line(s) were lost`;
       const msg = `${unit}: writing logs/${unit}.log again; ${lostText} while it could not be written (${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s)`;
       say(`bksup: ${msg}`);
-      logger.warn({ unit, lost, code }, msg);
+      early.warn({ unit, lost, code }, msg);
       // In the file itself, where a reader meets the hole.
       if (lost > 0) noteInUnitLog(unit, `[bksup] ${lost} line(s) of this log were lost: writing failed with ${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s`);
     },
@@ -165,7 +167,6 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     const terminal = new TerminalPrinter(opts.out, { color: opts.color ?? Boolean(opts.out.isTTY && !process.env.NO_COLOR), unitNames: [...config.order] });
     terminal.attach(bus);
   }
-  attachSupervisorLog(bus, logger);
 
   const sup = new Supervisor({
     config,
@@ -174,9 +175,10 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     rerun: opts.rerun,
     // Shared with the supervisor log and `mask`: a reload updates it in place.
     secrets,
-    log: (level, msg, extra) => logger[level](extra ?? {}, msg),
+    log: (level, msg, extra) => early[level](extra ?? {}, msg),
   });
-  const live = new LiveUpdates(sup, loaded.loadOpts, loaded.sources, (level, msg, extra) => logger[level](extra ?? {}, msg));
+  // A reload evaluates the config afresh (`bksup reload` by hand must not be answered from the memo).
+  const live = new LiveUpdates(sup, { ...loaded.loadOpts, fresh: true }, loaded.sources, (level, msg, extra) => early[level](extra ?? {}, msg));
   noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
@@ -198,18 +200,48 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const handled: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   if (opts.handleSignals !== false) for (const s of handled) process.on(s, onSignal);
 
-  const control = await startControlServer({
-    host: config.control.host,
-    port: config.control.port,
-    allowRemote: config.control.allowRemote,
-    stateDir: config.stateDir,
-    handle: sup,
-    history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
-    logger,
-    metrics,
-    metricsPublic: config.metrics.public,
-    reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
-  });
+  // Whatever happens, the last lines reach the files.
+  const onExit = (): void => files.flushSync();
+  process.on('exit', onExit);
+
+  // The units first: the control API (a listening socket, control.json written and synced) and
+  // the metrics' first scrape are not on the path to the first unit starting.
+  const started = sup.startAll(opts.units);
+  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+  const { attachSupervisorLog, createSupervisorLogger, logEvent } = await import('./logs/supervisor-log.ts');
+  const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
+  early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
+
+  let control: Awaited<ReturnType<typeof startControlServer>>;
+  try {
+    control = await startControlServer({
+      host: config.control.host,
+      port: config.control.port,
+      allowRemote: config.control.allowRemote,
+      stateDir: config.stateDir,
+      handle: sup,
+      history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
+      logger,
+      metrics,
+      metricsPublic: config.metrics.public,
+      reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
+    });
+  } catch (err) {
+    // Nobody could reach or stop this daemon: stop what already started, and say why.
+    const why = err instanceof Error ? err.message : String(err);
+    opts.err.write(`bksup: ${why}; stopping every unit (fix control.host/control.port in ${config.file})\n`);
+    logger.error({ err: why }, 'control server failed: stopping every unit');
+    await sup.shutdown(`control server failed: ${why}`);
+    await store.settled();
+    metrics.close();
+    await files.flush();
+    files.close();
+    logger.flush();
+    if (opts.handleSignals !== false) for (const s of handled) process.off(s, onSignal);
+    process.off('exit', onExit);
+    lock.release();
+    return 1;
+  }
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);
   say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
   // Only to the terminal (never to supervisor.log): a one-time link, useless once opened.
@@ -222,12 +254,6 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     logger.warn({ pausedMs: ms }, msg);
   });
 
-  // Whatever happens, the last lines reach the files.
-  const onExit = (): void => files.flushSync();
-  process.on('exit', onExit);
-
-  const started = sup.startAll(opts.units);
-  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
   runVerifyWhenHealthy(sup, config, say, mask);
   // After the units were asked to start: crawling the watched trees must not delay them.
   await live.start();
