@@ -1,6 +1,6 @@
 // `npm run bench`: bk-supervisor side by side with PM2 and supervisord.
 //
-//   npm run bench [-- --rounds 3] [--only restart,logs,followers,idle,stop,healthy] [--tools bk-supervisor,pm2,supervisord] [--no-write]
+//   npm run bench [-- --rounds 3] [--only restart,logs,followers,idle,watch,stop,healthy,cli,startup] [--tools bk-supervisor,pm2,supervisord] [--no-write]
 //
 // Installs the peers when missing (bench/lib/peers.ts), runs every workload for every tool
 // `rounds` times (bench/lib/workloads.ts), prints a table of medians with our/peer ratios and
@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { ensurePeers } from './lib/peers.ts';
 import { bksupTool, liveSessions, pm2Tool, supervisordTool, type Tool, type ToolName } from './lib/tools.ts';
+import * as S from './lib/startup.ts';
 import * as W from './lib/workloads.ts';
 
 const args = process.argv.slice(2);
@@ -22,7 +23,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ROUNDS = Number(opt('rounds') ?? 3);
-const ALL_WORKLOADS = ['restart', 'logs', 'followers', 'idle', 'stop', 'healthy'] as const;
+const ALL_WORKLOADS = ['restart', 'logs', 'followers', 'idle', 'watch', 'stop', 'healthy', 'cli', 'startup'] as const;
 type WorkloadName = (typeof ALL_WORKLOADS)[number];
 const only = new Set((opt('only') ?? ALL_WORKLOADS.join(',')).split(',') as WorkloadName[]);
 const toolNames = new Set((opt('tools') ?? 'bk-supervisor,pm2,supervisord').split(',') as ToolName[]);
@@ -66,18 +67,22 @@ const failures: string[] = [];
 
 async function rounds<T>(label: string, body: (ctx: W.Ctx) => Promise<T>, show: (r: T) => string): Promise<T[]> {
   const out: T[] = [];
-  for (let i = 1; i <= ROUNDS; i++) {
-    try {
-      const r = await inTemp(label.replace(/[^a-z0-9]+/gi, '-'), body);
-      say(`${label} round ${i}/${ROUNDS}: ${show(r)}`);
-      out.push(r);
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      say(`${label} round ${i}/${ROUNDS} FAILED: ${why}`);
-      failures.push(`${label}, round ${i}: ${why}`);
-    }
-  }
+  for (let i = 1; i <= ROUNDS; i++) out.push(...(await oneRound(i, label, body, show)));
   return out;
+}
+
+/** Round `i` of ROUNDS: its result, or nothing when it failed (recorded in `failures`). */
+async function oneRound<T>(i: number, label: string, body: (ctx: W.Ctx) => Promise<T>, show: (r: T) => string): Promise<T[]> {
+  try {
+    const r = await inTemp(label.replace(/[^a-z0-9]+/gi, '-'), body);
+    say(`${label} round ${i}/${ROUNDS}: ${show(r)}`);
+    return [r];
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    say(`${label} round ${i}/${ROUNDS} FAILED: ${why}`);
+    failures.push(`${label}, round ${i}: ${why}`);
+    return [];
+  }
 }
 
 // ------------------------------------------------------------------ main
@@ -112,6 +117,11 @@ const results = {
   idleRss: {} as Cell,
   idleCpu: {} as Cell,
   idleProcs: {} as Cell,
+  watchRss: {} as Cell,
+  watchCpu: {} as Cell,
+  unwatchedRss: {} as Cell,
+  unwatchedCpu: {} as Cell,
+  watchWatches: {} as Cell,
   stopMs: {} as Cell,
   stopSurvivors: {} as Cell,
   stopProcs: {} as Cell,
@@ -120,6 +130,13 @@ const results = {
   healthyStartup: {} as Cell,
   healthyChild: {} as Cell,
   healthySup: {} as Cell,
+  cliNode: {} as Cell,
+  cliNpx: {} as Cell,
+  cliNpmRun: {} as Cell,
+  cliBin: {} as Cell,
+  cliLinked: {} as Cell,
+  startupCold: {} as Cell,
+  startupWarm: {} as Cell,
 };
 
 const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
@@ -186,6 +203,25 @@ if (only.has('idle')) {
   }
 }
 
+if (only.has('watch')) {
+  const ours = tools.find((t) => t.name === 'bk-supervisor');
+  if (ours) {
+    const show = (r: W.WatchIdleResult): string => `RSS ${f1(r.rssMiB)} MiB, ${r.cpuS.toFixed(4)} CPU-s / 10 s, ${r.watches} inotify watches`;
+    // Interleaved, so drift of the shared machine's load hits both alike.
+    const off: W.WatchIdleResult[] = [];
+    const on: W.WatchIdleResult[] = [];
+    for (let i = 1; i <= ROUNDS; i++) {
+      off.push(...(await oneRound(i, 'watch: 50,000 files, not watching', (ctx) => W.watchIdleCost(ours, ctx, false), show)));
+      on.push(...(await oneRound(i, 'watch: 50,000 files, watching (default ignores)', (ctx) => W.watchIdleCost(ours, ctx, true), show)));
+    }
+    results.unwatchedRss['bk-supervisor'] = med(off as never, 'rssMiB');
+    results.unwatchedCpu['bk-supervisor'] = med(off as never, 'cpuS');
+    results.watchRss['bk-supervisor'] = med(on as never, 'rssMiB');
+    results.watchCpu['bk-supervisor'] = med(on as never, 'cpuS');
+    results.watchWatches['bk-supervisor'] = med(on as never, 'watches');
+  }
+}
+
 if (only.has('stop')) {
   for (const tool of tools) {
     const rs = await rounds(`stop ${tool.name}`, (ctx) => W.stopAll(tool, ctx), (r) => `${r.processes} processes, stopped in ${f1(r.ms)} ms, ${r.survivors} survivors`);
@@ -209,6 +245,26 @@ if (only.has('healthy')) {
     results.healthyChild['bk-supervisor'] = med(rs as never, 'childShareMs');
     results.healthySup['bk-supervisor'] = med(rs as never, 'supervisorShareMs');
   }
+}
+
+const ours = tools.find((t) => t.name === 'bk-supervisor');
+if (only.has('cli') && ours) {
+  const rs = await rounds(
+    'cli `status` latency',
+    (ctx) => S.cliLatency(ours, ctx),
+    (r) => `node -e 0 ${f1(r.nodeMs)} ms; npx ${f1(r.npxMs)}, npm run ${f1(r.npmRunMs)}, bin/bksup ${f1(r.binMs)}, bksup on PATH (npm link) ${f1(r.linkedMs)} ms`,
+  );
+  results.cliNode['bk-supervisor'] = med(rs as never, 'nodeMs');
+  results.cliNpx['bk-supervisor'] = med(rs as never, 'npxMs');
+  results.cliNpmRun['bk-supervisor'] = med(rs as never, 'npmRunMs');
+  results.cliBin['bk-supervisor'] = med(rs as never, 'binMs');
+  results.cliLinked['bk-supervisor'] = med(rs as never, 'linkedMs');
+}
+
+if (only.has('startup') && ours) {
+  const rs = await rounds('daemon start-up', (ctx) => S.daemonStartup(ours, ctx), (r) => `\`bksup up\` → first unit starting: new config ${f1(r.coldMs)} ms, unchanged config ${f1(r.warmMs)} ms`);
+  results.startupCold['bk-supervisor'] = med(rs as never, 'coldMs');
+  results.startupWarm['bk-supervisor'] = med(rs as never, 'warmMs');
 }
 
 await cleanupAll();
@@ -253,6 +309,10 @@ const rows: Row[] = [
   { name: '… the normal follower beside it: lines not in order + gaps (worst round)', c: results.pausedNormalLost, fmt: int, target: '0', met: (v) => v === 0 },
   { name: 'idle RSS, 10 children (all own processes)', c: results.idleRss, fmt: mib, target: '≤ 55 MiB', met: (v) => v <= 55, ratios: true },
   { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
+  { name: 'idle over a 50,000-file tree, not watching (`reload: false`): RSS', c: results.unwatchedRss, fmt: mib },
+  { name: '… watching `server/**/*.py` + `web/src/**` and the config (default ignores): RSS', c: results.watchRss, fmt: mib, target: '≤ 1.10× not watching', met: (v) => v <= 1.1 * (results.unwatchedRss['bk-supervisor'] ?? NaN) },
+  { name: '… CPU over 10 s, not watching / watching', c: results.watchCpu, fmt: (n) => `${(results.unwatchedCpu['bk-supervisor'] ?? NaN).toFixed(4)} s / ${n.toFixed(4)} s`, target: '≤ 1.10× not watching', met: (v) => v <= 1.1 * (results.unwatchedCpu['bk-supervisor'] ?? NaN) },
+  { name: '… inotify watches held by the daemon (one per watched directory)', c: results.watchWatches, fmt: int },
   { name: 'stop everything (stop timeout 2 s, one child ignores SIGTERM)', c: results.stopMs, fmt: ms, target: `≤ ${W.STOP_TIMEOUT_MS + 100} ms`, met: (v) => v <= W.STOP_TIMEOUT_MS + 100, ratios: true },
   { name: 'survivors after stop (worst round)', c: results.stopSurvivors, fmt: int, target: '0', met: (v) => v === 0 },
   { name: 'time to healthy over the critical path (first start → all healthy − 800 ms)', c: results.healthyGraph, fmt: ms, target: '≤ 50 ms', met: (v) => v <= 50, floor: true },
@@ -260,6 +320,13 @@ const rows: Row[] = [
   { name: '… of which the supervisor: port open → healthy → next level started', c: results.healthySup, fmt: ms },
   { name: '… the same from `bksup up` (includes the daemon start-up)', c: results.healthyFromUp, fmt: ms },
   { name: '… daemon start-up (`bksup up` → first unit starting)', c: results.healthyStartup, fmt: ms },
+  { name: '`node -e 0` (the floor of any CLI command, same run)', c: results.cliNode, fmt: ms },
+  { name: '`npx bksup status`, wall', c: results.cliNpx, fmt: ms, target: '≤ 200 ms', met: (v) => v <= 200 },
+  { name: '`npm run status`, wall', c: results.cliNpmRun, fmt: ms },
+  { name: '`bin/bksup status`, wall', c: results.cliBin, fmt: ms, target: '≤ 100 ms', met: (v) => v <= 100 },
+  { name: '`bksup status` on PATH (`npm link`), wall', c: results.cliLinked, fmt: ms, target: '≤ 100 ms', met: (v) => v <= 100 },
+  { name: 'daemon start-up, new config (`bksup up` → first unit starting)', c: results.startupCold, fmt: ms },
+  { name: 'daemon start-up, unchanged config (memo)', c: results.startupWarm, fmt: ms, target: '≤ 150 ms', met: (v) => v <= 150 },
 ];
 
 const header = ['workload', 'bk-supervisor', 'PM2', 'supervisord', 'floor', 'ours/PM2', 'ours/supervisord', 'target', 'met'];
@@ -325,26 +392,36 @@ ${settings}
    Daemon CPU = CPU time of the supervisor's own processes from go to done (all threads,
    /proc/PID/task/*/schedstat); peak RSS = VmHWM.
    Floor: the same writer straight into a file.
-3. **Followers** (bk-supervisor only, \`--only followers\`): the same 500,000 lines with 10 WebSocket clients
+2b. **Followers** (bk-supervisor only, \`--only followers\`): the same 500,000 lines with 10 WebSocket clients
    following \`/api/logs?units=writer&follow=1\` (in a separate process, bench/lib/ws-followers.mjs): until the
    slowest has every line; lines not received in order (by the writer's own numbers) and \`gap\` frames are counted;
    the slowest is compared with the time the file took in the same round. Then a unit printing
    ${W.PAUSED_LINES.toLocaleString('en')} lines with two followers (bench/lib/ws-paused.mjs): one stops reading its socket
    for ${W.PAUSE_MS / 1000} s from before the first line (its lines are then served from the log file), the other reads
    normally; the daemon's RSS is sampled every 50 ms until the paused one reads again.
-4. **Idle cost**: ${W.IDLE_CHILDREN} units \`exec sleep 3600\`; ${W.IDLE_SETTLE_MS / 1000} s after all run (steady state, same wait for every tool), RSS (VmRSS, summed over the
+3. **Idle cost**: ${W.IDLE_CHILDREN} units \`exec sleep 3600\`; ${W.IDLE_SETTLE_MS / 1000} s after all run (steady state, same wait for every tool), RSS (VmRSS, summed over the
    supervisor's own processes, i.e. every process under tini that is not a workload process) and CPU over ${W.IDLE_WINDOW_MS / 1000} s.
-5. **Stop**: 5 units \`sleep 3600 & wait\` (a shell and its grandchild) and one \`trap '' TERM; sleep 3600 & wait\`
+3b. **Idle cost of watching**: the idle workload in a BK-Lite-shaped tree of ${W.WATCH_TREE_FILES.toLocaleString('en')} files (30,000 under
+   \`web/node_modules\`, 14,000 under \`server/.venv\`, 4,000 \`.py\` in \`server/apps\` with 1,000 \`.pyc\` in their \`__pycache__\`,
+   1,000 under \`web/src\`), interleaved rounds: not watching (\`reload: false\`), then one unit watching
+   \`server/**/*.py\` and \`web/src/**\` with the config reload on (the defaults); same settle time and window.
+4. **Stop**: 5 units \`sleep 3600 & wait\` (a shell and its grandchild) and one \`trap '' TERM; sleep 3600 & wait\`
    (shell and grandchild both ignore SIGTERM), stop timeout ${W.STOP_TIMEOUT_MS / 1000} s for every tool; figure = wall time of the
    tool's stop-everything (bk-supervisor: \`POST /api/shutdown\` until the daemon exited; PM2: \`pm2.stop('all')\`;
    supervisord: \`stopAllProcesses\`), then the workload processes still alive.
-6. **Time to healthy** (bk-supervisor only): 8 units in 4 levels of 2, each level depending on both units of
+5. **Time to healthy** (bk-supervisor only): 8 units in 4 levels of 2, each level depending on both units of
    the previous one (\`healthy\`), each unit \`node port-after.mjs\` opening its TCP port ${W.OPEN_AFTER_MS} ms after its
    process started, a \`tcp\` healthcheck with the default timing; figure = first unit starting → last unit
    healthy − ${W.LEVELS * W.OPEN_AFTER_MS} ms, from the units' log files (ms timestamps). Each unit also records when its process
    started and when its port opened, which splits the overhead into the children's share (per level: first unit
    starting → last port open − ${W.OPEN_AFTER_MS} ms: fork, the exec chain \`setpriv → sh → node\`, Node's own start-up) and the
    supervisor's (port open → seen healthy → the next level started).
+6. **CLI latency** (bk-supervisor only): a daemon with one idle unit; \`status\` in each form users have —
+   \`npx bksup\`, \`npm run status\`, \`bin/bksup\`, \`bksup\` on PATH through the symlinks \`npm link\` makes —
+   ${S.CLI_RUNS} times each, interleaved, beside \`node -e 0\` (the floor); figure = wall time from spawn to exit, median.
+7. **Daemon start-up** (bk-supervisor only): one unit; \`bin/bksup up\` invoked → the unit's \`starting\` line in
+   its log; first with a config never loaded before (the TypeScript config evaluated in the loader child), then
+   \`up\` again in the same directory with the config unchanged (the config memo's resolved config).
 `;
   // bench/NOTES.md: the analysis of the targets (what stands in the way of a missed one), kept
   // by hand and appended to every RESULTS.md.

@@ -88,6 +88,8 @@ export default defineConfig({
         expect.stringContaining('supervisor.config.ts: units.server.command: missing required key "command"'),
         'supervisor.config.ts: units.server.comand: unknown key "comand" (did you mean "command"?)',
       ],
+      // What a reload watches, also when the config is refused.
+      sources: [expect.stringMatching(/\/supervisor\.config\.ts$/)],
     });
   });
 
@@ -118,7 +120,7 @@ describe('finding the file', () => {
     expect(byEnv.ok && Object.keys(byEnv.config.units)).toEqual(['byEnv']);
     const byFlag = await loadConfig({ cwd: dir, env, configPath: join(dir, 'flag.config.ts') });
     expect(byFlag.ok && Object.keys(byFlag.config.units)).toEqual(['byFlag']);
-    expect(findConfigFile({ cwd: dir, env: {} })).toEqual({ ok: true, file: join(dir, 'supervisor.config.ts') });
+    expect(findConfigFile({ cwd: dir, env: {} })).toEqual({ ok: true, file: join(dir, 'supervisor.config.ts'), via: 'dir' });
   });
 
   test('no config file', async () => {
@@ -153,6 +155,7 @@ describe('files that cannot be used', () => {
     expect(r).toEqual({
       ok: false,
       errors: ['supervisor.config.ts: no default export (end the file with: export default defineConfig({ units: { ... } }); found only named exports: config)'],
+      sources: [expect.stringMatching(/\/supervisor\.config\.ts$/)],
     });
   });
 

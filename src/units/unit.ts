@@ -8,15 +8,24 @@ import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.t
 import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
 import type { ProcStat } from '../util/proc.ts';
-import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
+import { redactText } from '../util/redact.ts';
+import { unitSecrets } from '../util/secrets.ts';
 import type { UnitSnapshot } from './types.ts';
 
 const TAIL_LINES = 20;
+/** States that show why the run began (a watched change, a reload) when they have no reason of their own. */
+const NOTED_STATES: ReadonlySet<UnitStateName> = new Set(['starting', 'running', 'healthy']);
 
 export interface UnitDeps {
   bus: EventBus;
   /** Jitter source for the restart backoff (tests pin it). */
   random?: () => number;
+  /**
+   * Values to mask in this unit's output, reasons and events (default: the unit's own, see
+   * util/secrets.ts). The supervisor passes the whole stack's: a child may print another
+   * unit's password.
+   */
+  secrets?: readonly string[];
   /**
    * An automatic restart is due: why it must wait instead (a dependency it needs is down, so the
    * new run would only fail and spend the crash budget), or undefined to go ahead. A held unit
@@ -47,7 +56,7 @@ export abstract class UnitBase {
   abstract readonly kind: UnitKind;
   protected readonly bus: EventBus;
   protected readonly deps: UnitDeps;
-  readonly #secrets: string[];
+  readonly #secrets: readonly string[];
 
   #stateName: UnitStateName = 'stopped';
   #since = Date.now();
@@ -64,14 +73,16 @@ export abstract class UnitBase {
   readonly #tail: string[] = [];
   /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
   #dependencyNote: string | null = null;
+  /** Why the current run exists (`restarted: server/x.py changed`); shown until a failure or a user's command. */
+  #restartNote: string | null = null;
 
   constructor(config: ResolvedUnit, deps: UnitDeps) {
     this.name = config.name;
     this.bus = deps.bus;
     this.deps = deps;
-    // Only what the config set: inherited variables of the user's shell are not ours to mask.
     this.#budget = new RestartBudget(config.restart, deps.random);
-    this.#secrets = [...new Set([...secretValues(config.configEnv), ...urlPasswords(Object.values(config.configEnv))])];
+    // The child inherits the daemon's environment too, and probe/task URLs carry passwords.
+    this.#secrets = deps.secrets ?? unitSecrets(config);
     if (!config.enabled) this.#stateName = 'disabled';
   }
 
@@ -114,6 +125,11 @@ export abstract class UnitBase {
     this.publish('pending', { reason, pid: null });
   }
 
+  /** Sets (or clears) why the unit is being restarted; the coming start states carry it as their reason. */
+  setRestartNote(note: string | null): void {
+    this.#restartNote = note;
+  }
+
   /** Notes (or clears, with null) that a dependency is down while this unit keeps running. */
   noteDependency(note: string | null): void {
     if (note === this.#dependencyNote) return;
@@ -134,6 +150,7 @@ export abstract class UnitBase {
       reason: this.#reason !== null ? this.redact(this.#reason) : this.#dependencyNote,
       dependsOn: { ...this.config.dependsOn },
       ...(this.adopted ? { adopted: true } : {}),
+      ...(this.config.kind === 'task' && this.config.optional ? { optional: true } : {}),
     };
   }
 
@@ -157,7 +174,8 @@ export abstract class UnitBase {
     this.#since = Date.now();
     if (extras.pid !== undefined) this.#pid = extras.pid;
     if (extras.exitCode !== undefined) this.#exitCode = extras.exitCode;
-    this.#reason = extras.reason ?? null;
+    if (state === 'failed' || state === 'backoff' || state === 'unhealthy') this.#restartNote = null;
+    this.#reason = extras.reason ?? (NOTED_STATES.has(state) ? this.#restartNote : null);
     const event: StateEvent = { type: 'state', unit: this.name, kind: this.kind, state, prev, ts: this.#since };
     if (this.#pid !== null) event.pid = this.#pid;
     if (extras.exitCode !== undefined) event.exitCode = extras.exitCode;
@@ -186,11 +204,8 @@ export abstract class UnitBase {
   protected emitLines(stream: LogStream, lines: string[], joined?: readonly [string, string]): void {
     if (lines.length === 0) return;
     // A child that prints its own DSN or password must not put it into files and clients.
-    // Only units whose env holds secret-named values pay for this scan.
-    if (this.#secrets.length && stream !== 'system') {
-      maskSecrets(lines, this.#secrets);
-      joined = undefined;
-    }
+    // Only units with secrets (in their env or config) pay for this scan.
+    if (this.#secrets.length && stream !== 'system' && maskSecrets(lines, this.#secrets)) joined = undefined;
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
     if (stream !== 'system') {
@@ -242,10 +257,18 @@ export abstract class UnitBase {
   }
 }
 
-function maskSecrets(lines: string[], secrets: readonly string[]): void {
+/** Masks in place; true when a line changed (the batch's pre-joined text is then stale). */
+function maskSecrets(lines: string[], secrets: readonly string[]): boolean {
+  let changed = false;
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
-    for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join('***');
+    for (const secret of secrets) {
+      if (line.includes(secret)) {
+        line = line.split(secret).join('***');
+        changed = true;
+      }
+    }
     lines[i] = line;
   }
+  return changed;
 }
