@@ -229,6 +229,8 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
         },
         flush: () => files.flush(),
       }),
+      // The units started before this server: a client of an earlier run resumes from seq 1.
+      baseSeq: new Map(),
       logger,
       metrics,
       metricsPublic: config.metrics.public,

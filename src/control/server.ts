@@ -63,6 +63,12 @@ export interface ControlServerOptions {
   stateDir: string;
   handle: SupervisorHandle;
   history: LogHistory;
+  /**
+   * Per unit, the last seq before this daemon run began: a client resuming with the seqs of an
+   * earlier run starts after it. Default: each unit's last seq when the server starts. The daemon
+   * starts its units before this server, so it passes an empty map (every run's seqs start at 1).
+   */
+  baseSeq?: ReadonlyMap<string, number>;
   logger?: ControlLogger;
   /** Identifies this daemon run to log clients (seqs restart with a new daemon). Default: random. */
   instance?: string;
@@ -211,12 +217,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   const maxClients = opts.maxClients ?? 500;
   const redact = (text: string): string => redactText(text, [token]);
 
-  const baseSeq = new Map<string, number>();
-  for (const unit of handle.unitNames()) {
-    try {
-      baseSeq.set(unit, history.lastSeq(unit));
-    } catch {
-      baseSeq.set(unit, 0);
+  const baseSeq = new Map<string, number>(opts.baseSeq ?? []);
+  if (opts.baseSeq === undefined) {
+    for (const unit of handle.unitNames()) {
+      try {
+        baseSeq.set(unit, history.lastSeq(unit));
+      } catch {
+        baseSeq.set(unit, 0);
+      }
     }
   }
 
