@@ -10,7 +10,7 @@
 //   an invalid config edit: a banner with the errors, gone once the config is fixed, pids unchanged
 //   follow the server's logs: a line it prints after the page loaded shows up; filter highlights
 //   100,000 lines of history: all held, only the visible rows in the DOM, filter finds one line
-//   flood while the page is paused (debugger): the server drops lines for it → a gap row
+//   flood while the page is paused (debugger): nothing is dropped for it, no gap row once it runs again
 //   another server on 127.0.0.1 and its page: no session cookie reaches it, no WebSocket, no action
 //   without the cookie: 401 and the page that says how to log in
 //
