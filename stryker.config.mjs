@@ -22,7 +22,8 @@ export default {
   ignoreStatic: true,
   timeoutMS: 20_000,
   timeoutFactor: 3,
-  ignorePatterns: ['dist', 'logs', 'bench/.tmp', 'test/.tmp', 'reports', '.supervisor'],
+  // Anchored: a bare 'logs' would also drop src/logs and test/fixtures/logs from the sandbox.
+  ignorePatterns: ['/dist', '/logs', '/bench/.tmp', '/test/.tmp', '/reports', '/.supervisor'],
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
   reporters: ['clear-text', 'progress-append-only', 'json'],

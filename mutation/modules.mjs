@@ -5,7 +5,7 @@
 export const MODULES = {
   'restart-policy': {
     mutate: ['src/restart-policy.ts'],
-    tests: ['test/restart-policy.test.ts'],
+    tests: ['test/restart-policy.test.ts', 'test/restart-policy-edges.test.ts'],
   },
   redact: {
     mutate: ['src/util/redact.ts'],
@@ -21,7 +21,7 @@ export const MODULES = {
   },
   'tree-kill': {
     // stopTree and the tree bookkeeping it relies on (TreeMemory, signalGroup, signalPids).
-    mutate: ['src/units/child.ts'],
+    mutate: ['src/units/child.ts:183-318'],
     tests: ['test/stop-tree.test.ts'],
   },
 };
