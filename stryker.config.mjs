@@ -1,6 +1,6 @@
 // Mutation testing of the guarantee modules (see README "Guarantees"). Not part of `npm test`:
-// `npm run mutation` runs every module in turn, `MUTATION_MODULE=redact npm run mutation` one.
-// One module per Stryker run, chosen by MUTATION_MODULE (mutation/run.mjs sets it).
+// `npm run mutation` runs every module in turn (mutation/run.mjs), `npm run mutation -- redact` one.
+// One module per Stryker run, chosen by MUTATION_MODULE (run.mjs sets it; see mutation/modules.mjs).
 import { MODULES } from './mutation/modules.mjs';
 
 const name = process.env.MUTATION_MODULE ?? 'restart-policy';
@@ -8,6 +8,8 @@ const mod = MODULES[name];
 if (!mod) throw new Error(`MUTATION_MODULE=${name}: unknown module; one of ${Object.keys(MODULES).join(', ')}`);
 // Read by mutation/vitest.config.ts in the test-runner processes Stryker forks (they inherit env).
 process.env.MUTATION_TESTS = mod.tests.join(',');
+process.env.MUTATION_TEST_NAME = mod.testNamePattern ?? '';
+process.env.MUTATION_SUBPROCESSES = mod.subprocesses ? '1' : '';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -18,9 +20,9 @@ export default {
   // Two cores shared with other work: one test runner, and tests that start real processes get
   // generous timeouts (a slow machine must not turn a survivor into a "timeout" kill).
   concurrency: 1,
-  coverageAnalysis: 'perTest',
+  coverageAnalysis: mod.coverageAnalysis ?? 'perTest',
   ignoreStatic: true,
-  timeoutMS: 20_000,
+  timeoutMS: mod.timeoutMS ?? 20_000,
   timeoutFactor: 3,
   // Anchored: a bare 'logs' would also drop src/logs and test/fixtures/logs from the sandbox.
   ignorePatterns: ['/dist', '/logs', '/bench/.tmp', '/test/.tmp', '/reports', '/.supervisor'],

@@ -15,6 +15,16 @@ export const MODULES = {
     mutate: ['src/daemon-lock.ts'],
     tests: ['test/daemon-lock.test.ts'],
   },
+  // The takeover steps that only racing processes exercise, under the race test itself: its
+  // workers are separate processes, so the mutant is passed to them (subprocesses) and coverage
+  // cannot be measured per test (coverageAnalysis off: every mutant runs the race).
+  'daemon-lock-race': {
+    mutate: ['src/daemon-lock.ts:61-74'],
+    tests: ['test/fault-lock-race.test.ts'],
+    testNamePattern: 'take over the same stale lock',
+    subprocesses: true,
+    coverageAnalysis: 'off',
+  },
   'log-files': {
     mutate: ['src/logs/files.ts'],
     tests: ['test/logs-files.test.ts'],

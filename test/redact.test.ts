@@ -45,11 +45,14 @@ describe('redactText', () => {
     expect(redactText('PGPASSWORD="a b c" psql')).toBe('PGPASSWORD=*** psql');
     expect(redactText("token: 'xyz' ok")).toBe('token: *** ok');
     expect(redactText('api_key=k1,next=1; client_secret = s2&x=3')).toBe('api_key=***,next=1; client_secret = ***&x=3');
+    expect(redactText("password='two words' next")).toBe('password=*** next');
+    expect(redactText('db_pass=hunter2 apikey=k9 SECRET_KEY=dj4ngo token_id=t1')).toBe('db_pass=*** apikey=*** SECRET_KEY=*** token_id=***');
     expect(redactText('user=admin db: bklite')).toBe('user=admin db: bklite');
   });
 
   it('masks bearer tokens of 8 characters or more, and URL passwords inside text', () => {
     expect(redactText('Authorization: Bearer abcDEF12.-_~+/=x')).toBe('Authorization: Bearer ***');
+    expect(redactText('Authorization: bearer   abcDEF1234')).toBe('Authorization: bearer   ***');
     expect(redactText('bearer short')).toBe('bearer short');
     expect(redactText('FATAL: could not connect to postgres://u:pw@h/db')).toBe('FATAL: could not connect to postgres://u:***@h/db');
   });
@@ -62,7 +65,8 @@ describe('redactText', () => {
 
 describe('urlPasswords', () => {
   it('finds each URL password, raw and percent-decoded, once, and skips short or missing ones', () => {
-    expect(urlPasswords(['postgres://u:p%40ssword@h/db', 'redis://:p%40ssword@r:6379', 'nats://a:pw@n', 'http://h/x', 'x'])).toEqual(['p@ssword', 'p%40ssword']);
+    expect(urlPasswords(['postgres://bklite:p%40ssword@h/db', 'redis://:p%40ssword@r:6379', 'nats://a:pw@n', 'http://h/x', 'x'])).toEqual(['p@ssword', 'p%40ssword']);
+    expect(urlPasswords(['redis://:r3dis@r:6379', 'nats://nats_user:abcd@n:4222'])).toEqual(['r3dis', 'abcd']);
   });
 
   it('keeps a password that is not valid percent-encoding as it is', () => {
