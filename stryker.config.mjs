@@ -21,7 +21,8 @@ export default {
   // generous timeouts (a slow machine must not turn a survivor into a "timeout" kill).
   concurrency: 1,
   coverageAnalysis: mod.coverageAnalysis ?? 'perTest',
-  ignoreStatic: true,
+  // Stryker allows ignoreStatic only with per-test coverage.
+  ignoreStatic: (mod.coverageAnalysis ?? 'perTest') === 'perTest',
   timeoutMS: mod.timeoutMS ?? 20_000,
   timeoutFactor: 3,
   // Anchored: a bare 'logs' would also drop src/logs and test/fixtures/logs from the sandbox.

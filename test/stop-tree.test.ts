@@ -74,8 +74,13 @@ describe('stopTree', () => {
     const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
     started.push(...identify([bystander.pid!]));
     const t = await startTree('$N $M $R exit & $N $M $R exit & exec $N $M $R exit', 3);
+    let reaped = false;
+    void t.exited.then(() => (reaped = true));
+    const t0 = Date.now();
     const res = await stopTree(t.leader, { signal: 'SIGTERM', timeoutMs: 30_000, exited: t.exited, marked: markIs(t.marker) });
+    expect(reaped, 'stopTree resolves only once the child was reaped').toBe(true);
     expect(res.killed).toBe(false);
+    expect(res.elapsedMs).toBeLessThanOrEqual(Date.now() - t0);
     expect(stillAlive(identify(t.members))).toEqual([]);
     const got = signalsOf(t);
     for (const m of t.members) expect([...(got.get(m) ?? [])], `member ${m}`).toEqual(['SIGTERM']);
