@@ -71,6 +71,17 @@ for (const action of ['restart', 'stop', 'start'] as const) {
 }
 
 program
+  .command('attach')
+  .description('connect this terminal to a unit with tty: true (pdb at a breakpoint()); Ctrl-] detaches, the unit keeps running')
+  .argument('<unit>')
+  .action(async (unit: string) => {
+    const { attachCommand } = await import('./client/attach.ts');
+    const abort = new AbortController();
+    for (const sig of ['SIGHUP', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
+    process.exitCode = await attachCommand(globals().dir, unit, { stdin: process.stdin, out: process.stdout, err: process.stderr, signal: abort.signal });
+  });
+
+program
   .command('dashboard')
   .description('print a one-time login link to the browser dashboard of the running daemon')
   .action(async () => {
@@ -100,6 +111,14 @@ program
   .action(async (checks: string[]) => {
     const g = globals();
     process.exitCode = await verifyCommand({ cwd: g.dir, ...(g.config ? { configPath: g.config } : {}), only: checks }, process.stdout, process.stderr);
+  });
+
+program
+  .command('reload')
+  .description('load the config again and apply the difference to the running daemon')
+  .action(async () => {
+    const { reloadCommand } = await import('./client/reload.ts');
+    process.exitCode = await reloadCommand(globals().dir, io);
   });
 
 await program.parseAsync(process.argv);

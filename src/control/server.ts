@@ -10,6 +10,7 @@
 //   upgrade ──► token (header or ?token=) or session cookie (own Host, own Origin)? ─401─►
 //               origin? ─403─► path? ─404─► client limit? ─503─►
 //               ws handshake ──► /api/logs: LogStreamHub   /api/events: EventStreamHub
+//               /api/attach: token only ─403─► unit tty and free? ─404/409─► AttachHub
 //
 // Browsers authenticate with the session cookie of src/control/sessions.ts, never the token.
 // Cookies ride along on requests from any page of the same site (any port of 127.0.0.1), so a
@@ -28,9 +29,11 @@ import { handlePublic, isPagePath, isPublicPath, pathOf, sendPage, sendUnauthori
 import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, originAllowed } from './auth.ts';
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import type { LogHistory } from './history.ts';
-import { handleApiRequest, route, sendJson } from './http.ts';
+import { type ReloadControl, handleApiRequest, route, sendJson } from './http.ts';
 import { CLOSE, type ControlFile, type LoginTokenResponse } from './protocol.ts';
 import { LOGIN_TOKEN_TTL_MS, SessionStore, readCookie, sessionCookieName } from './sessions.ts';
+import { ATTACH_PATH } from './attach-protocol.ts';
+import { AttachHub, type AttachCheck } from './ws-attach.ts';
 import { EventStreamHub } from './ws-events.ts';
 import { LogStreamHub, type LogClientStats, type LogStreamLimits } from './ws-logs.ts';
 
@@ -71,6 +74,8 @@ export interface ControlServerOptions {
   dashboard?: boolean;
   /** Dashboard sessions (default: a fresh store; tests inject one with a clock). */
   sessions?: SessionStore;
+  /** `POST /api/reload` and `GET /api/reload`; without it they answer 404. */
+  reload?: ReloadControl;
 }
 
 /** What serves `/metrics` (src/metrics.ts); it gets the WebSocket numbers from here. */
@@ -106,7 +111,7 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 409: 'Conflict', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 /** Refuses an upgrade with a plain HTTP answer on the raw socket. */
 function refuseUpgrade(socket: Duplex, status: number, error: string, headers: Record<string, string> = {}): void {
@@ -179,6 +184,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
   const logHub = new LogStreamHub({ bus: handle.bus, handle, history, instance, startedAt, baseSeq, limits: opts.limits, logger });
   const eventHub = new EventStreamHub({ bus: handle.bus, handle, instance, logger });
+  const attachHub = new AttachHub({ bus: handle.bus, handle, logger });
   // ws is loaded with the first WebSocket client: a daemon nobody watches (most of them) is
   // ~5 MiB smaller without it, as with prom-client and the first scrape.
   let wss: WebSocketServer | undefined;
@@ -279,7 +285,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         return sendPage(req, res, 'index');
       }
       if (auth === undefined) return refuse(req, res, 401, 'missing or wrong token');
-      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown, auth, ...(opts.dashboard !== false ? { issueLoginToken: () => issueLoginToken() } : {}) });
+      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown, auth, ...(opts.reload ? { reload: opts.reload } : {}), ...(opts.dashboard !== false ? { issueLoginToken: () => issueLoginToken() } : {}) });
     } catch (err) {
       logger?.error({ err: redact(String(err)) }, 'control: request failed');
       res.destroy();
@@ -308,6 +314,16 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       const url = req.url ?? '';
       const q = url.indexOf('?');
       const params = new URLSearchParams(q >= 0 ? url.slice(q + 1) : '');
+      let attach: (AttachCheck & { ok: true }) | undefined;
+      if (r.path === ATTACH_PATH) {
+        // Typing into a unit is for the CLI: a browser session (a cookie any page of this site
+        // carries along) never gets a keyboard.
+        if (auth !== 'token') return refuseUpgrade(socket, 403, 'attaching needs the control token: use bksup attach');
+        const checked = attachHub.check(params);
+        if (!checked.ok) return refuseUpgrade(socket, checked.status, checked.error);
+        attach = checked;
+      }
+      const attachOk = attach;
       upgrading++;
       void loadWss()
         .then((wsServer) => {
@@ -319,6 +335,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
             ws.on('error', (err) => logger?.warn({ err: redact(String(err)) }, 'control: WebSocket client error'));
             try {
               if (r.path === '/api/logs') logHub.attach(ws, params);
+              else if (attachOk) attachHub.attach(ws, attachOk);
               else eventHub.attach(ws);
             } catch (err) {
               logger?.error({ err: redact(err instanceof Error ? (err.stack ?? err.message) : String(err)) }, 'control: WebSocket setup failed');
@@ -390,6 +407,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       await removeControlFile(opts.stateDir, token).catch((err: unknown) => logger?.warn({ err: String(err) }, 'control: removing control.json failed'));
       logHub.close();
       eventHub.close();
+      attachHub.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const ws of wsClients()) ws.close(CLOSE.goingAway, 'supervisor shutting down');
       server.closeIdleConnections();

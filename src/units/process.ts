@@ -23,15 +23,22 @@
 // the unit was `pending`, or during the previous run of a unit that is being restarted) becomes
 // the unit by exec; otherwise spawnChild forks the daemon. The spare is dropped by stop(), and when
 // the unit ends up stopped or failed.
+//
+// A `tty: true` unit starts on a pseudo-terminal instead (src/units/pty.ts; never from a spare,
+// whose pipes cannot become a terminal), bound to the unit's UnitTerminal for `bksup attach`. Its
+// child leads its own session and group and carries its mark like any other, so stopping,
+// restarting and the sweeps are the same.
 
-import type { ChildProcess } from 'node:child_process';
 import type { ResolvedProcessUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { HealthMonitor } from '../health/monitor.ts';
 import { readStat, treeMembers, type ProcStat } from '../util/proc.ts';
-import { groupAlive, markIs, spawnChild, stopTree, sweepLeftovers, sweepNow, type ChildExit, type SpawnResult } from './child.ts';
+import { groupAlive, markIs, spawnChild, stopTree, sweepLeftovers, sweepNow, type ChildExit, type SpawnResult, type SpawnSpec } from './child.ts';
 import { nextMarker, RUN_ID, unitOfMarker } from './marker.ts';
+import { spawnPty } from './pty.ts';
 import { discardSpare, launchSpare, prepareSpare, spareFits, type Spare } from './spare.ts';
+import { UnitTerminal } from './terminal.ts';
+import type { UnitSnapshot } from './types.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
 
 export interface ProcessUnitDeps extends UnitDeps {
@@ -44,7 +51,6 @@ interface Run {
   pid: number;
   /** BKSUP_UNIT of this run: finds its processes wherever they detached to. */
   marker: string | undefined;
-  child: ChildProcess;
   startedAt: number;
   exited: Promise<ChildExit>;
   exit: ChildExit | undefined;
@@ -53,6 +59,9 @@ interface Run {
   /** Unsubscribes the "output may mean ready" listener (see #watchHealth). */
   stopPoking: (() => void) | undefined;
 }
+
+/** A child just started, by either way (pipes or terminal). */
+type Launch = { ok: true; pid: number; marker: string | undefined; exited: Promise<ChildExit>; output: Promise<void> } | { ok: false; reason: string };
 
 type EndCause =
   | { kind: 'exit' }
@@ -77,11 +86,19 @@ export class ProcessUnit extends UnitBase {
   readonly config: ResolvedProcessUnit;
   readonly #pdeps: ProcessUnitDeps;
   #state: State = { name: 'idle' };
+  /** `tty: true`: the terminal `bksup attach` connects to. */
+  readonly terminal: UnitTerminal | undefined;
 
   constructor(config: ResolvedProcessUnit, deps: ProcessUnitDeps) {
     super(config, deps);
     this.config = config;
     this.#pdeps = deps;
+    this.terminal = config.tty ? new UnitTerminal(config.name, (text) => this.system(text)) : undefined;
+  }
+
+  override snapshot(): UnitSnapshot {
+    const snap = super.snapshot();
+    return this.terminal ? { ...snap, tty: { attached: this.terminal.attached } } : snap;
   }
 
   start(): void {
@@ -164,7 +181,7 @@ export class ProcessUnit extends UnitBase {
 
   // Off the current turn: a level of the graph starts first, its dependents' spares after.
   #prepareSpareSoon(): void {
-    if (this.#spare || this.#spareScheduled) return;
+    if (this.#spare || this.#spareScheduled || this.terminal) return;
     this.#spareScheduled = true;
     setImmediate(() => {
       this.#spareScheduled = false;
@@ -187,6 +204,27 @@ export class ProcessUnit extends UnitBase {
   #spawn(): void {
     this.publish('starting', { pid: null, exitCode: null });
     const spec = { command: this.config.command, cwd: this.config.cwd, env: this.config.env };
+    const res = this.terminal ? this.#launchOnTerminal(spec, this.terminal) : this.#launchPiped(spec);
+    if (!res.ok) {
+      this.system(`could not start: ${res.reason}`);
+      this.#afterRun({ failed: true, ranMs: 0, why: res.reason, exit: undefined });
+      return;
+    }
+    const { pid, marker, exited } = res;
+    const run: Run = { pid, marker, startedAt: Date.now(), exited, exit: undefined, output: res.output, monitor: undefined, stopPoking: undefined };
+    // First of the exit's callbacks: everything awaiting `exited` later sees run.exit set.
+    void exited.then((exit) => (run.exit = exit));
+    const st = readStat(pid);
+    if (st) this.#pdeps.onChildStarted?.(this.name, pid, st.startTime);
+    this.#state = { name: 'running', run };
+    this.publish('running', { pid });
+    // A unit that is being restarted will likely be again: its next start is made ready now.
+    if (this.#restarting) this.#prepareSpareSoon();
+    void exited.then(() => this.#onExit(run));
+    this.#watchHealth(run);
+  }
+
+  #launchPiped(spec: Omit<SpawnSpec, 'marker'>): Launch {
     const spare = this.#spare;
     this.#spare = undefined;
     let res: SpawnResult;
@@ -199,38 +237,21 @@ export class ProcessUnit extends UnitBase {
       marker = nextMarker(this.name);
       res = spawnChild({ ...spec, marker });
     }
-    if (!res.ok) {
-      this.system(`could not start: ${res.reason}`);
-      this.#afterRun({ failed: true, ranMs: 0, why: res.reason, exit: undefined });
-      return;
-    }
+    if (!res.ok) return res;
     const { child, pid } = res;
-    let resolveExit!: (e: ChildExit) => void;
-    const exited = new Promise<ChildExit>((r) => (resolveExit = r));
-    const run: Run = {
-      pid,
-      marker,
-      child,
-      startedAt: Date.now(),
-      exited,
-      exit: undefined,
-      output: Promise.all([this.pipeStream(child.stdout, 'stdout'), this.pipeStream(child.stderr, 'stderr')]).then(() => {}),
-      monitor: undefined,
-      stopPoking: undefined,
-    };
-    child.once('exit', (code, signal) => {
-      run.exit = { code, signal };
-      resolveExit(run.exit);
-    });
+    const exited = new Promise<ChildExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     child.on('error', (err) => this.deps.log?.('warn', `${this.name}: child error: ${err.message}`));
-    const st = readStat(pid);
-    if (st) this.#pdeps.onChildStarted?.(this.name, pid, st.startTime);
-    this.#state = { name: 'running', run };
-    this.publish('running', { pid });
-    // A unit that is being restarted will likely be again: its next start is made ready now.
-    if (this.#restarting) this.#prepareSpareSoon();
-    void exited.then(() => this.#onExit(run));
-    this.#watchHealth(run);
+    const output = Promise.all([this.pipeStream(child.stdout, 'stdout'), this.pipeStream(child.stderr, 'stderr')]).then(() => {});
+    return { ok: true, pid, marker, exited, output };
+  }
+
+  #launchOnTerminal(spec: Omit<SpawnSpec, 'marker'>, terminal: UnitTerminal): Launch {
+    const marker = nextMarker(this.name);
+    const res = spawnPty({ ...spec, marker }, terminal.size);
+    if (!res.ok) return res;
+    const { child } = res;
+    terminal.bind(child);
+    return { ok: true, pid: child.pid, marker, exited: child.exited, output: this.pipeStream(child.output, 'stdout') };
   }
 
   #watchHealth(run: Run): void {

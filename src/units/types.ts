@@ -2,6 +2,7 @@
 
 import type { UnitKind } from '../config/types.ts';
 import type { EventBus, LogStream, UnitStateName } from '../events.ts';
+import type { UnitTerminal } from './terminal.ts';
 
 /** The row of `GET /api/units` and `bksup status --json`. Contains no secrets. */
 export interface UnitSnapshot {
@@ -19,11 +20,15 @@ export interface UnitSnapshot {
   dependsOn: Record<string, string>;
   /** Compose container that was running before the supervisor started; left running on exit. */
   adopted?: boolean;
+  /** A task whose failure blocks nothing (`optional: true`); `status` warns when it failed. */
+  optional?: boolean;
   /**
    * Live processes of a process or task unit, detached ones included (only in `GET /api/units`,
    * counted from one /proc scan made at most every PROCESS_COUNT_MS).
    */
   processes?: number;
+  /** `tty: true` units: whether a `bksup attach` is connected to its terminal. */
+  tty?: { attached: boolean };
 }
 
 export interface LogLine {
@@ -36,6 +41,8 @@ export interface LogLine {
 
 export type ControlResult = { ok: true } | { ok: false; status: 404 | 409; error: string };
 
+export type TerminalLookup = { ok: true; terminal: UnitTerminal } | { ok: false; status: 404 | 409; error: string };
+
 /** The supervisor as the control plane sees it. */
 export interface SupervisorHandle {
   readonly bus: EventBus;
@@ -46,6 +53,8 @@ export interface SupervisorHandle {
   start(unit: string): ControlResult;
   stop(unit: string): ControlResult;
   restart(unit: string): ControlResult;
+  /** The terminal of a `tty: true` unit, for `bksup attach` (optional: test doubles omit it). */
+  terminal?(unit: string): TerminalLookup;
   /** Stops everything in reverse dependency order; resolves when all is stopped. */
   shutdown(reason: string): Promise<void>;
 }

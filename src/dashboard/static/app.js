@@ -232,6 +232,7 @@ function onEvent(frame) {
       for (const n of [...units.keys()]) if (!names.includes(n)) units.delete(n);
       order = names;
       if (frame.verify) renderVerify(frame.verify);
+      renderReload(frame.reload);
       if (changed || !graphBuilt) void loadGraph().then(buildAll);
       else for (const n of order) updateUnit(n);
       logs.unitsKnown(order);
@@ -256,20 +257,70 @@ function onEvent(frame) {
     case 'verify':
       renderVerify(frame);
       return;
+    case 'reload':
+      renderReload(frame);
+      // Units may have come, gone or changed their dependencies: lay the graph out again.
+      if (frame.ok) void refreshUnits().then(loadGraph).then(buildAll);
+      return;
     default:
   }
 }
 
 // ------------------------------------------------------------------ graph
 
-const NODE_W = 196;
+/** Node width: set per graph from its longest name (see nodeWidth), within these bounds. */
+const NODE_W_MIN = 150;
+const NODE_W_MAX = 240;
+let NODE_W = 196;
 const NODE_H = 66;
-const GAP_X = 84;
+const GAP_X = 76;
 const SLOT_REAL = 84;
 /** A long edge passes each column in between through a thin slot of its own (no node hides it). */
 const SLOT_VIRTUAL = 16;
-const PAD = 16;
+const PAD = 12;
 let graphBuilt = false;
+
+/** Width of `text` in `font` as the page draws it (canvas measurement: no layout pass). */
+const measureCtx = document.createElement('canvas').getContext('2d');
+function textWidth(text, font) {
+  measureCtx.font = font;
+  return measureCtx.measureText(text).width;
+}
+let fontFamily;
+function graphFont(size, weight = 400) {
+  fontFamily ??= window.getComputedStyle(document.body).fontFamily;
+  return `${weight} ${size}px ${fontFamily}`;
+}
+
+/**
+ * Nodes as narrow as the names allow (name, then the kind at the right), so that a graph of
+ * BK-Lite's size fits a laptop-wide panel at full size: it is never scaled down (its 11 px
+ * labels would not stay legible).
+ */
+function nodeWidth(names) {
+  const nameFont = graphFont(13, 600);
+  const kindFont = graphFont(11);
+  let w = NODE_W_MIN;
+  for (const n of names) {
+    const u = units.get(n);
+    const kind = (u?.kind ?? 'process') + (u?.adopted ? ' · adopted' : '');
+    w = Math.max(w, 10 + textWidth(n, nameFont) + 12 + textWidth(kind, kindFont) + 8);
+  }
+  return Math.ceil(Math.min(NODE_W_MAX, w));
+}
+
+/** `text` cut (with …) to fit `maxW` px in `font`. */
+function fitText(text, font, maxW) {
+  if (textWidth(text, font) <= maxW) return text;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (textWidth(`${text.slice(0, mid)}…`, font) <= maxW) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${text.slice(0, lo)}…`;
+}
 const nodeEls = new Map();
 const edgeEls = [];
 
@@ -330,6 +381,7 @@ function buildGraph() {
   edgeEls.length = 0;
   const known = new Set(order);
   const levels = graph.levels.map((l) => l.filter((n) => known.has(n))).filter((l) => l.length > 0);
+  NODE_W = nodeWidth(order);
   const { pos, chains, width, height } = layout(levels, graph.edges.filter((e) => known.has(e.from) && known.has(e.to)));
   g.setAttribute('width', width);
   g.setAttribute('height', height);
@@ -389,7 +441,7 @@ function buildGraph() {
     edgeLayer.append(group);
     // The label sits just before the arrow, at this edge's own entry height: labels of edges
     // into one unit stack up instead of piling onto each other in the middle of the gap.
-    const w = e.condition.length * 5.6 + 6;
+    const w = e.condition.length * 6.2 + 6; // 11 px text
     const lx = tx - 8 - w / 2;
     const ly = ty;
     const label = svg('g', { class: 'edge', 'data-from': e.from, 'data-to': e.to });
@@ -443,7 +495,7 @@ function updateNode(name) {
   n.kindT.textContent = u.kind + (u.adopted ? ' · adopted' : '');
   n.line2.textContent = u.pid !== null ? `${u.state} · pid ${u.pid}` : u.state;
   const detail = nodeDetail(u);
-  n.line3.textContent = truncate(detail, 32);
+  n.line3.textContent = fitText(detail, graphFont(11), NODE_W - 18);
   n.title.textContent = `${name} (${u.kind}): ${u.state}${u.pid !== null ? `, pid ${u.pid}` : ''}${detail ? `\n${detail}` : ''}`;
 }
 
@@ -451,7 +503,9 @@ function updateEdges() {
   for (const { edge, els } of edgeEls) {
     const dep = units.get(edge.from);
     const state = dep ? dep.state : 'pending';
-    const met = dep && (dep.state === 'disabled' || (SATISFIES[edge.condition] ?? []).includes(state));
+    // A failed optional task still lets `completed` dependents go on (the supervisor's rule).
+    const tolerated = dep && dep.optional && state === 'failed' && edge.condition === 'completed';
+    const met = dep && (dep.state === 'disabled' || tolerated || (SATISFIES[edge.condition] ?? []).includes(state));
     const cls = met ? 'met' : DEAD_END.has(state) ? 'blocked' : 'waiting';
     for (const e of els) e.setAttribute('class', `edge ${cls}`);
   }
@@ -524,7 +578,8 @@ function updateRow(name) {
   const r = rowEls.get(name);
   if (!u || !r) return;
   r.tr.dataset.state = u.state;
-  r.kind.textContent = u.kind + (u.adopted ? ', adopted' : '');
+  r.kind.textContent = u.kind + (u.adopted ? ', adopted' : '') + (u.tty ? (u.tty.attached ? ', terminal attached' : ', tty') : '');
+  r.kind.title = u.tty ? (u.tty.attached ? 'bksup attach is connected to its terminal' : `runs on a terminal: bksup attach ${name}`) : '';
   r.pill.dataset.state = u.state;
   r.pill.textContent = u.state;
   r.pid.textContent = u.pid === null ? '-' : String(u.pid);
@@ -605,6 +660,20 @@ async function act(name, action) {
 }
 
 // ------------------------------------------------------------------ verify
+
+/** A refused config reload stays on screen until a reload succeeds: the stack runs the old config. */
+function renderReload(r) {
+  const b = $('reload-banner');
+  if (!r || r.ok) {
+    b.hidden = true;
+    return;
+  }
+  b.replaceChildren(
+    el('div', { text: `reload (${r.trigger}): the config is not valid, nothing was changed (the stack runs the previous config):` }),
+    el('pre', { text: (r.errors ?? []).join('\n') }),
+  );
+  b.hidden = false;
+}
 
 function renderVerify(v) {
   const box = $('verify');
