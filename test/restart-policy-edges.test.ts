@@ -53,6 +53,10 @@ describe('RestartBudget at its edges', () => {
     expect(b.total).toBe(4);
   });
 
+  it('after thousands of restarts (factor ** attempt overflows) the delay is still the cap, whatever the jitter', () => {
+    for (const r of [0, 0.5, 1]) expect(new RestartBudget(base, () => r).delayFor(5000), `random ${r}`).toBe(30_000);
+  });
+
   it('a policy stop is a stop, not a give-up', () => {
     expect(new RestartBudget({ ...base, policy: 'never' }).decide(crash(T0))).toEqual({ action: 'stop', why: 'policy' });
   });
