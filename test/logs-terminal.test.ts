@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { EventBus, type StateEvent } from '../src/events.ts';
-import { isDevNull, TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
+import { isDevNull, linesAsBytes, TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
 
 class Capture extends Writable {
   writes: string[] = [];
@@ -124,6 +124,19 @@ describe('isDevNull', () => {
     } finally {
       for (const fd of Object.values(fds)) closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('linesAsBytes', () => {
+  it('sends exactly the bytes of the joined text, multi-byte and very long lines included', () => {
+    const long = 'ü€𝄞'.repeat(20_000);
+    const cases: string[][] = [[], [''], ['hello', '', 'wörld', '日本語', '🙂', 'lone \ud800 surrogate'], [long, 'x', long], Array.from({ length: 2000 }, (_, i) => 'é'.repeat(i % 50))];
+    for (const prefix of ['web | ', '\x1b[0m\x1b[36mweb\x1b[0m \x1b[2;31m!\x1b[0m ', 'wéb ! ']) {
+      for (const lines of cases) {
+        const want = lines.length === 0 ? '' : prefix + lines.join('\n' + prefix) + '\n';
+        expect(linesAsBytes(Buffer.from(prefix), lines).equals(Buffer.from(want))).toBe(true);
+      }
     }
   });
 });
