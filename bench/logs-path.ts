@@ -50,12 +50,16 @@ if (withTerminal) {
   // Like `bksup up > file`: process.stdout on a file writes synchronously (--terminal-file: a
   // real file in the temp dir, so the page cache and its writeback are paid as a user would).
   const fd = fs.openSync(terminalFile ? path.join(dir, 'terminal.out') : '/dev/null', 'w');
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      fs.writeSync(fd, chunk);
-      cb();
-    },
-  });
+  // With its `fd`, as process.stdout has (the printer reuses its buffer for such a stream).
+  const out = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        fs.writeSync(fd, chunk);
+        cb();
+      },
+    }),
+    { fd },
+  );
   new TerminalPrinter(out, { color: true, unitNames: ['bench', 'server', 'nats_listener'] }).attach(bus);
 }
 

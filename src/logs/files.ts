@@ -77,8 +77,14 @@ export interface UnitLogStats {
 
 const NEWLINE = 10;
 const EMPTY = Buffer.alloc(0);
-/** A buffer grown past this (a backlog) is let go once written, not kept for reuse. */
-const KEEP_BUFFER_MAX = 1024 * 1024;
+/**
+ * A buffer grown past this (a backlog) is let go once written, not kept for reuse. Above the
+ * high-water mark (1 MiB by default) plus a batch, so a disk that keeps lagging behind a noisy
+ * child reuses the same two buffers instead of dropping one per cycle: the GC frees dropped
+ * buffers only when it runs, and with no string of the batch on the heap it runs rarely (they
+ * piled up to 50-68 MiB of external memory in bench/logs-path under a slow disk).
+ */
+const KEEP_BUFFER_MAX = 4 * 1024 * 1024;
 
 
 class UnitLog {
