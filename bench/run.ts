@@ -1,6 +1,6 @@
 // `npm run bench`: bk-supervisor side by side with PM2 and supervisord.
 //
-//   npm run bench [-- --rounds 3] [--only restart,logs,ungated,idle,stop,healthy] [--tools bk-supervisor,pm2,supervisord] [--no-write]
+//   npm run bench [-- --rounds 3] [--only restart,logs,ungated,idle,watch,stop,healthy] [--tools bk-supervisor,pm2,supervisord] [--no-write]
 //
 // Installs the peers when missing (bench/lib/peers.ts), runs every workload for every tool
 // `rounds` times (bench/lib/workloads.ts), prints a table of medians with our/peer ratios and
@@ -22,7 +22,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ROUNDS = Number(opt('rounds') ?? 3);
-const ALL_WORKLOADS = ['restart', 'logs', 'ungated', 'idle', 'stop', 'healthy'] as const;
+const ALL_WORKLOADS = ['restart', 'logs', 'ungated', 'idle', 'watch', 'stop', 'healthy'] as const;
 type WorkloadName = (typeof ALL_WORKLOADS)[number];
 const only = new Set((opt('only') ?? ALL_WORKLOADS.join(',')).split(',') as WorkloadName[]);
 const toolNames = new Set((opt('tools') ?? 'bk-supervisor,pm2,supervisord').split(',') as ToolName[]);
@@ -64,34 +64,24 @@ async function inTemp<T>(label: string, body: (ctx: W.Ctx) => Promise<T>): Promi
 /** Rounds that failed (a timeout, a tool that misbehaved): reported, and left out of the medians. */
 const failures: string[] = [];
 
-/** Round `i` (0-based) of a workload run interleaved with others; undefined when it failed. */
-async function roundsOnce<T>(label: string, i: number, body: (ctx: W.Ctx) => Promise<T>, show: (r: T) => string): Promise<T | undefined> {
-  try {
-    const r = await inTemp(label.replace(/[^a-z0-9]+/gi, '-'), body);
-    say(`${label} round ${i + 1}/${ROUNDS}: ${show(r)}`);
-    return r;
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    say(`${label} round ${i + 1}/${ROUNDS} FAILED: ${why}`);
-    failures.push(`${label}, round ${i + 1}: ${why}`);
-    return undefined;
-  }
-}
-
 async function rounds<T>(label: string, body: (ctx: W.Ctx) => Promise<T>, show: (r: T) => string): Promise<T[]> {
   const out: T[] = [];
-  for (let i = 1; i <= ROUNDS; i++) {
-    try {
-      const r = await inTemp(label.replace(/[^a-z0-9]+/gi, '-'), body);
-      say(`${label} round ${i}/${ROUNDS}: ${show(r)}`);
-      out.push(r);
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      say(`${label} round ${i}/${ROUNDS} FAILED: ${why}`);
-      failures.push(`${label}, round ${i}: ${why}`);
-    }
-  }
+  for (let i = 1; i <= ROUNDS; i++) out.push(...(await oneRound(i, label, body, show)));
   return out;
+}
+
+/** Round `i` of ROUNDS: its result, or nothing when it failed (recorded in `failures`). */
+async function oneRound<T>(i: number, label: string, body: (ctx: W.Ctx) => Promise<T>, show: (r: T) => string): Promise<T[]> {
+  try {
+    const r = await inTemp(label.replace(/[^a-z0-9]+/gi, '-'), body);
+    say(`${label} round ${i}/${ROUNDS}: ${show(r)}`);
+    return [r];
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    say(`${label} round ${i}/${ROUNDS} FAILED: ${why}`);
+    failures.push(`${label}, round ${i}: ${why}`);
+    return [];
+  }
 }
 
 // ------------------------------------------------------------------ main
@@ -125,6 +115,11 @@ const results = {
   idleRss: {} as Cell,
   idleCpu: {} as Cell,
   idleProcs: {} as Cell,
+  watchRss: {} as Cell,
+  watchCpu: {} as Cell,
+  unwatchedRss: {} as Cell,
+  unwatchedCpu: {} as Cell,
+  watchWatches: {} as Cell,
   stopMs: {} as Cell,
   stopSurvivors: {} as Cell,
   stopProcs: {} as Cell,
@@ -181,10 +176,9 @@ if (only.has('ungated')) {
   const byTool = new Map<ToolName, W.UngatedResult[]>(tools.map((t) => [t.name, []]));
   // Interleaved (each tool once per round, then ours with the printer) so that a burst of
   // load elsewhere on the machine falls on every tool alike: the targets are ratios.
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 1; i <= ROUNDS; i++) {
     const one = async (label: string, body: (ctx: W.Ctx) => Promise<W.UngatedResult>, into: W.UngatedResult[]): Promise<void> => {
-      const r = await roundsOnce(label, i, body, show);
-      if (r) into.push(r);
+      into.push(...(await oneRound(i, label, body, show)));
     };
     for (const tool of tools) {
       await one(`ungated ${tool.name}`, (ctx) => W.logUngated(tool, ctx), byTool.get(tool.name) as W.UngatedResult[]);
@@ -206,6 +200,25 @@ if (only.has('idle')) {
     results.idleRss[tool.name] = med(rs as never, 'rssMiB');
     results.idleCpu[tool.name] = med(rs as never, 'cpuS');
     results.idleProcs[tool.name] = med(rs as never, 'ownProcesses');
+  }
+}
+
+if (only.has('watch')) {
+  const ours = tools.find((t) => t.name === 'bk-supervisor');
+  if (ours) {
+    const show = (r: W.WatchIdleResult): string => `RSS ${f1(r.rssMiB)} MiB, ${r.cpuS.toFixed(4)} CPU-s / 10 s, ${r.watches} inotify watches`;
+    // Interleaved, so drift of the shared machine's load hits both alike.
+    const off: W.WatchIdleResult[] = [];
+    const on: W.WatchIdleResult[] = [];
+    for (let i = 1; i <= ROUNDS; i++) {
+      off.push(...(await oneRound(i, 'watch: 50,000 files, not watching', (ctx) => W.watchIdleCost(ours, ctx, false), show)));
+      on.push(...(await oneRound(i, 'watch: 50,000 files, watching (default ignores)', (ctx) => W.watchIdleCost(ours, ctx, true), show)));
+    }
+    results.unwatchedRss['bk-supervisor'] = med(off as never, 'rssMiB');
+    results.unwatchedCpu['bk-supervisor'] = med(off as never, 'cpuS');
+    results.watchRss['bk-supervisor'] = med(on as never, 'rssMiB');
+    results.watchCpu['bk-supervisor'] = med(on as never, 'cpuS');
+    results.watchWatches['bk-supervisor'] = med(on as never, 'watches');
   }
 }
 
@@ -274,6 +287,10 @@ const rows: Row[] = [
   { name: '… daemon CPU, start-up included (/dev/null)', c: results.ungatedCpu, fmt: cpu, target: '≤ 3× supervisord', met: (v) => v <= 3 * (results.ungatedCpu.supervisord ?? Infinity), ratios: true },
   { name: 'idle RSS, 10 children (all own processes)', c: results.idleRss, fmt: mib, target: '≤ 55 MiB', met: (v) => v <= 55, ratios: true },
   { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
+  { name: 'idle over a 50,000-file tree, not watching (`reload: false`): RSS', c: results.unwatchedRss, fmt: mib },
+  { name: '… watching `server/**/*.py` + `web/src/**` and the config (default ignores): RSS', c: results.watchRss, fmt: mib, target: '≤ 1.10× not watching', met: (v) => v <= 1.1 * (results.unwatchedRss['bk-supervisor'] ?? NaN) },
+  { name: '… CPU over 10 s, not watching / watching', c: results.watchCpu, fmt: (n) => `${(results.unwatchedCpu['bk-supervisor'] ?? NaN).toFixed(4)} s / ${n.toFixed(4)} s`, target: '≤ 1.10× not watching', met: (v) => v <= 1.1 * (results.unwatchedCpu['bk-supervisor'] ?? NaN) },
+  { name: '… inotify watches held by the daemon (one per watched directory)', c: results.watchWatches, fmt: int },
   { name: 'stop everything (stop timeout 2 s, one child ignores SIGTERM)', c: results.stopMs, fmt: ms, target: `≤ ${W.STOP_TIMEOUT_MS + 100} ms`, met: (v) => v <= W.STOP_TIMEOUT_MS + 100, ratios: true },
   { name: 'survivors after stop (worst round)', c: results.stopSurvivors, fmt: int, target: '0', met: (v) => v === 0 },
   { name: 'time to healthy over the critical path (first start → all healthy − 800 ms)', c: results.healthyGraph, fmt: ms, target: '≤ 50 ms', met: (v) => v <= 50, floor: true },
@@ -354,6 +371,10 @@ ${settings}
    also with its stdout to a file, i.e. with the terminal printer attached (the rounds of all tools interleaved).
 3. **Idle cost**: ${W.IDLE_CHILDREN} units \`exec sleep 3600\`; ${W.IDLE_SETTLE_MS / 1000} s after all run (steady state, same wait for every tool), RSS (VmRSS, summed over the
    supervisor's own processes, i.e. every process under tini that is not a workload process) and CPU over ${W.IDLE_WINDOW_MS / 1000} s.
+3b. **Idle cost of watching**: the idle workload in a BK-Lite-shaped tree of ${W.WATCH_TREE_FILES.toLocaleString('en')} files (30,000 under
+   \`web/node_modules\`, 14,000 under \`server/.venv\`, 4,000 \`.py\` in \`server/apps\` with 1,000 \`.pyc\` in their \`__pycache__\`,
+   1,000 under \`web/src\`), interleaved rounds: not watching (\`reload: false\`), then one unit watching
+   \`server/**/*.py\` and \`web/src/**\` with the config reload on (the defaults); same settle time and window.
 4. **Stop**: 5 units \`sleep 3600 & wait\` (a shell and its grandchild) and one \`trap '' TERM; sleep 3600 & wait\`
    (shell and grandchild both ignore SIGTERM), stop timeout ${W.STOP_TIMEOUT_MS / 1000} s for every tool; figure = wall time of the
    tool's stop-everything (bk-supervisor: \`POST /api/shutdown\` until the daemon exited; PM2: \`pm2.stop('all')\`;

@@ -113,4 +113,12 @@ program
     process.exitCode = await verifyCommand({ cwd: g.dir, ...(g.config ? { configPath: g.config } : {}), only: checks }, process.stdout, process.stderr);
   });
 
+program
+  .command('reload')
+  .description('load the config again and apply the difference to the running daemon')
+  .action(async () => {
+    const { reloadCommand } = await import('./client/reload.ts');
+    process.exitCode = await reloadCommand(globals().dir, io);
+  });
+
 await program.parseAsync(process.argv);

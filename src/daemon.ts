@@ -4,7 +4,9 @@
 //   take .supervisor/daemon.lock ── held by a live daemon? say which pid, exit 1
 //   stop leftovers of a previous run that died (state.json: pid + start time)
 //   wire the bus: log files, ring, terminal, supervisor.log; start the control API
-//   start the units in dependency order … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
+//   start the units in dependency order; watch the units' files and the config's own files
+//   (restart on change, reload the config on edit or `bksup reload`)
+//   … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
 import { loadConfig } from './config/load.ts';
@@ -24,6 +26,7 @@ import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { watchPauses } from './util/pause-watch.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
+import { LiveUpdates } from './watch/live.ts';
 import { liveTree } from './units/child.ts';
 import { RUN_ID } from './units/marker.ts';
 import { runVerify } from './verify.ts';
@@ -43,7 +46,8 @@ export interface DaemonOptions {
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const loaded = await loadConfig({ cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) });
+  const loadOpts = { cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) };
+  const loaded = await loadConfig(loadOpts);
   if (!loaded.ok) {
     opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
     return 2;
@@ -66,7 +70,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // Problems are warnings here: the units they concern will fail with the same reason, and
   // everything else should still come up.
-  const pre = await runPreflight(config);
+  const pre = await runPreflight(config, { write: true });
   config = pre.config;
   for (const note of pre.notes) opts.out.write(`bksup: preflight: ${note}\n`);
   for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);
@@ -139,6 +143,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     rerun: opts.rerun,
     log: (level, msg, extra) => logger[level](extra ?? {}, msg),
   });
+  const live = new LiveUpdates(sup, loadOpts, loaded.sources ?? [], (level, msg, extra) => logger[level](extra ?? {}, msg));
   noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
@@ -170,6 +175,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logger,
     metrics,
     metricsPublic: config.metrics.public,
+    reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
   });
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);
   say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
@@ -190,6 +196,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const started = sup.startAll(opts.units);
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
   runVerifyWhenHealthy(sup, config, say);
+  // After the units were asked to start: crawling the watched trees must not delay them.
+  await live.start();
+  const watched = config.order.filter((n) => config.units[n]!.enabled && config.units[n]!.watch);
+  if (watched.length) say(`bksup: watching files for ${watched.join(', ')}`);
+  if (config.reload) say('bksup: reloading the config when it (or an import, or an env file) changes; bksup reload does it by hand');
   opts.onReady?.(sup, config);
 
   // A bug in the daemon must not leave children behind or logs unwritten.
@@ -216,6 +227,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // The daemon lives until someone asks for the shutdown (signal or control API).
   await sup.stopped;
+  await live.close();
   stopPauseWatch();
   await store.settled();
   say('bksup: all units stopped');
@@ -245,7 +257,7 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
   let done = false;
   const off = sup.bus.onEvent((e) => {
     if (done || e.type !== 'state' || sup.shuttingDown) return;
-    if (!sup.snapshot().every((u) => UP.has(u.state) || !sup.isWanted(u.name))) return;
+    if (!sup.snapshot().every((u) => UP.has(u.state) || (u.optional === true && u.state === 'failed') || !sup.isWanted(u.name))) return;
     done = true;
     off();
     say('bksup: every unit is up; running verify');

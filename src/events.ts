@@ -89,7 +89,23 @@ export interface VerifyEvent {
   results: { name: string; ok: boolean; detail: string }[];
 }
 
-export type SupervisorEvent = StateEvent | VerifyEvent;
+/**
+ * A config reload (`bksup reload`, or an edit of the config, an import or an env file): what it
+ * changed, or why the new config was refused (the errors exactly as `up` prints them; the
+ * running stack untouched).
+ */
+export interface ReloadEvent {
+  type: 'reload';
+  ts: number;
+  ok: boolean;
+  /** What asked for it: `bksup reload`, or the file that changed. */
+  trigger: string;
+  /** ok: one line saying what was started, stopped, restarted, and what cannot apply live. */
+  summary?: string;
+  errors?: string[];
+}
+
+export type SupervisorEvent = StateEvent | VerifyEvent | ReloadEvent;
 
 /**
  * One health-check attempt, for the metrics (src/metrics.ts). Kept off the event stream: it

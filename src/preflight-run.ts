@@ -4,9 +4,11 @@
 
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { resolve } from 'node:path';
 import type { ResolvedConfig } from './config/types.ts';
-import { dockerReachable } from './compose/driver.ts';
+import { ComposeProject, detectCompose, dockerReachable } from './compose/driver.ts';
 import { checkPrograms, withPathAdditions, type Problem } from './preflight.ts';
+import { checkEnvFiles } from './preflight-env.ts';
 
 export interface PreflightResult {
   problems: Problem[];
@@ -15,7 +17,12 @@ export interface PreflightResult {
   config: ResolvedConfig;
 }
 
-export async function runPreflight(config: ResolvedConfig): Promise<PreflightResult> {
+export interface PreflightOptions {
+  /** Create the missing dotenv files units require with `create` (`up` does; `check` only says so). */
+  write?: boolean;
+}
+
+export async function runPreflight(config: ResolvedConfig, opts: PreflightOptions = {}): Promise<PreflightResult> {
   const { problems, pathAdditions } = checkPrograms(config);
   const notes: string[] = [];
   for (const [unit, dir] of pathAdditions) notes.push(`${unit}: found its program in ${dir}, which is not on PATH; the unit's PATH will include it`);
@@ -37,15 +44,27 @@ export async function runPreflight(config: ResolvedConfig): Promise<PreflightRes
   for (const users of byDocker.values()) {
     const docker = await dockerReachable({ env: config.units[users[0]!]!.env });
     if (!docker.ok) problems.push({ unit: undefined, message: `${docker.reason} (needed by ${users.join(', ')}; start Docker first)` });
-  }
-
-  for (const name of config.order) {
-    const u = config.units[name]!;
-    if (!u.enabled) continue;
-    for (const r of u.requires) {
-      if (!existsSync(r.file)) problems.push({ unit: name, message: `${r.file} is missing${r.hint ? ` (${r.hint})` : ''}` });
+    else {
+      const images = await checkImages(config, users);
+      notes.push(...images.notes);
+      problems.push(...images.problems);
     }
   }
+
+  // An install task's output (.venv, node_modules) that is missing: said up front, since every
+  // unit after it waits for the install.
+  for (const name of config.order) {
+    const u = config.units[name]!;
+    if (!u.enabled || u.kind !== 'task' || !u.once) continue;
+    for (const out of u.once.outputs) {
+      if (existsSync(resolve(config.root, out))) continue;
+      const cmd = u.command === undefined ? '' : typeof u.command === 'string' ? u.command : u.command.join(' ');
+      notes.push(`${name}: ${out} is missing: \`up\` runs ${name} (${cmd}) first`);
+    }
+  }
+  const envFiles = checkEnvFiles(config, { write: opts.write ?? false });
+  problems.push(...envFiles.problems);
+  notes.push(...envFiles.notes);
 
   for (const name of config.order) {
     const u = config.units[name]!;
@@ -86,4 +105,43 @@ function portFree(port: number): Promise<boolean> {
     srv.once('error', () => resolve(false));
     srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * Images the compose units will need that the local store lacks (`up` pulls them; offline, say
+ * how to get them first), and services the compose file does not have.
+ */
+async function checkImages(config: ResolvedConfig, units: readonly string[]): Promise<{ notes: string[]; problems: Problem[] }> {
+  const problems: Problem[] = [];
+  const byFile = new Map<string, { project: string; env: Readonly<Record<string, string>>; services: { unit: string; service: string }[] }>();
+  for (const n of units) {
+    const u = config.units[n]!;
+    if (u.kind !== 'compose' || !existsSync(u.file)) continue;
+    const entry = byFile.get(u.file) ?? { project: u.project, env: u.env, services: [] };
+    entry.services.push({ unit: n, service: u.service });
+    byFile.set(u.file, entry);
+  }
+  const notes: string[] = [];
+  for (const [file, { project, env, services }] of byFile) {
+    const p = new ComposeProject({ file, project, cwd: config.root, env });
+    try {
+      const missing: { service: string; image: string }[] = [];
+      for (const { unit, service } of services) {
+        const img = await p.imageOf(service);
+        if (!img.ok) {
+          problems.push({ unit, message: img.reason });
+          if (!img.reason.includes('is not in')) break; // the file itself is broken: once is enough
+        } else if (!img.build && img.image !== undefined && !(await p.imagePresent(img.image))) {
+          missing.push({ service, image: img.image });
+        }
+      }
+      if (missing.length === 0) continue;
+      const compose = await detectCompose({ env });
+      const pull = [...(compose.ok ? compose.argv : ['docker', 'compose']), '-f', file, 'pull', ...missing.map((m) => m.service)].join(' ');
+      notes.push(`images not in the local store: ${missing.map((m) => `${m.image} (${m.service})`).join(', ')}; \`up\` pulls them first (offline, it cannot: run ${pull} while online)`);
+    } finally {
+      await p.close();
+    }
+  }
+  return { notes, problems };
 }

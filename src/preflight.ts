@@ -60,10 +60,17 @@ function commandOf(u: ResolvedUnit): string | readonly string[] | undefined {
   return u.kind === 'compose' ? undefined : u.command;
 }
 
-/** Programs of every enabled unit; problems for those not found, PATH additions for the rest. */
+/** How to install the programs BK-Lite's dev.sh checks for, in dev.sh's own words. */
+export const INSTALL_HINTS: Readonly<Record<string, string>> = Object.freeze({
+  uv: 'curl -LsSf https://astral.sh/uv/install.sh | sh',
+  pnpm: 'npm install -g pnpm',
+});
+
+/** Programs of every enabled unit; one problem per program not found (naming every unit that needs it), PATH additions for the rest. */
 export function checkPrograms(config: ResolvedConfig, home = homedir()): { problems: Problem[]; pathAdditions: Map<string, string> } {
   const problems: Problem[] = [];
   const pathAdditions = new Map<string, string>();
+  const missing = new Map<string, string[]>();
   for (const name of config.order) {
     const u = config.units[name]!;
     if (!u.enabled) continue;
@@ -77,11 +84,14 @@ export function checkPrograms(config: ResolvedConfig, home = homedir()): { probl
     const program = programOf(cmd);
     if (!program) continue;
     const found = resolveProgram(program, u.env.PATH ?? process.env.PATH ?? '', cwd, home);
-    if (!found) {
-      problems.push({ unit: name, message: `program "${program}" not found on PATH nor in ~/.local/bin or ~/.cargo/bin (install it, or fix units.${name}.command)` });
-    } else if (!found.onPath) {
-      pathAdditions.set(name, found.dir);
-    }
+    if (!found) missing.set(program, [...(missing.get(program) ?? []), name]);
+    else if (!found.onPath) pathAdditions.set(name, found.dir);
+  }
+  for (const [program, users] of missing) {
+    const install = INSTALL_HINTS[program];
+    const fix = install ? `install it: ${install}` : users.length === 1 ? `install it, or fix units.${users[0]}.command` : 'install it';
+    const needed = users.length > 1 ? ` (needed by ${users.join(', ')})` : '';
+    problems.push({ unit: users.length === 1 ? users[0] : undefined, message: `program "${program}" not found on PATH nor in ~/.local/bin or ~/.cargo/bin${needed}: ${fix}` });
   }
   return { problems, pathAdditions };
 }

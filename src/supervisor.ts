@@ -7,6 +7,9 @@
 // Stopping: stopOne(x) waits for stopOne of every direct dependent of x, then stops x; all
 // units are asked at once, so independent branches stop in parallel and each unit stops only
 // after everything that needs it has.
+// Watching and reloading (src/watch/, src/reload.ts) go through the same paths: a watched change
+// restarts a unit like `bksup restart` does (dependents first when it cascades), and a reload
+// stops removed and changed units, swaps in the new config and lets the start path do the rest.
 
 import type { DependencyCondition, ResolvedConfig } from './config/types.ts';
 import type { EventBus, UnitStateName } from './events.ts';
@@ -16,6 +19,7 @@ import { TaskUnit } from './units/task.ts';
 import type { ControlResult, SupervisorHandle, TerminalLookup, UnitSnapshot } from './units/types.ts';
 import type { UnitBase, UnitDeps } from './units/unit.ts';
 import type { StateStore } from './state-store.ts';
+import type { ReloadPlan } from './reload-plan.ts';
 import { listProcesses, type ProcStat } from './util/proc.ts';
 
 export interface SupervisorOptions {
@@ -34,6 +38,11 @@ const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
   completed: ['completed', 'skipped'],
 };
 
+/** An optional task that failed still lets `completed` dependents go on (dev.sh's `|| true`). */
+function tolerated(unit: UnitBase, cond: DependencyCondition): boolean {
+  return cond === 'completed' && unit.state === 'failed' && unit.config.kind === 'task' && unit.config.optional;
+}
+
 /** The /proc scan behind process counts is reused this long: a status loop or a dashboard costs at most 4 scans a second. */
 const PROCESS_COUNT_MS = 250;
 
@@ -42,11 +51,16 @@ const DEAD_END: readonly UnitStateName[] = ['failed', 'stopped'];
 
 export class Supervisor implements SupervisorHandle {
   readonly bus: EventBus;
-  readonly config: ResolvedConfig;
+  #config: ResolvedConfig;
+  readonly #opts: SupervisorOptions;
   readonly #units = new Map<string, UnitBase>();
   readonly #dependents = new Map<string, string[]>();
   readonly #wanted = new Set<string>();
   readonly #launched = new Set<string>();
+  /** Being restarted for a watched change: dependents wait for it as if it were down. */
+  readonly #cycling = new Set<string>();
+  /** `up` without unit names: units added by a reload are wanted too. */
+  #wantAll = false;
   readonly #projects = new ComposeProjects();
   readonly #store: StateStore;
   #evaluateQueued = false;
@@ -57,45 +71,68 @@ export class Supervisor implements SupervisorHandle {
 
   constructor(opts: SupervisorOptions) {
     this.bus = opts.bus;
-    this.config = opts.config;
+    this.#config = opts.config;
+    this.#opts = opts;
     this.#store = opts.store;
     const rerun = new Set(opts.rerun ?? []);
-    for (const name of opts.config.order) {
-      const cfg = opts.config.units[name]!;
-      const base = {
-        bus: opts.bus,
-        holdRestart: (u: string) => this.#holdRestart(u),
-        ...(opts.log ? { log: opts.log } : {}),
-        ...(opts.random ? { random: opts.random } : {}),
-      };
-      let unit: UnitBase;
-      switch (cfg.kind) {
-        case 'process':
-          unit = new ProcessUnit(cfg, {
-            ...base,
-            onChildStarted: (u, pid, startTime) => opts.store.childStarted({ unit: u, pid, startTime, startedAt: Date.now() }),
-            onChildGone: (_u, pid) => opts.store.childGone(pid),
-          });
-          break;
-        case 'task':
-          unit = new TaskUnit(cfg, { ...base, root: opts.config.root, store: opts.store, rerun: rerun.has(name) });
-          break;
-        case 'compose':
-          unit = new ComposeUnit(cfg, { ...base, projects: this.#projects, root: opts.config.root });
-          break;
-      }
-      this.#units.set(name, unit);
-      for (const dep of Object.keys(cfg.dependsOn)) {
+    for (const name of opts.config.order) this.#units.set(name, this.#createUnit(name, rerun.has(name)));
+    this.#indexDependents();
+    this.bus.onEvent((e) => {
+      if (e.type !== 'state') return;
+      // A unit restarted for a change is back on its way up: its dependents may follow it.
+      if (this.#cycling.has(e.unit) && e.state !== 'stopping' && e.state !== 'stopped') this.#cycling.delete(e.unit);
+      this.#propagate(e.unit, e.state);
+      this.#scheduleEvaluate();
+    });
+  }
+
+  get config(): ResolvedConfig {
+    return this.#config;
+  }
+
+  #createUnit(name: string, rerun: boolean): UnitBase {
+    const opts = this.#opts;
+    const cfg = this.#config.units[name]!;
+    const base = {
+      bus: opts.bus,
+      holdRestart: (u: string) => this.#holdRestart(u),
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+    };
+    switch (cfg.kind) {
+      case 'process':
+        return new ProcessUnit(cfg, {
+          ...base,
+          onChildStarted: (u, pid, startTime) => opts.store.childStarted({ unit: u, pid, startTime, startedAt: Date.now() }),
+          onChildGone: (_u, pid) => opts.store.childGone(pid),
+        });
+      case 'task':
+        return new TaskUnit(cfg, {
+          ...base,
+          root: this.#config.root,
+          store: opts.store,
+          rerun,
+          // Only `once` dependencies say something by running: the others run every time.
+          dependencyRan: () =>
+            Object.keys(cfg.dependsOn).find((d) => {
+              const dep = this.#units.get(d);
+              return dep?.config.kind === 'task' && dep.config.once !== undefined && dep.state === 'completed';
+            }),
+        });
+      case 'compose':
+        return new ComposeUnit(cfg, { ...base, projects: this.#projects, root: this.#config.root });
+    }
+  }
+
+  #indexDependents(): void {
+    this.#dependents.clear();
+    for (const name of this.#config.order) {
+      for (const dep of Object.keys(this.#config.units[name]!.dependsOn)) {
         const list = this.#dependents.get(dep) ?? [];
         list.push(name);
         this.#dependents.set(dep, list);
       }
     }
-    this.bus.onEvent((e) => {
-      if (e.type !== 'state') return;
-      this.#propagate(e.unit, e.state);
-      this.#scheduleEvaluate();
-    });
   }
 
   unitNames(): readonly string[] {
@@ -128,6 +165,7 @@ export class Supervisor implements SupervisorHandle {
   startAll(only: readonly string[] = []): ControlResult {
     const unknown = only.filter((n) => !this.#units.has(n));
     if (unknown.length) return this.#unknown(unknown[0]!);
+    this.#wantAll = only.length === 0;
     const roots = only.length ? only : this.config.order;
     for (const n of roots) this.#want(n);
     this.#evaluate();
@@ -142,6 +180,7 @@ export class Supervisor implements SupervisorHandle {
     this.#want(name);
     this.#launched.delete(name);
     unit.clearCrashHistory();
+    unit.setRestartNote(null);
     this.#evaluate();
     return { ok: true };
   }
@@ -151,6 +190,7 @@ export class Supervisor implements SupervisorHandle {
     if (!unit) return this.#unknown(name);
     this.#wanted.delete(name);
     this.#launched.delete(name);
+    unit.setRestartNote(null);
     void unit.stop('stop requested');
     return { ok: true };
   }
@@ -165,8 +205,115 @@ export class Supervisor implements SupervisorHandle {
       this.#evaluate();
       return { ok: true };
     }
+    unit.setRestartNote(null);
     void unit.restart('restart requested');
     return { ok: true };
+  }
+
+  /**
+   * Watched files of `name` changed: restart it through its normal restart path, and with
+   * `cascade` its dependents too — they stop first (dependents before what they need), and start
+   * again through the ordinary start path once the unit meets their condition again.
+   * A unit that is waiting, starting or in backoff is left alone: its coming start runs the
+   * changed files, so a burst during startup never stacks restarts.
+   */
+  restartForChange(name: string, change: string, cascade: boolean): 'restarted' | 'deferred' | 'ignored' {
+    const unit = this.#units.get(name);
+    if (!unit || this.#shutdown || !this.#wanted.has(name) || !this.#launched.has(name)) return 'ignored';
+    const note = `restarted: ${change}`;
+    if (!['running', 'healthy', 'unhealthy', 'completed', 'skipped', 'failed'].includes(unit.state)) return 'deferred';
+    const dependents = cascade ? this.#transitiveDependents(name).filter((d) => this.#launched.has(d) && !['stopped', 'disabled'].includes(this.#units.get(d)!.state)) : [];
+    this.#cycling.add(name);
+    const memo = new Map<string, Promise<void>>();
+    const stopOne = (d: string): Promise<void> => {
+      let p = memo.get(d);
+      if (!p) {
+        const after = (this.#dependents.get(d) ?? []).filter((x) => dependents.includes(x));
+        p = Promise.all(after.map(stopOne)).then(() => {
+          const u = this.#units.get(d);
+          if (!u || this.#shutdown) return;
+          u.setRestartNote(`${note} (cascade from ${name})`);
+          return u.stop(`${note} (cascade from ${name})`);
+        });
+        memo.set(d, p);
+      }
+      return p;
+    };
+    for (const d of dependents) this.#launched.delete(d);
+    void Promise.all(dependents.map(stopOne)).then(() => {
+      if (this.#shutdown || this.#units.get(name) !== unit) {
+        // Replaced by a reload meanwhile: the new unit starts on its own; nobody waits for this one.
+        this.#cycling.delete(name);
+        this.#scheduleEvaluate();
+        return;
+      }
+      unit.setRestartNote(note);
+      if (unit.state === 'failed') {
+        // Gave up before the change (a crash loop the edit may fix): a fresh start, fresh budget.
+        unit.clearCrashHistory();
+        this.#launched.add(name);
+        this.#cycling.delete(name);
+        unit.start();
+      } else {
+        void unit.restart(note);
+      }
+    });
+    return 'restarted';
+  }
+
+  /**
+   * A reload: stop removed and changed units (dependents first), swap in the new config, and
+   * let the ordinary start path start new and changed units after their dependencies. Units the
+   * plan calls unchanged are not touched (same object, same pid). Dependents of a changed unit
+   * follow their `onDependencyFailure` as when it restarts for any other reason.
+   */
+  async applyConfig(next: ResolvedConfig, plan: ReloadPlan): Promise<void> {
+    if (this.#shutdown) return;
+    const going = new Set([...plan.removed, ...plan.changed]);
+    const rewant = plan.changed.filter((n) => this.#wanted.has(n));
+    for (const n of going) {
+      this.#wanted.delete(n);
+      this.#launched.delete(n);
+      this.#cycling.delete(n);
+    }
+    const memo = new Map<string, Promise<void>>();
+    const stopOne = (name: string): Promise<void> => {
+      let p = memo.get(name);
+      if (!p) {
+        const after = (this.#dependents.get(name) ?? []).filter((d) => going.has(d));
+        const why = plan.removed.includes(name) ? 'removed from the config (reload)' : 'its config changed (reload)';
+        p = Promise.all(after.map(stopOne)).then(() => this.#units.get(name)?.stop(why));
+        memo.set(name, p);
+      }
+      return p;
+    };
+    await Promise.all([...going].map(stopOne));
+    if (this.#shutdown) return;
+    this.#config = next;
+    for (const n of plan.removed) this.#units.delete(n);
+    for (const n of [...plan.changed, ...plan.added]) {
+      this.#units.set(n, this.#createUnit(n, false));
+      this.#units.get(n)!.setRestartNote('restarted: its config changed (reload)');
+    }
+    for (const n of plan.added) this.#units.get(n)!.setRestartNote('added by a reload');
+    this.#indexDependents();
+    for (const n of rewant) this.#want(n);
+    if (this.#wantAll) for (const n of plan.added) this.#want(n);
+    this.#evaluate();
+  }
+
+  /** Every unit that depends on `name`, directly or not, in dependency order. */
+  #transitiveDependents(name: string): string[] {
+    const seen = new Set<string>();
+    const visit = (n: string): void => {
+      for (const d of this.#dependents.get(n) ?? []) {
+        if (seen.has(d)) continue;
+        seen.add(d);
+        visit(d);
+      }
+    };
+    visit(name);
+    return this.config.order.filter((n) => seen.has(n));
   }
 
   terminal(name: string): TerminalLookup {
@@ -302,7 +449,11 @@ export class Supervisor implements SupervisorHandle {
     for (const [dep, cond] of Object.entries(cfg.dependsOn)) {
       const unit = this.#units.get(dep);
       if (!unit || unit.state === 'disabled') continue;
-      if (SATISFIES[cond].includes(unit.state)) continue;
+      if (this.#cycling.has(dep)) {
+        waiting.push(`${dep} (restarting)`);
+        continue;
+      }
+      if (SATISFIES[cond].includes(unit.state) || tolerated(unit, cond)) continue;
       if (DEAD_END.includes(unit.state) && this.#launched.has(dep)) blocked.push(`${dep} ${unit.state}`);
       else waiting.push(`${dep} (${cond})`);
     }

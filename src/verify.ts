@@ -21,6 +21,7 @@
 import { loadConfig } from './config/load.ts';
 import type { ResolvedVerifyCheck } from './config/types.ts';
 import { isSecretName, redactText, redactUrl } from './util/redact.ts';
+import { runBrowserCheck } from './verify-browser.ts';
 
 export interface VerifyResult {
   name: string;
@@ -28,6 +29,8 @@ export interface VerifyResult {
   detail: string;
   /** HTTP status of the reply, when there was one. */
   status?: number;
+  /** A browser check that could not run here (no Chromium): `ok`, and said so. */
+  skipped?: boolean;
   ms: number;
 }
 
@@ -56,13 +59,14 @@ export async function runVerify(checks: readonly ResolvedVerifyCheck[], opts: Ve
 
 /** Lines for a terminal: `✓ name (12 ms)` / `✗ name: detail`, and a summary line. */
 export function formatVerifyReport(report: VerifyReport): string {
-  const lines = report.results.map((r) => (r.ok ? `✓ ${r.name} (${r.ms} ms)` : `✗ ${r.name}: ${r.detail}`));
+  const lines = report.results.map((r) => (r.skipped ? `- ${r.name}: ${r.detail}` : r.ok ? `✓ ${r.name} (${r.ms} ms)` : `✗ ${r.name}: ${r.detail}`));
   const failed = report.results.filter((r) => !r.ok).length;
+  const skipped = report.results.filter((r) => r.skipped).length;
   lines.push(
     report.results.length === 0
       ? 'verify: the config has no checks (add verify: [{ name, url, expect }])'
       : failed === 0
-        ? `verify: all ${report.results.length} checks passed`
+        ? `verify: all ${report.results.length} checks passed${skipped ? ` (${skipped} skipped)` : ''}`
         : `verify: ${failed} of ${report.results.length} checks failed`,
   );
   return `${lines.join('\n')}\n`;
@@ -98,6 +102,18 @@ export async function verifyCommand(opts: VerifyCommandOptions, out: NodeJS.Writ
 }
 
 async function runCheck(check: ResolvedVerifyCheck, opts: VerifyOptions): Promise<VerifyResult> {
+  const result = check.browser ? await runBrowser(check, opts) : await runHttpCheck(check, opts);
+  // The hint says where the request went through (e.g. NEXTAPI_URL), which the failure alone cannot.
+  return !result.ok && check.hint ? { ...result, detail: `${result.detail} (${check.hint})` } : result;
+}
+
+async function runBrowser(check: ResolvedVerifyCheck, opts: VerifyOptions): Promise<VerifyResult> {
+  const started = Date.now();
+  const r = await runBrowserCheck(check, opts.signal);
+  return { name: check.name, ok: r.ok, detail: r.detail, ...('skipped' in r && r.skipped ? { skipped: true } : {}), ms: Date.now() - started };
+}
+
+async function runHttpCheck(check: ResolvedVerifyCheck, opts: VerifyOptions): Promise<VerifyResult> {
   const started = Date.now();
   const secrets = secretsOf(check);
   const done = (ok: boolean, detail: string, status?: number): VerifyResult => ({

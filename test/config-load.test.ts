@@ -88,6 +88,8 @@ export default defineConfig({
         expect.stringContaining('supervisor.config.ts: units.server.command: missing required key "command"'),
         'supervisor.config.ts: units.server.comand: unknown key "comand" (did you mean "command"?)',
       ],
+      // What a reload watches, also when the config is refused.
+      sources: [expect.stringMatching(/\/supervisor\.config\.ts$/)],
     });
   });
 
@@ -153,6 +155,7 @@ describe('files that cannot be used', () => {
     expect(r).toEqual({
       ok: false,
       errors: ['supervisor.config.ts: no default export (end the file with: export default defineConfig({ units: { ... } }); found only named exports: config)'],
+      sources: [expect.stringMatching(/\/supervisor\.config\.ts$/)],
     });
   });
 

@@ -126,8 +126,8 @@ describe('defaults', () => {
       },
     });
     const task = (n: string) => c.units[n] as ResolvedTaskUnit;
-    expect(task('a').once).toEqual({ inputs: [], skipIf: undefined });
-    expect(task('b').once).toEqual({ inputs: ['server/**/*.py'], skipIf: { postgres: 'postgres://h/db', query: 'select 1', timeoutMs: 5000 } });
+    expect(task('a').once).toEqual({ inputs: [], outputs: [], skipIf: undefined });
+    expect(task('b').once).toEqual({ inputs: ['server/**/*.py'], outputs: [], skipIf: { postgres: 'postgres://h/db', query: 'select 1', timeoutMs: 5000 } });
     expect(task('c').once?.skipIf).toEqual({ tcp: 80, timeoutMs: 1000 });
     expect(task('d').once).toBeUndefined();
     expect(task('e')).toMatchObject({ command: undefined, postgres: { url: 'postgres://h/db', ensureDatabases: [] }, once: undefined });

@@ -41,7 +41,7 @@ const cases: [string, unknown, string][] = [
   ],
   ['unknown unit key', { units: { server: { comand: 'x' } } }, 'supervisor.config.ts: units.server.comand: unknown key "comand" (did you mean "command"?)'],
   ['unknown top-level key', { units: { a: { command: 'x' } }, unit: {} }, 'supervisor.config.ts: unit: unknown key "unit" (did you mean "units"?)'],
-  ['unknown key without a near miss lists the known keys', { units: { a: { command: 'x', zzz: 1 } } }, 'units.a.zzz: unknown key "zzz" (known keys here: kind, enabled, description, env, envFile, dependsOn, healthcheck, restart, stop, onDependencyFailure, requires, command, cwd, tty)'],
+  ['unknown key without a near miss lists the known keys', { units: { a: { command: 'x', zzz: 1 } } }, 'units.a.zzz: unknown key "zzz" (known keys here: kind, enabled, description, env, envFile, dependsOn, healthcheck, restart, stop, onDependencyFailure, requires, watch, command, cwd, tty)'],
   ['missing command', { units: { server: { cwd: 'server' } } }, 'supervisor.config.ts: units.server.command: missing required key "command" (a process unit needs a command'],
   ['empty command', { units: { server: { command: '  ' } } }, 'units.server.command: must not be empty'],
   ['wrong kind', { units: { db: { kind: 'docker', service: 'db' } } }, 'units.db.kind: unknown kind "docker" (valid kinds: process, task, compose; a Docker container is a compose unit with a service)'],

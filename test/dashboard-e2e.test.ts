@@ -7,6 +7,7 @@
 //   every unit reaches healthy (tasks completed) in the graph; verify shows both checks passing
 //   restart button → the node goes through stopping to healthy with a new pid
 //   stop asks first (cancel does nothing), start brings the unit back
+//   an invalid config edit: a banner with the errors, gone once the config is fixed, pids unchanged
 //   follow the server's logs: a line it prints after the page loaded shows up; filter highlights
 //   100,000 lines of history: all held, only the visible rows in the DOM, filter finds one line
 //   flood while the page is paused (debugger): the server drops lines for it → a gap row
@@ -291,6 +292,21 @@ describe('the dashboard in Chromium on the demo stack', () => {
     await page.locator('button[data-unit="mlflow"][data-action="start"]').click();
     await expect.poll(() => nodeState('mlflow'), { timeout: 60_000 }).toBe('healthy');
   }, 120_000);
+
+  it('a refused config reload shows as a banner until the config is fixed; no process is touched', async () => {
+    const file = join(dir, 'supervisor.config.ts');
+    const good = readFileSync(file, 'utf8');
+    const pids = async (): Promise<string> => ((await (await api('/api/units')).json()) as UnitRow[]).map((u) => `${u.name}:${u.pid}`).join(' ');
+    const before = await pids();
+    writeFileSync(file, good.replace('  return config;', "  config.units.bulk.dependsOn = { nope: 'healthy' };\n  return config;"));
+    const banner = page.locator('#reload-banner');
+    await banner.waitFor({ state: 'visible', timeout: 30_000 });
+    expect(await banner.textContent()).toContain('units.bulk.dependsOn.nope: unknown unit "nope"');
+    await shot('03b-reload-refused', { selector: '#reload-banner' });
+    writeFileSync(file, good);
+    await banner.waitFor({ state: 'hidden', timeout: 30_000 });
+    expect(await pids()).toBe(before);
+  }, 90_000);
 
   it("follows a unit's logs: a line printed after the page loaded shows up, the filter highlights it", async () => {
     await page.locator('button[data-unit="server"][data-action="logs"]').click();

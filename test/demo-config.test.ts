@@ -14,7 +14,7 @@ const REAL_CONFIG = join(REPO, 'examples', 'bklite', 'supervisor.config.ts');
 const DEMO_CONFIG = join(REPO, 'examples', 'bklite-demo', 'supervisor.config.ts');
 const ROOT_CONFIG = join(REPO, 'supervisor.config.ts');
 
-const ENV_KEYS = ['BKLITE_ROOT', 'BKLITE_CELERY', 'BKLITE_DEMO_DATA', 'POSTGRES_PORT', 'NATS_PORT', 'SERVER_PORT', 'DB_PASSWORD', 'POSTGRES_PASSWORD'];
+const ENV_KEYS = ['BKLITE_ROOT', 'BKLITE_CELERY', 'BKLITE_DEMO_DATA', 'POSTGRES_PORT', 'NATS_PORT', 'SERVER_PORT', 'WEB_PORT', 'DB_PASSWORD', 'POSTGRES_PASSWORD'];
 let saved: Record<string, string | undefined>;
 let dirs: string[] = [];
 
@@ -109,9 +109,10 @@ describe('the real stack: examples/bklite/supervisor.config.ts', () => {
     expect(dbInit.command).toMatch(/^uv run python manage\.py migrate && uv run python manage\.py createcachetable django_cache && .* && uv run python manage\.py create_user admin password/);
     expect(dbInit.once).toEqual({
       inputs: ['server/**/migrations/*.py'],
-      skipIf: { postgres: 'postgres://postgres:bklite_dev_pass@127.0.0.1:15432/bklite', query: 'select 1 from base_user limit 1', timeoutMs: 5000 },
+      outputs: [],
+      skipIf: { postgres: 'postgres://postgres:bklite_dev_pass@127.0.0.1:15432/bklite', query: "select 1 from system_mgmt_user where username = 'admin' limit 1", timeoutMs: 5000 },
     });
-    expect(dbInit.dependsOn).toEqual({ postgres: 'healthy', redis: 'healthy', nats: 'healthy' });
+    expect(dbInit.dependsOn).toEqual({ 'install-server': 'completed', postgres: 'healthy', redis: 'healthy', nats: 'healthy' });
 
     const listener = u.nats_listener!;
     expect(listener).toMatchObject({ kind: 'process', command: 'uv run python manage.py nats_listener', cwd: join(root, 'server') });
@@ -126,15 +127,21 @@ describe('the real stack: examples/bklite/supervisor.config.ts', () => {
     expect(u.server!.dependsOn).toEqual({ postgres: 'healthy', redis: 'healthy', nats: 'healthy', 'db-init': 'completed' });
     expect(u.server!.healthcheck!.probe).toEqual({ http: 'http://127.0.0.1:18001/admin/login/' });
 
-    expect(u.web).toMatchObject({ kind: 'process', cwd: join(root, 'web'), command: 'pnpm dev', dependsOn: { server: 'healthy' } });
+    expect(u.web).toMatchObject({ kind: 'process', cwd: join(root, 'web'), command: 'pnpm dev --port 3011', dependsOn: { server: 'healthy', 'install-web': 'completed' } });
     expect(u.web!.healthcheck).toMatchObject({ probe: { http: 'http://127.0.0.1:3011/auth/signin' }, intervalMs: 2000, startPeriodMs: 300_000 });
 
     expect(u['celery-worker']!.enabled).toBe(false);
     expect(u['celery-beat']!.enabled).toBe(false);
+    // Python units that do not reload themselves are restarted on edits; uvicorn --reload and next dev are not watched.
+    for (const n of ['nats_listener', 'celery-worker', 'celery-beat']) expect(u[n]!.watch, n).toEqual({ paths: ['server/**/*.py'], ignore: [], debounceMs: 300, cascade: false });
+    expect(u.server!.watch).toBeUndefined();
+    expect(u.web!.watch).toBeUndefined();
 
-    expect(c.verify.map((v) => [v.name, v.method, v.url, v.expect])).toEqual([
+    expect(c.verify.map((v) => [v.name, v.method, v.url || v.browser?.url, v.expect])).toEqual([
       ['the login page lists domain.com', 'GET', 'http://127.0.0.1:18001/api/v1/core/api/get_domain_list/', { result: true, data: { contains: 'domain.com' } }],
       ['admin can log in', 'POST', 'http://127.0.0.1:18001/api/v1/core/api/login/', { result: true, 'data.token': { exists: true } }],
+      ['the web proxy lists domain.com (NEXTAPI_URL reaches the server)', 'GET', 'http://127.0.0.1:3011/api/proxy/core/api/get_domain_list/', { result: true, data: { contains: 'domain.com' } }],
+      ['admin signs in at /auth/signin (headless Chromium)', 'GET', 'http://127.0.0.1:3011/auth/signin', {}],
     ]);
     expect(c.verify[1]!.body).toEqual({ username: 'admin', password: 'password', domain: 'domain.com' });
   });
@@ -142,12 +149,13 @@ describe('the real stack: examples/bklite/supervisor.config.ts', () => {
   it('ports and passwords come from the environment; BKLITE_CELERY=1 enables celery', async () => {
     process.env.BKLITE_ROOT = fakeCheckout();
     process.env.POSTGRES_PORT = '25432';
-    process.env.DB_PASSWORD = 'from-server-env'; // the DB_* names BK-Lite's server/.env uses
+    process.env.POSTGRES_PASSWORD = 'from-env';
+    process.env.DB_PASSWORD = 'ignored'; // server/.env's names are checked against the stack, not read for it
     process.env.NATS_PORT = '24222';
     process.env.SERVER_PORT = '28001';
     process.env.BKLITE_CELERY = '1';
     const c = await load(REAL_CONFIG, REPO);
-    expect(c.units.postgres!.healthcheck!.probe).toEqual({ postgres: 'postgres://postgres:from-server-env@127.0.0.1:25432/bklite' });
+    expect(c.units.postgres!.healthcheck!.probe).toEqual({ postgres: 'postgres://postgres:from-env@127.0.0.1:25432/bklite' });
     expect(c.units.nats!.healthcheck!.probe).toMatchObject({ nats: 'nats://127.0.0.1:24222' });
     expect(c.units.server).toMatchObject({ command: expect.stringContaining('--port 28001') });
     expect(c.verify[0]!.url).toBe('http://127.0.0.1:28001/api/v1/core/api/get_domain_list/');
@@ -178,15 +186,18 @@ describe('the demo stack: examples/bklite-demo/supervisor.config.ts', () => {
       expect(demo.units[name], name).toBeDefined();
       expect(probeType(demo.units[name]), name).toBe(probeType(real.units[name]));
     }
+    // The demo has no installs: its stand-ins need no packages.
+    const withoutInstalls = (deps: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(deps).filter(([d]) => !d.startsWith('install-')));
     for (const name of ['db-init', 'nats_listener', 'server', 'web', 'mlflow-db']) {
-      expect(demo.units[name]!.dependsOn, name).toEqual(real.units[name]!.dependsOn);
+      expect(demo.units[name]!.dependsOn, name).toEqual(withoutInstalls(real.units[name]!.dependsOn));
     }
     expect(demo.units.nats_listener!.healthcheck!.probe).toEqual(real.units.nats_listener!.healthcheck!.probe);
     const dbInit = demo.units['db-init']!;
     if (dbInit.kind !== 'task') throw new Error('db-init is a task');
     expect(dbInit.once?.inputs).toEqual(['migrations/*.sql']);
     expect(dbInit.once?.skipIf).toMatchObject({ query: 'select 1 from base_user limit 1' });
-    expect(demo.verify).toEqual(real.verify);
+    // The demo's web stand-in has no proxy and no sign-in page: the server checks only.
+    expect(demo.verify).toEqual(real.verify.slice(0, 2));
     // postgres: the postmaster is exec'd (sh → setpriv → postgres) and stopped with SIGINT (fast shutdown).
     expect(demo.units.postgres).toMatchObject({ stop: { signal: 'SIGINT' }, dependsOn: { 'pg-initdb': 'completed' } });
   });

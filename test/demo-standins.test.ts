@@ -81,7 +81,9 @@ function checks(serverUrl: string): ResolvedVerifyCheck[] {
   return bkliteVerify(serverUrl).map((c) => ({
     name: c.name,
     method: c.method ?? 'GET',
-    url: c.url,
+    url: c.url ?? '',
+    browser: undefined,
+    hint: c.hint,
     headers: {},
     body: c.body,
     expectStatus: undefined,

@@ -64,7 +64,7 @@ afterAll(async () => {
 });
 
 function check(c: Partial<ResolvedVerifyCheck> & { name: string; url: string }): ResolvedVerifyCheck {
-  return { method: c.body !== undefined ? 'POST' : 'GET', headers: {}, body: undefined, expectStatus: undefined, expect: {}, timeoutMs: 5000, ...c };
+  return { method: c.body !== undefined ? 'POST' : 'GET', browser: undefined, hint: undefined, headers: {}, body: undefined, expectStatus: undefined, expect: {}, timeoutMs: 5000, ...c };
 }
 
 const domainCheck = (): ResolvedVerifyCheck =>

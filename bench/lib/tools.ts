@@ -34,6 +34,8 @@ export interface UnitSpec {
   tcpPort?: number;
   healthIntervalMs?: number;
   dependsOn?: string[];
+  /** bk-supervisor only: `watch.paths` (globs relative to the session dir). */
+  watch?: string[];
 }
 
 export interface Session {
@@ -57,6 +59,8 @@ export interface StartOptions {
   marker: string;
   /** The supervisor's stdout: this file instead of /dev/null (bk-supervisor then attaches its terminal printer). */
   stdoutFile?: string;
+  /** bk-supervisor only: the config's `reload` (default: the product's default, on). */
+  reload?: boolean;
 }
 
 export interface Tool {
@@ -166,9 +170,10 @@ export function bksupTool(): Tool {
         };
         if (u.tcpPort !== undefined) unit.healthcheck = { tcp: `127.0.0.1:${u.tcpPort}`, ...(u.healthIntervalMs !== undefined ? { interval: u.healthIntervalMs } : {}) };
         if (u.dependsOn) unit.dependsOn = Object.fromEntries(u.dependsOn.map((d) => [d, 'healthy']));
+        if (u.watch) unit.watch = { paths: u.watch };
         units[u.name] = unit;
       }
-      const config = { root: '.', logs: { dir: 'logs', maxSize: '1GB', keep: 1 }, control: { host: '127.0.0.1', port: 0 }, units };
+      const config = { root: '.', logs: { dir: 'logs', maxSize: '1GB', keep: 1 }, control: { host: '127.0.0.1', port: 0 }, units, ...(opts.reload !== undefined ? { reload: opts.reload } : {}) };
       writeFileSync(join(opts.dir, 'supervisor.config.ts'), `export default ${JSON.stringify(config, null, 2)};\n`);
       const { tini, close } = underTini(opts.dir, [BKSUP, 'up', '--no-color'], daemonEnv({ NO_COLOR: '1' }), opts.marker, opts.stdoutFile);
       const exited = new Promise<void>((r) => tini.once('exit', () => r()));

@@ -2,7 +2,7 @@
 // and ends every process it started by PID (Session.close), whatever happened.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { cpuNs, descendants, isAlive, markedProcesses, nowMs, peakRssBytes, rssBytes, signalPids, sleep, waitFor } from './proc.ts';
@@ -13,8 +13,8 @@ export interface Ctx {
   marker: string;
 }
 
-async function withSession<T>(tool: Tool, ctx: Ctx, units: UnitSpec[], body: (s: Session) => Promise<T>): Promise<T> {
-  const s = await tool.start({ dir: ctx.dir, units, marker: ctx.marker });
+async function withSession<T>(tool: Tool, ctx: Ctx, units: UnitSpec[], body: (s: Session) => Promise<T>, reload?: boolean): Promise<T> {
+  const s = await tool.start({ dir: ctx.dir, units, marker: ctx.marker, ...(reload !== undefined ? { reload } : {}) });
   try {
     return await body(s);
   } finally {
@@ -321,6 +321,83 @@ export async function idleCost(tool: Tool, ctx: Ctx): Promise<IdleResult> {
     await sleep(IDLE_WINDOW_MS);
     return { cpuS: cpuOf(own) - cpu0, rssMiB: rssOf(s.ownPids()) / 2 ** 20, ownProcesses: own.length };
   });
+}
+
+// ------------------------------------------------------------------ 3b. idle cost of watching
+
+export const WATCH_TREE_FILES = 50_000;
+
+/**
+ * A BK-Lite-shaped tree of WATCH_TREE_FILES files: 30,000 under web/node_modules and 14,000
+ * under server/.venv (both ignored by default), 4,000 .py sources in server/apps with 1,000
+ * .pyc files in their __pycache__ dirs, 1,000 under web/src. 20 files a directory.
+ */
+export function makeWatchTree(dir: string): void {
+  const fill = (sub: string, dirs: number, ext: string, perDir = 20): void => {
+    for (let d = 0; d < dirs; d++) {
+      const path = join(dir, sub.replace('#', String(d)));
+      mkdirSync(path, { recursive: true });
+      for (let f = 0; f < perDir; f++) writeFileSync(join(path, `f${f}${ext}`), 'x = 1\n');
+    }
+  };
+  fill('web/node_modules/pkg#/lib', 1500, '.js');
+  fill('server/.venv/lib/site#', 700, '.py');
+  fill('server/apps/app#', 250, '.py', 16);
+  fill('server/apps/app#/__pycache__', 250, '.pyc', 4);
+  fill('web/src/page#', 50, '.tsx');
+}
+
+/** inotify watches held by the processes (each `inotify wd:` line of their inotify fds). */
+function inotifyWatches(pids: number[]): number {
+  let n = 0;
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:inotify') continue;
+        n += readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return n;
+}
+
+export interface WatchIdleResult extends IdleResult {
+  watches: number;
+}
+
+/**
+ * The idle workload over the 50,000-file tree: `watching` = one unit watches `server/**\/*.py`
+ * and `web/src/**` and the config is reloaded on edits (the defaults); otherwise no watch and
+ * `reload: false`. Same settle time and window as the idle workload.
+ */
+export async function watchIdleCost(tool: Tool, ctx: Ctx, watching: boolean): Promise<WatchIdleResult> {
+  makeWatchTree(ctx.dir);
+  const units: UnitSpec[] = [];
+  for (let i = 1; i <= IDLE_CHILDREN; i++) units.push({ name: `sleeper${i}`, script: 'exec sleep 3600', restart: 'aggressive', stopTimeoutMs: 2000 });
+  if (watching) units[0]!.watch = ['server/**/*.py', 'web/src/**'];
+  return withSession(
+    tool,
+    ctx,
+    units,
+    async (s) => {
+      await waitFor(() => markedProcesses(ctx.marker).length >= IDLE_CHILDREN, 'ten sleeping children', 30_000, 20);
+      await sleep(IDLE_SETTLE_MS);
+      const own = s.ownPids();
+      const cpu0 = cpuOf(own);
+      await sleep(IDLE_WINDOW_MS);
+      const now = s.ownPids();
+      return { cpuS: cpuOf(own) - cpu0, rssMiB: rssOf(now) / 2 ** 20, ownProcesses: own.length, watches: inotifyWatches(now) };
+    },
+    watching,
+  );
 }
 
 // ------------------------------------------------------------------ 4. stop

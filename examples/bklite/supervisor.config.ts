@@ -6,12 +6,12 @@
 //
 // Ports and passwords: see stack.ts (BK-Lite's dev defaults, each overridable by environment).
 
-import { bkliteRootProblem, findBkliteRoot } from '../../src/bklite-root.ts';
+import { bkliteRootProblem, findBkliteCheckout } from '../../src/bklite-root.ts';
 import { defineConfig } from '../../src/index.ts';
 import { bkliteConfig } from './stack.ts';
 
 export default defineConfig(() => {
-  const root = findBkliteRoot(process.cwd(), process.env);
+  const root = findBkliteCheckout(process.cwd(), process.env);
   if (!root) {
     throw new Error('no BK-Lite checkout found: set BKLITE_ROOT=/path/to/bk-lite or run bksup inside the checkout (the directory with docker-compose.dev.yml)');
   }

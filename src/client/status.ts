@@ -26,7 +26,11 @@ export function formatStatusTable(units: UnitSnapshot[], opts: { color: boolean;
       healthStyle ? { text: detail, style: healthStyle } : { text: detail },
     ];
   });
-  return renderTable(['UNIT', 'KIND', 'STATE', 'PID', 'PROCS', 'UPTIME', 'RESTARTS', 'HEALTH / REASON'], rows, paint);
+  const table = renderTable(['UNIT', 'KIND', 'STATE', 'PID', 'PROCS', 'UPTIME', 'RESTARTS', 'HEALTH / REASON'], rows, paint);
+  const tolerated = units.filter((u) => u.optional && u.state === 'failed').map((u) => u.name);
+  if (tolerated.length === 0) return table;
+  const warning = `warning: optional task${tolerated.length > 1 ? 's' : ''} ${tolerated.join(', ')} failed; nothing waits on ${tolerated.length > 1 ? 'them' : 'it'}, but what ${tolerated.length > 1 ? 'they set' : 'it sets'} up is missing (bksup logs ${tolerated[0]})`;
+  return `${table}${paint(STYLE.yellow, warning)}\n`;
 }
 
 /** Exit code: 0, or 1 when no daemon runs or it did not answer. */
@@ -48,5 +52,14 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
   const units = res.body as UnitSnapshot[];
   if (opts.json) io.out.write(`${JSON.stringify(units, null, 2)}\n`);
   else io.out.write(formatStatusTable(units, { color: useColor(io), now: (io.now ?? Date.now)() }));
+  if (!opts.json) io.out.write(await refusedReload(found.daemon));
   return 0;
+}
+
+/** A refused config reload, worded as `up` words a bad config: the stack runs the previous one. */
+async function refusedReload(daemon: Parameters<typeof apiRequest>[0]): Promise<string> {
+  const res = await apiRequest(daemon, 'GET', '/api/reload');
+  const last = res.ok ? (res.body as { ok?: boolean; trigger?: string; errors?: string[] } | undefined) : undefined;
+  if (!last || last.ok !== false) return '';
+  return `\nreload (${last.trigger ?? '?'}): the config is not valid, nothing was changed (the stack runs the previous config):\n${(last.errors ?? []).map((e) => `  ${e}`).join('\n')}\n`;
 }

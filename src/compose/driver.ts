@@ -2,9 +2,10 @@
 //
 // - Only `up -d --no-deps <service>` and `stop -t N <service>`: never `down`, never removes
 //   volumes (a dev database lives in them).
-// - No pulls: compose v2 gets `--pull never`. Compose v1 has no such flag and pulls only when an
-//   image is missing, so an image the compose file names must already exist locally (tests build
-//   theirs with `docker import`; a service with `build:` is built by compose, not pulled).
+// - `up` never pulls (v2 gets `--pull never`; v1 has no such flag): `ensureImage` pulls a missing
+//   image first with `compose pull <service>` (v1 and v2), its progress going to the unit's log,
+//   so a pull is visible, bounded, and its failure names the image and the command. A service
+//   with `build:` is built by compose, not pulled.
 // - Containers are found by their compose labels (project + service), which v1 and v2 both set,
 //   so the answer does not depend on the compose version or container naming.
 // - Mutating compose commands of one project run one at a time: concurrent v1 `up`s of two
@@ -12,10 +13,13 @@
 // - Every child process is tracked and killed by close(); output and reasons are redacted.
 
 import type { ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { redactText, secretValues } from '../util/redact.ts';
 import { detectCompose, type ComposeCommand } from './detect.ts';
 import { EventWatcher, type ContainerEvent } from './events.ts';
 import { errorLine, formatArgv, runCommand, type RunResult } from './exec.ts';
+import { isPullProgressNoise, serviceImages, type ServiceImage } from './images.ts';
 import { followContainerLogs, type FollowLogsOptions, type LogFollower, type LogsEnd } from './logs.ts';
 
 export { detectCompose, dockerReachable, probeCompose, type ComposeCommand, type DetectResult, type ReachableResult } from './detect.ts';
@@ -76,6 +80,33 @@ export function projectNameProblem(name: string): string | undefined {
   return `compose project name ${JSON.stringify(name)} is invalid: use lowercase letters, digits, '-' and '_', starting with a letter or digit`;
 }
 
+function fileMtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+/** A pull of a large image on a slow line takes minutes; bounded so a stalled one ends as a failure. */
+const PULL_TIMEOUT_MS = 20 * 60_000;
+
+/** Calls `onLine` for every complete line of the chunks pushed (progress output arrives in pieces). */
+function lineSplitter(onLine: (line: string) => void): { push: (chunk: Buffer) => void; end: () => void } {
+  let rest = '';
+  return {
+    push: (chunk) => {
+      const parts = (rest + chunk.toString('utf8')).split(/\r?\n|\r/);
+      rest = parts.pop() ?? '';
+      for (const p of parts) onLine(p);
+    },
+    end: () => {
+      if (rest) onLine(rest);
+      rest = '';
+    },
+  };
+}
+
 const projectQueues = new Map<string, Promise<unknown>>();
 
 /** Runs `fn` after every earlier call with the same key has settled. */
@@ -117,6 +148,8 @@ export class ComposeProject {
   #watcher: EventWatcher | undefined;
   readonly #eventListeners = new Set<{ onEvent: (ev: ContainerEvent) => void; onError?: (reason: string) => void }>();
   #closed = false;
+  /** `compose config` of the file as it was at `mtimeMs` (an edited file is read again). */
+  #config: { mtimeMs: number; result: Promise<{ ok: true; services: Map<string, ServiceImage> } | { ok: false; reason: string }> } | undefined;
 
   constructor(opts: ComposeProjectOptions) {
     const problem = projectNameProblem(opts.project);
@@ -159,6 +192,72 @@ export class ComposeProject {
       args.push(service);
       return this.#composeRun(compose, args, opts.timeoutMs ?? this.#upTimeoutMs);
     });
+  }
+
+  /**
+   * Makes sure the service's image is in the local store before `up` (which never pulls): a
+   * missing image is pulled with `compose pull <service>`, its progress passed to `onLine`.
+   * A service with `build:` is left to compose. A failed pull names the image and the command.
+   */
+  async ensureImage(service: string, onLine: (line: string) => void): Promise<CommandResult> {
+    const image = await this.imageOf(service);
+    if (!image.ok) return { ok: false, reason: image.reason, output: '' };
+    if (image.build || image.image === undefined) return { ok: true, output: '' };
+    if (await this.imagePresent(image.image)) return { ok: true, output: '' };
+    // One pull at a time per project, so each image's progress reads in one piece; a service
+    // whose image is present never waits behind someone else's pull.
+    return serialize(`${this.project}:pull`, () => this.#pull(service, image.image!, onLine));
+  }
+
+  async #pull(service: string, image: string, onLine: (line: string) => void): Promise<CommandResult> {
+    // Two services of one image: the second finds it pulled by the first.
+    if (await this.imagePresent(image)) return { ok: true, output: '' };
+    const compose = await this.#resolveCompose();
+    if (!compose.ok) return { ok: false, reason: compose.reason, output: '' };
+    const command = formatArgv([...compose.argv, '-f', this.file, 'pull', service]);
+    onLine(`image ${image} is not in the local store: pulling it (${command})`);
+    const splitter = lineSplitter((line) => {
+      if (!isPullProgressNoise(line)) onLine(this.#redact(line));
+    });
+    const r = await this.#composeRun(compose, ['pull', service], PULL_TIMEOUT_MS, splitter.push);
+    splitter.end();
+    if (r.ok && (await this.imagePresent(image))) {
+      onLine(`pulled ${image}`);
+      return r;
+    }
+    // v1 prints `Pulling x ... error` first and the daemon's answer (connection refused, not found) after it.
+    const detail = r.output.split(/\r?\n/).map((l) => l.trim()).find((l) => !/^Pulling /.test(l) && /error|refused|not found|denied|unauthorized|timeout/i.test(l));
+    const why = r.ok ? 'compose pull exited 0 but the image is still missing' : (detail ?? r.reason);
+    return { ok: false, reason: `image ${image} is not in the local store and pulling it failed (${why}); when the registry is reachable, run: ${command}`, output: r.output };
+  }
+
+  /** The image `service` runs (from `compose config`, variables resolved), or that it is built. */
+  async imageOf(service: string): Promise<({ ok: true } & ServiceImage) | { ok: false; reason: string }> {
+    const mtimeMs = fileMtime(resolve(this.cwd, this.file));
+    if (this.#config?.mtimeMs !== mtimeMs) {
+      const result = (async () => {
+        const compose = await this.#resolveCompose();
+        if (!compose.ok) return { ok: false as const, reason: compose.reason };
+        const r = await this.#composeRun(compose, ['config'], 60_000);
+        return r.ok ? { ok: true as const, services: serviceImages(r.output) } : { ok: false as const, reason: r.reason };
+      })();
+      this.#config = { mtimeMs, result };
+    }
+    const entry = this.#config;
+    const config = await entry.result;
+    if (!config.ok) {
+      if (this.#config === entry) this.#config = undefined;
+      return config;
+    }
+    const found = config.services.get(service);
+    if (!found) return { ok: false, reason: `service ${JSON.stringify(service)} is not in ${this.file} (services: ${[...config.services.keys()].join(', ')})` };
+    return { ok: true, ...found };
+  }
+
+  /** Whether the local store has `image` (by name, tag included). */
+  async imagePresent(image: string): Promise<boolean> {
+    const r = await this.#dockerRun(['image', 'inspect', '--format', '{{.Id}}', image], 30_000);
+    return r.ok;
   }
 
   /** `stop -t <timeoutSec> <service>`: SIGTERM (or the image's stop signal), SIGKILL after the timeout. Keeps the container and its volumes. */
@@ -285,12 +384,13 @@ export class ComposeProject {
     return redactText(text, this.#secrets);
   }
 
-  #run(argv: readonly string[], timeoutMs: number): Promise<RunResult> {
+  #run(argv: readonly string[], timeoutMs: number, onOutput?: (chunk: Buffer) => void): Promise<RunResult> {
     return runCommand(argv, {
       cwd: this.cwd,
       env: this.#env,
       timeoutMs,
       signal: this.#abort.signal,
+      ...(onOutput ? { onOutput } : {}),
       onSpawn: (child) => {
         this.#children.add(child);
         child.once('close', () => this.#children.delete(child));
@@ -298,12 +398,12 @@ export class ComposeProject {
     });
   }
 
-  async #composeRun(compose: ComposeCommand, args: string[], timeoutMs: number): Promise<CommandResult> {
+  async #composeRun(compose: ComposeCommand, args: string[], timeoutMs: number, onOutput?: (chunk: Buffer) => void): Promise<CommandResult> {
     if (this.#closed) return { ok: false, reason: 'compose project closed', output: '' };
     const global = ['-f', this.file, '-p', this.project];
     if (supportsAnsiFlag(compose)) global.push('--ansi', 'never');
     const argv = [...compose.argv, ...global, ...args];
-    const r = await this.#run(argv, timeoutMs);
+    const r = await this.#run(argv, timeoutMs, onOutput);
     const output = this.#redact(r.output);
     if (r.code === 0) return { ok: true, output };
     return { ok: false, reason: this.#redact(failureReason(argv, r, timeoutMs)), output };

@@ -20,6 +20,8 @@ export interface RunOptions {
   maxOutputBytes?: number;
   /** Called with the child once spawned (for bookkeeping of live children). */
   onSpawn?: (child: ChildProcess) => void;
+  /** Every chunk of output as it arrives (progress of a long command, e.g. a pull). */
+  onOutput?: (chunk: Buffer) => void;
 }
 
 export interface RunResult {
@@ -152,10 +154,12 @@ export function runCommand(argv: readonly string[], opts: RunOptions = {}): Prom
     child.stdout!.on('data', (c: Buffer) => {
       stdout.push(c);
       output.push(c);
+      opts.onOutput?.(c);
     });
     child.stderr!.on('data', (c: Buffer) => {
       stderr.push(c);
       output.push(c);
+      opts.onOutput?.(c);
     });
     child.once('error', (err: NodeJS.ErrnoException) => {
       // 'error' without a pid means spawn failed; 'close' still follows in that case.

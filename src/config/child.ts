@@ -9,7 +9,7 @@ import { validateImported } from './validate.ts';
 
 const [file, shown, cwd] = process.argv.slice(2) as [string, string, string];
 const imported = await importConfigValue(file, shown);
-const result: ConfigResult = imported.ok ? validateImported(imported.value, { file, cwd, env: process.env }) : imported;
+const result: ConfigResult = imported.ok ? { ...validateImported(imported.value, { file, cwd, env: process.env }), sources: imported.sources } : imported;
 const send = (r: ConfigResult): Promise<void> => new Promise((resolve, reject) => process.send!(r, undefined, {}, (err) => (err ? reject(err) : resolve())));
 try {
   await send(result);

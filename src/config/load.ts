@@ -6,14 +6,16 @@
 import { fork } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPlainObject } from '../util/plain-object.ts';
 import { redactText } from '../util/redact.ts';
+import { configSources } from './sources.ts';
 import type { ResolvedConfig } from './types.ts';
 
 export const CONFIG_FILE_NAMES = ['supervisor.config.ts', 'supervisor.config.mts', 'supervisor.config.js', 'supervisor.config.mjs'] as const;
 
-export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; errors: string[] };
+/** `sources`: the config file and the files it imported (absolute; not node_modules, not bk-supervisor itself). */
+export type ConfigResult = { ok: true; config: ResolvedConfig; sources?: string[] } | { ok: false; errors: string[]; sources?: string[] };
 
 export interface LoadOptions {
   /** Where to look for the config file and what relative paths are relative to. */
@@ -80,11 +82,15 @@ function errorText(err: unknown, file: string, shown: string): string {
 }
 
 /** The config module's default export, evaluated (a function is called), or why not. */
-export type ImportedConfig = { ok: true; value: unknown } | { ok: false; errors: string[] };
+export type ImportedConfig = { ok: true; value: unknown; sources: string[] } | { ok: false; errors: string[]; sources: string[] };
+
+/** This package's own sources: a config importing `defineConfig` from them does not make them config. */
+const OWN_SOURCES = fileURLToPath(new URL('../', import.meta.url));
 
 /** Imports the config file with tsx in this process and evaluates its default export. */
 export async function importConfigValue(file: string, shown: string): Promise<ImportedConfig> {
   let mod: Record<string, unknown>;
+  const sources = configSources(file, OWN_SOURCES);
   try {
     // Loaded only here: tsx's loader (a hooks thread and an esbuild service process, ~40 MiB)
     // is only paid for by a process that imports a config.
@@ -92,7 +98,7 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
     // tsconfig: false — the user's project tsconfig (paths, jsx, …) has no say over this one file.
     mod = (await tsImport(pathToFileURL(file).href, { parentURL: import.meta.url, tsconfig: false })) as Record<string, unknown>;
   } catch (err) {
-    return { ok: false, errors: [`${shown}: cannot load the config: ${errorText(err, file, shown)} (fix the file or what it imports)`] };
+    return { ok: false, errors: [`${shown}: cannot load the config: ${errorText(err, file, shown)} (fix the file or what it imports)`], sources };
   }
 
   let value = mod.default;
@@ -102,16 +108,16 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
   if (value === undefined) {
     const named = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule');
     const hint = named.length > 0 ? `; found only named exports: ${named.join(', ')}` : '';
-    return { ok: false, errors: [`${shown}: no default export (end the file with: export default defineConfig({ units: { ... } })${hint})`] };
+    return { ok: false, errors: [`${shown}: no default export (end the file with: export default defineConfig({ units: { ... } })${hint})`], sources };
   }
   if (typeof value === 'function') {
     try {
       value = await (value as () => unknown)();
     } catch (err) {
-      return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`] };
+      return { ok: false, errors: [`${shown}: the config function threw: ${errorText(err, file, shown)}`], sources };
     }
   }
-  return { ok: true, value };
+  return { ok: true, value, sources };
 }
 
 /**
@@ -154,5 +160,5 @@ export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
   const imported = await importConfigValue(file, shown);
   if (!imported.ok) return imported;
   const { validateImported } = await validateHere();
-  return validateImported(imported.value, { file, cwd: opts.cwd, env: opts.env ?? process.env });
+  return { ...validateImported(imported.value, { file, cwd: opts.cwd, env: opts.env ?? process.env }), sources: imported.sources };
 }

@@ -55,6 +55,7 @@ export const DEFAULTS = Object.freeze({
   restart: { initialMs: 100, maxMs: 30_000, factor: 2, jitter: 0.1, maxRestarts: 10, windowMs: 5 * 60_000 },
   stop: { signal: 'SIGTERM' as NodeJS.Signals, timeoutMs: 10_000 },
   skipIfTimeoutMs: 5000,
+  watchDebounceMs: 300,
   verifyTimeoutMs: 10_000,
 });
 
@@ -141,7 +142,19 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
       restart: resolveRestart(unit.restart, kind),
       stop: { signal: unit.stop?.signal ?? DEFAULTS.stop.signal, timeoutMs: ms(unit.stop?.timeout, DEFAULTS.stop.timeoutMs) },
       onDependencyFailure: unit.onDependencyFailure ?? 'wait',
-      requires: (unit.requires ?? []).map((r) => ({ file: fromRoot(r.file), hint: r.hint })),
+      requires: (unit.requires ?? []).map((r) => ({
+        file: fromRoot(r.file),
+        hint: r.hint,
+        create: r.create && { ...r.create },
+        template: r.template === undefined ? undefined : fromRoot(r.template),
+        expect: { ...(r.expect ?? {}) },
+      })),
+      watch: unit.watch && {
+        paths: [...unit.watch.paths],
+        ignore: [...(unit.watch.ignore ?? [])],
+        debounceMs: ms(unit.watch.debounce, DEFAULTS.watchDebounceMs),
+        cascade: unit.watch.cascade ?? false,
+      },
     };
     units[name] = resolveKind(unit, common, fromRoot, root, composeFile, composeProject);
   }
@@ -151,7 +164,9 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
   const verify: ResolvedVerifyCheck[] = (user.verify ?? []).map((c) => ({
     name: c.name,
     method: (c.method ?? (c.body !== undefined ? 'POST' : 'GET')).toUpperCase(),
-    url: c.url,
+    url: c.url ?? '',
+    browser: c.browser && { url: c.browser.url, steps: [...(c.browser.steps ?? [])], executablePath: c.browser.executablePath },
+    hint: c.hint,
     headers: { ...(c.headers ?? {}) },
     body: c.body,
     expectStatus: c.expectStatus,
@@ -178,6 +193,8 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
     units,
     order: topoOrder(units),
     verify,
+    reload: user.reload ?? true,
+    envFiles: [...new Set([fromRoot(topEnvFileName), ...Object.values(user.units).flatMap((u) => (u.envFile ? [fromRoot(u.envFile)] : []))])],
   };
   return { ok: true, config: deepFreeze(config) };
 }
@@ -206,9 +223,11 @@ function resolveKind(
         kind: 'task',
         command: unit.command,
         cwd: unit.cwd ? fromRoot(unit.cwd) : root,
+        optional: unit.optional ?? false,
         postgres: unit.postgres ? { url: unit.postgres.url, ensureDatabases: [...(unit.postgres.ensureDatabases ?? [])] } : undefined,
         once: once && {
           inputs: [...(once.inputs ?? [])],
+          outputs: [...(once.outputs ?? [])],
           skipIf: once.skipIf && { ...probeOf(once.skipIf, fromRoot), timeoutMs: ms(once.skipIf.timeout, DEFAULTS.skipIfTimeoutMs) },
         },
       };

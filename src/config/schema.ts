@@ -99,16 +99,17 @@ const oneOf = (values: readonly string[], noun = 'valid') =>
     return undefined;
   });
 
-const stringArray = (what: string, example: string) =>
-  checked((v) => {
-    if (!Array.isArray(v)) {
-      const wrap = typeof v === 'string' ? ` (write [${JSON.stringify(v)}])` : ` (expected an array of ${what}, e.g. ${example})`;
-      return `expected an array of ${what}, got ${describeType(v)}${wrap}`;
-    }
-    const bad = v.findIndex((x) => typeof x !== 'string' || x === '');
-    if (bad >= 0) return `[${bad}]: expected a non-empty string, got ${describeType(v[bad])}`;
-    return undefined;
-  });
+function stringArrayIssue(v: unknown, what: string, example: string): string | undefined {
+  if (!Array.isArray(v)) {
+    const wrap = typeof v === 'string' ? ` (write [${JSON.stringify(v)}])` : ` (expected an array of ${what}, e.g. ${example})`;
+    return `expected an array of ${what}, got ${describeType(v)}${wrap}`;
+  }
+  const bad = v.findIndex((x) => typeof x !== 'string' || x === '');
+  if (bad >= 0) return `[${bad}]: expected a non-empty string, got ${describeType(v[bad])}`;
+  return undefined;
+}
+
+const stringArray = (what: string, example: string) => checked((v) => stringArrayIssue(v, what, example));
 
 const boolean = () => checked((v) => (typeof v === 'boolean' ? undefined : `expected true or false, got ${describeType(v)}`));
 
@@ -331,6 +332,29 @@ const stop = strictObject({
   timeout: duration().optional(),
 });
 
+const envMap = (example: string) => z.record(z.string({ invalid_type_error: `values must be strings (e.g. ${example})` }), { invalid_type_error: `expected { KEY: 'value' }, e.g. ${example}` });
+
+const requiredFile = strictObject({
+  file: nonEmptyString(),
+  hint: z.string().optional(),
+  create: envMap("{ DB_PORT: '15432' }").optional(),
+  template: nonEmptyString('a dotenv file relative to root, e.g. server/envs/.env.example').optional(),
+  expect: envMap("{ NATS_SERVERS: 'nats://127.0.0.1:14222' }").optional(),
+});
+
+const watch = strictObject({
+  paths: checked((v) => {
+    if (v === undefined) return "missing required key \"paths\" (globs relative to root, e.g. paths: ['server/**/*.py'])";
+    const bad = stringArrayIssue(v, 'glob strings', "['server/**/*.py']");
+    if (bad) return bad;
+    if ((v as unknown[]).length === 0) return "must not be empty (e.g. paths: ['server/**/*.py'])";
+    return undefined;
+  }),
+  ignore: stringArray('glob strings', "['server/**/tests/**']").optional(),
+  debounce: duration().optional(),
+  cascade: boolean().optional(),
+});
+
 function commonShape(kind: UnitKind) {
   return {
     enabled: boolean().optional(),
@@ -342,7 +366,8 @@ function commonShape(kind: UnitKind) {
     restart: restart.optional(),
     stop: stop.optional(),
     onDependencyFailure: oneOf(['restart', 'wait', 'ignore'], 'onDependencyFailure').optional(),
-    requires: z.array(strictObject({ file: nonEmptyString(), hint: z.string().optional() })).optional(),
+    requires: z.array(requiredFile).optional(),
+    watch: watch.optional(),
   };
 }
 
@@ -364,6 +389,7 @@ const once = z.unknown().superRefine((v, ctx) => {
     strictObject({
       inputs: stringArray('glob strings', "['server/**/migrations/*.py']").optional(),
       skipIf: probe('task', { timeout: duration({ positive: true }).optional() }, 'skipIf').optional(),
+      outputs: stringArray('paths relative to root', "['server/.venv']").optional(),
     }),
     v,
     ctx,
@@ -380,6 +406,7 @@ const taskUnit = strictObject({
     ensureDatabases: stringArray('database names', "['mlflow']").optional(),
   }).optional(),
   once: once.optional(),
+  optional: boolean().optional(),
 });
 
 const composeUnit = strictObject({
@@ -451,14 +478,33 @@ const units = z.unknown().superRefine((v, ctx) => {
 
 // ------------------------------------------------------------------ top level
 
+const browserStep = z.unknown().superRefine((v, ctx) => {
+  const shapes = {
+    waitForText: strictObject({ waitForText: nonEmptyString() }),
+    fill: strictObject({ fill: nonEmptyString('a selector'), value: z.string() }),
+    click: strictObject({ click: nonEmptyString('a selector') }),
+    waitForUrlNot: strictObject({ waitForUrlNot: checked(checkRegex) }),
+  };
+  const key = isPlainObject(v) ? Object.keys(shapes).find((k) => k in v) : undefined;
+  if (!key) {
+    ctx.addIssue({ code: 'custom', message: `expected a step: { waitForText }, { fill, value }, { click } or { waitForUrlNot }, got ${describeType(v)}` });
+    return;
+  }
+  forward(shapes[key as keyof typeof shapes], v, ctx);
+});
+
+const httpUrl = checked((v) => checkUrl(v, ['http', 'https'], 'http://127.0.0.1:18001/api/v1/core/api/get_domain_list/'));
+
 const verifyCheck = strictObject({
   name: requiredString('name', "a short label, e.g. name: 'login works'"),
   method: checked((v) => (typeof v === 'string' && /^[A-Za-z]+$/.test(v) ? undefined : `expected an HTTP method like 'GET' or 'POST', got ${describeType(v)}`)).optional(),
-  url: checked((v) =>
-    v === undefined
-      ? `missing required key "url" (the URL to request, e.g. 'http://127.0.0.1:18001/api/v1/core/api/get_domain_list/')`
-      : checkUrl(v, ['http', 'https'], 'http://127.0.0.1:18001/api/v1/core/api/get_domain_list/'),
-  ),
+  url: httpUrl.optional(),
+  browser: strictObject({
+    url: httpUrl,
+    steps: z.array(browserStep, { invalid_type_error: "expected an array of steps, e.g. [{ waitForText: 'domain.com' }]" }).optional(),
+    executablePath: nonEmptyString('e.g. /usr/bin/chromium').optional(),
+  }).optional(),
+  hint: z.string().optional(),
   headers: z.record(z.string({ invalid_type_error: 'header values must be strings' })).optional(),
   body: z.unknown().optional(),
   expectStatus: int(100, 599, 'an HTTP status code').optional(),
@@ -489,7 +535,24 @@ export const userConfigSchema = strictObject({
     project: checked(checkProjectName).optional(),
   }).optional(),
   units,
-  verify: z.array(verifyCheck, { invalid_type_error: 'expected an array of checks, e.g. [{ name, url, expect }]' }).optional(),
+  reload: boolean().optional(),
+  verify: z
+    .array(
+      z.unknown().superRefine((v, ctx) => {
+        forward(verifyCheck, v, ctx);
+        if (isPlainObject(v) && (v.url === undefined) === (v.browser === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            ...(v.url === undefined ? { path: ['url'] } : {}),
+            message: v.url === undefined
+              ? `missing required key "url" (the URL to request, e.g. 'http://127.0.0.1:18001/api/v1/core/api/get_domain_list/'), or browser: { url, steps }`
+              : 'a check has either url (HTTP) or browser (headless Chromium), not both',
+          });
+        }
+      }),
+      { invalid_type_error: 'expected an array of checks, e.g. [{ name, url, expect }]' },
+    )
+    .optional(),
 });
 
 /** Structural problems of a raw config (empty when its shape is right). */

@@ -51,6 +51,8 @@ export interface OnceConfig {
   inputs?: string[];
   /** A probe: when it passes, the task is skipped. */
   skipIf?: ProbeSpec & { timeout?: Duration };
+  /** Paths (relative to root) the task creates: when one is missing it runs again (`.venv`, `node_modules`). */
+  outputs?: string[];
 }
 
 export interface PostgresTaskConfig { url: string; ensureDatabases?: string[] }
@@ -72,7 +74,32 @@ interface UnitCommon {
    */
   onDependencyFailure?: DependencyFailurePolicy;
   /** Files that must exist before the unit can work (checked by preflight), e.g. `server/.env`. */
-  requires?: { file: string; hint?: string }[];
+  requires?: RequiredFile[];
+  /** Restart the unit when files matching `paths` change (see WatchConfig). */
+  watch?: WatchConfig;
+}
+
+/** A file a unit needs; with `create`/`expect` it is a dotenv file the supervisor writes and cross-checks. */
+export interface RequiredFile {
+  file: string;
+  hint?: string;
+  /** When the file is missing, `up` writes it: `template`'s lines (if it exists) with these keys filled, then the rest. Never overwrites. */
+  create?: Record<string, string>;
+  /** A dotenv file to start from when creating (relative to root), e.g. `server/envs/.env.example`. */
+  template?: string;
+  /** When the file exists: keys whose value must point at the stack (URLs compare scheme, host, port, user, password). */
+  expect?: Record<string, string>;
+}
+
+export interface WatchConfig {
+  /** Globs relative to root, e.g. ['server/**\/*.py']. */
+  paths: string[];
+  /** Globs relative to root, on top of the default ignores (.git, node_modules, .venv, __pycache__, *.pyc, logs, .supervisor). */
+  ignore?: string[];
+  /** Quiet time that ends a burst of changes (default 300ms): one restart per burst. */
+  debounce?: Duration;
+  /** Also restart the units that depend on this one, in graph order. */
+  cascade?: boolean;
 }
 
 export type DependencyFailurePolicy = 'restart' | 'wait' | 'ignore';
@@ -92,6 +119,8 @@ export interface TaskUnitConfig extends UnitCommon {
   cwd?: string;
   postgres?: PostgresTaskConfig;
   once?: boolean | OnceConfig;
+  /** Its failure is reported (state `failed`, a warning in `status`) but blocks nothing: `completed` dependents and verify go on. */
+  optional?: boolean;
 }
 
 export interface ComposeUnitConfig extends UnitCommon {
@@ -106,10 +135,30 @@ export type UnitConfig = ProcessUnitConfig | TaskUnitConfig | ComposeUnitConfig;
 /** A matcher in `VerifyCheck.expect`; several keys must all hold. */
 export interface VerifyMatcher { contains?: unknown; exists?: boolean; matches?: string; equals?: unknown }
 
+/** A step of a `browser` check, run in order on the page (selectors are CSS, or Playwright's text=… / role=…). */
+export type BrowserStep =
+  | { waitForText: string }
+  | { fill: string; value: string }
+  | { click: string }
+  /** Waits until the page's URL no longer matches the regex (e.g. left the sign-in page). */
+  | { waitForUrlNot: string };
+
+export interface BrowserCheck {
+  url: string;
+  steps?: BrowserStep[];
+  /** The Chromium to drive (default /usr/bin/chromium, or $BKSUP_CHROMIUM); none installed → the check is skipped. */
+  executablePath?: string;
+}
+
 export interface VerifyCheck {
   name: string;
   method?: string;
-  url: string;
+  /** An HTTP check (one of url / browser). */
+  url?: string;
+  /** A headless-Chromium check (playwright-core, never downloads a browser). */
+  browser?: BrowserCheck;
+  /** Said after a failure: what to look at (e.g. which setting the request went through). */
+  hint?: string;
   headers?: Record<string, string>;
   body?: unknown;
   expectStatus?: number;
@@ -132,6 +181,8 @@ export interface UserConfig {
   metrics?: { public?: boolean };
   compose?: { file?: string; project?: string };
   units: Record<string, UnitConfig>;
+  /** Apply config edits (this file, its imports, env files) to the running daemon; default true. */
+  reload?: boolean;
   verify?: VerifyCheck[];
 }
 
@@ -171,7 +222,23 @@ interface ResolvedUnitCommon {
   stop: { signal: NodeJS.Signals; timeoutMs: number };
   onDependencyFailure: DependencyFailurePolicy;
   /** Absolute paths, with the fix to show when missing. */
-  requires: readonly { file: string; hint: string | undefined }[];
+  requires: readonly ResolvedRequiredFile[];
+  watch: ResolvedWatch | undefined;
+}
+
+export interface ResolvedRequiredFile {
+  file: string;
+  hint: string | undefined;
+  create: Readonly<Record<string, string>> | undefined;
+  template: string | undefined;
+  expect: Readonly<Record<string, string>>;
+}
+
+export interface ResolvedWatch {
+  paths: readonly string[];
+  ignore: readonly string[];
+  debounceMs: number;
+  cascade: boolean;
 }
 
 export interface ResolvedProcessUnit extends ResolvedUnitCommon {
@@ -186,7 +253,8 @@ export interface ResolvedTaskUnit extends ResolvedUnitCommon {
   command: string | readonly string[] | undefined;
   cwd: string;
   postgres: PostgresTaskConfig | undefined;
-  once: { inputs: readonly string[]; skipIf: (ProbeSpec & { timeoutMs: number }) | undefined } | undefined;
+  once: { inputs: readonly string[]; outputs: readonly string[]; skipIf: (ProbeSpec & { timeoutMs: number }) | undefined } | undefined;
+  optional: boolean;
 }
 
 export interface ResolvedComposeUnit extends ResolvedUnitCommon {
@@ -201,7 +269,10 @@ export type ResolvedUnit = ResolvedProcessUnit | ResolvedTaskUnit | ResolvedComp
 export interface ResolvedVerifyCheck {
   name: string;
   method: string;
+  /** '' for a browser check. */
   url: string;
+  browser: { url: string; steps: readonly BrowserStep[]; executablePath: string | undefined } | undefined;
+  hint: string | undefined;
   headers: Record<string, string>;
   body: unknown;
   expectStatus: number | undefined;
@@ -222,4 +293,7 @@ export interface ResolvedConfig {
   /** Unit names in a dependency order (every unit after its dependencies). */
   order: readonly string[];
   verify: readonly ResolvedVerifyCheck[];
+  reload: boolean;
+  /** Every env file the config reads (absolute; the optional top-level `.env` even when missing). */
+  envFiles: readonly string[];
 }

@@ -5,6 +5,8 @@
 //   POST /api/shutdown                       → 202, then the supervisor shuts down
 //   GET  /api/graph                          → 200 {levels, edges} (the dashboard's layout)
 //   POST /api/login-tokens                   → 200 one-time dashboard login (Bearer only, not a cookie)
+//   POST /api/reload                         → 200 {ok, summary, plan} | 422 {ok:false, errors}: load the config again
+//   GET  /api/reload                         → 200 the last reload's event, or {} before the first
 //   /api/logs, /api/events, /api/attach      → 426: WebSocket endpoints
 //
 // Every answer is JSON. Nothing a client sends can throw out of here: bad paths, names, methods
@@ -12,6 +14,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dependencyLevels } from '../graph.ts';
+import type { ReloadEvent } from '../events.ts';
 import type { SupervisorHandle, UnitSnapshot } from '../units/types.ts';
 import { UNIT_ACTIONS, isValidUnitName, type ActionResponse, type ErrorResponse, type GraphResponse, type LoginTokenResponse, type ShutdownResponse, type UnitAction } from './protocol.ts';
 import type { ControlLogger } from './server.ts';
@@ -30,6 +33,13 @@ export interface HttpContext {
   auth?: 'token' | 'cookie';
   /** Mints a one-time dashboard login; absent when the server has no dashboard. */
   issueLoginToken?: () => LoginTokenResponse;
+  reload?: ReloadControl;
+}
+
+/** The daemon's reloader as the control API sees it (src/reload.ts). */
+export interface ReloadControl {
+  run(trigger: string): Promise<{ ok: true; summary: string; plan: object; warnings: string[] } | { ok: false; errors: string[] }>;
+  last(): ReloadEvent | undefined;
 }
 
 const JSON_HEADERS = {
@@ -59,6 +69,7 @@ type Route =
   | { kind: 'shutdown' }
   | { kind: 'graph' }
   | { kind: 'login-tokens' }
+  | { kind: 'reload' }
   | { kind: 'websocket'; path: string }
   | { kind: 'bad'; status: 400 | 404; error: string };
 
@@ -73,6 +84,7 @@ export function route(rawUrl: string): Route {
   if (resource === 'shutdown' && parts.length === 3) return { kind: 'shutdown' };
   if (resource === 'graph' && parts.length === 3) return { kind: 'graph' };
   if (resource === 'login-tokens' && parts.length === 3) return { kind: 'login-tokens' };
+  if (resource === 'reload' && parts.length === 3) return { kind: 'reload' };
   if ((resource === 'logs' || resource === 'events' || resource === 'attach') && parts.length === 3) return { kind: 'websocket', path };
   if (resource === 'units' && rawName !== undefined && action !== undefined && rest.length === 0) {
     if (!(UNIT_ACTIONS as readonly string[]).includes(action)) {
@@ -174,6 +186,15 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
         // A browser session must not mint logins for other browsers: only the token holder may.
         if (ctx.auth !== 'token') return sendError(res, 403, 'login tokens are issued to holders of the control token only (bksup dashboard)');
         return sendJson(res, 200, ctx.issueLoginToken());
+      }
+      case 'reload': {
+        if (!ctx.reload) return sendError(res, 404, 'this server cannot reload a config');
+        if (method === 'GET' || method === 'HEAD') return sendJson(res, 200, ctx.reload.last() ?? {});
+        if (method !== 'POST') return methodNotAllowed(res, method, 'GET, POST');
+        const body = await readBody(req);
+        if (!body.ok) return sendError(res, body.status, body.error, body.status === 413 ? { connection: 'close' } : {});
+        const outcome = await ctx.reload.run('bksup reload');
+        return sendJson(res, outcome.ok ? 200 : 422, outcome);
       }
       case 'shutdown': {
         if (method !== 'POST') return methodNotAllowed(res, method, 'POST');

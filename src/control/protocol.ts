@@ -2,7 +2,7 @@
 // (src/client/): the frames of both WebSockets, the HTTP bodies, and `.supervisor/control.json`.
 // Changing a shape here changes it on both ends at once.
 
-import type { LogStream, StateEvent, VerifyEvent } from '../events.ts';
+import type { LogStream, ReloadEvent, StateEvent, VerifyEvent } from '../events.ts';
 import type { LogLine, UnitSnapshot } from '../units/types.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -109,13 +109,13 @@ export interface GapFrame { type: 'gap'; unit: string; dropped: number; fromSeq:
 export interface ErrorFrame { type: 'error'; error: string }
 
 /** First frame on `/api/events`; `verify` is the last verify result of this daemon run, if any. */
-export interface SnapshotFrame { type: 'snapshot'; instance: string; units: UnitSnapshot[]; verify?: VerifyEvent }
+export interface SnapshotFrame { type: 'snapshot'; instance: string; units: UnitSnapshot[]; verify?: VerifyEvent; reload?: ReloadEvent }
 
 export type StateFrame = StateEvent;
 export type VerifyFrame = VerifyEvent;
 
 export type LogsServerFrame = HelloFrame | LogFrame | LogsFrame | GapFrame | ErrorFrame;
-export type EventsServerFrame = SnapshotFrame | StateFrame | VerifyFrame | ErrorFrame;
+export type EventsServerFrame = SnapshotFrame | StateFrame | VerifyFrame | ReloadEvent | ErrorFrame;
 export type ServerFrame = LogsServerFrame | EventsServerFrame;
 
 /** Close codes the server uses and what a client should make of them. */

@@ -29,7 +29,7 @@ import { handlePublic, isPagePath, isPublicPath, pathOf, sendPage, sendUnauthori
 import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, originAllowed } from './auth.ts';
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import type { LogHistory } from './history.ts';
-import { handleApiRequest, route, sendJson } from './http.ts';
+import { type ReloadControl, handleApiRequest, route, sendJson } from './http.ts';
 import { CLOSE, type ControlFile, type LoginTokenResponse } from './protocol.ts';
 import { LOGIN_TOKEN_TTL_MS, SessionStore, readCookie, sessionCookieName } from './sessions.ts';
 import { ATTACH_PATH } from './attach-protocol.ts';
@@ -74,6 +74,8 @@ export interface ControlServerOptions {
   dashboard?: boolean;
   /** Dashboard sessions (default: a fresh store; tests inject one with a clock). */
   sessions?: SessionStore;
+  /** `POST /api/reload` and `GET /api/reload`; without it they answer 404. */
+  reload?: ReloadControl;
 }
 
 /** What serves `/metrics` (src/metrics.ts); it gets the WebSocket numbers from here. */
@@ -283,7 +285,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         return sendPage(req, res, 'index');
       }
       if (auth === undefined) return refuse(req, res, 401, 'missing or wrong token');
-      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown, auth, ...(opts.dashboard !== false ? { issueLoginToken: () => issueLoginToken() } : {}) });
+      void handleApiRequest(req, res, { handle, logger, redact, requestShutdown, auth, ...(opts.reload ? { reload: opts.reload } : {}), ...(opts.dashboard !== false ? { issueLoginToken: () => issueLoginToken() } : {}) });
     } catch (err) {
       logger?.error({ err: redact(String(err)) }, 'control: request failed');
       res.destroy();

@@ -4,7 +4,7 @@
 // 1013, and on reconnect it gets a fresh snapshot, which is all a missed state event could tell.
 
 import type { WebSocket } from 'ws';
-import type { EventBus, VerifyEvent } from '../events.ts';
+import type { EventBus, ReloadEvent, VerifyEvent } from '../events.ts';
 import type { SupervisorHandle } from '../units/types.ts';
 import { CLOSE, type EventsServerFrame } from './protocol.ts';
 import type { ControlLogger } from './server.ts';
@@ -24,12 +24,15 @@ export class EventStreamHub {
   readonly #highWater: number;
   /** A page opened after the verify run still shows its result. */
   #lastVerify: VerifyEvent | undefined;
+  /** Likewise the last refused reload: the stack runs the previous config until it is fixed. */
+  #lastReload: ReloadEvent | undefined;
 
   constructor(opts: EventStreamHubOptions) {
     this.#opts = opts;
     this.#highWater = opts.highWaterBytes ?? 1024 * 1024;
     this.#unsubscribe = opts.bus.onEvent((event) => {
       if (event.type === 'verify') this.#lastVerify = event;
+      if (event.type === 'reload') this.#lastReload = event.ok ? undefined : event;
       if (this.#clients.size === 0) return;
       const text = JSON.stringify(event satisfies EventsServerFrame);
       for (const ws of this.#clients) this.#send(ws, text);
@@ -43,7 +46,7 @@ export class EventStreamHub {
   attach(ws: WebSocket): void {
     let frame: EventsServerFrame;
     try {
-      frame = { type: 'snapshot', instance: this.#opts.instance, units: this.#opts.handle.snapshot(), ...(this.#lastVerify ? { verify: this.#lastVerify } : {}) };
+      frame = { type: 'snapshot', instance: this.#opts.instance, units: this.#opts.handle.snapshot(), ...(this.#lastVerify ? { verify: this.#lastVerify } : {}), ...(this.#lastReload ? { reload: this.#lastReload } : {}) };
     } catch (err) {
       this.#opts.logger?.error({ err: String(err) }, 'control: snapshot for /api/events failed');
       ws.close(1011, 'internal error');

@@ -165,6 +165,10 @@ export function logEvent(logger: pino.Logger, event: SupervisorEvent): void {
     const msg = `${event.unit}: ${event.prev} → ${event.state}${event.reason ? ` (${event.reason})` : ''}`;
     if (bad) logger.warn({ event: 'state', ...fields }, msg);
     else logger.info({ event: 'state', ...fields }, msg);
+  } else if (event.type === 'reload') {
+    const fields = { event: 'reload', ok: event.ok, trigger: event.trigger, ts: event.ts, ...(event.errors ? { errors: event.errors } : {}) };
+    if (event.ok) logger.info(fields, `config reloaded (${event.trigger}): ${event.summary ?? ''}`);
+    else logger.warn(fields, `config reload refused (${event.trigger}): the config is not valid, nothing was changed: ${(event.errors ?? []).join('; ')}`);
   } else {
     const failed = event.results.filter((r) => !r.ok).map((r) => r.name);
     const msg = event.ok ? 'verify passed' : `verify failed: ${failed.join(', ')}`;

@@ -122,6 +122,12 @@ export class TerminalPrinter {
     if (this.#broken) return;
     if (event.type === 'state') {
       this.#write(this.#prefixesOf(event.unit).system + this.formatState(event) + '\n');
+    } else if (event.type === 'reload') {
+      // The same words and layout as a refused `up`, so the two read alike.
+      const text = event.ok
+        ? `bksup: config reloaded (${event.trigger}): ${event.summary ?? ''}\n`
+        : `bksup: reload (${event.trigger}): the config is not valid, nothing was changed:\n${(event.errors ?? []).map((e) => `  ${e}`).join('\n')}\n`;
+      this.#write(event.ok ? text : this.#paint('\x1b[31m', text));
     } else {
       const failed = event.results.filter((r) => !r.ok);
       const head = event.ok ? this.#paint('\x1b[32m', '● verify passed') : this.#paint('\x1b[31m', '● verify failed');

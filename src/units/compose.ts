@@ -229,6 +229,9 @@ export class ComposeUnit extends UnitBase {
     if (!id) {
       // From here on the container is ours, even if it was adopted before it died.
       this.adopted = false;
+      const image = await this.#project.ensureImage(this.config.service, (line) => this.system(line));
+      if (gen !== this.#gen) return;
+      if (!image.ok) return this.#fail(image.reason);
       this.system(`docker compose up -d --no-deps ${this.config.service}`);
       const up = await this.#project.up(this.config.service);
       if (gen !== this.#gen) return;

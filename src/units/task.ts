@@ -2,7 +2,8 @@
 //
 //              start()
 //   stopped ─────────► starting ──────────────────────────────────────────────► skipped
-//                                 (once: fingerprint unchanged AND skipIf, if any, passes)
+//                                 (once: fingerprint unchanged, every output exists, no
+//                                  task it depends on ran AND skipIf, if any, passes)
 //   pending ─┘   ▲        │ run
 //   failed ──┘   │        ▼               exit 0 (fingerprint stored)
 //                │     running ─────────────────────────────────────────────► completed
@@ -16,7 +17,9 @@
 // again even when `once` would skip it (they asked for it); `up --rerun <task>` does the same.
 
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { ResolvedTaskUnit } from '../config/types.ts';
 import { createProbe } from '../health/registry.ts';
 import { runProbeOnce } from '../health/monitor.ts';
@@ -37,6 +40,11 @@ export interface TaskUnitDeps extends UnitDeps {
   store: TaskStore;
   /** `up --rerun <task>`: ignore `once` for the first run. */
   rerun?: boolean;
+  /**
+   * A task this one depends on that ran (completed, not skipped) in this run, if any: what it
+   * set up changed (packages installed, database initialised again), so a `once` task runs too.
+   */
+  dependencyRan?: () => string | undefined;
 }
 
 type State =
@@ -134,7 +142,12 @@ export class TaskUnit extends UnitBase {
       // Skip only when nothing changed on either side: the inputs (fingerprint) and, when a
       // skipIf probe is given, the world it checks (a dropped database must be set up again
       // even though the migrations did not change).
-      if (!force && fingerprint === this.#tdeps.store.fingerprint(this.name)) {
+      // What the task makes (`.venv`, `node_modules`) must still be there: deleting it is a reason to run.
+      const missing = once.outputs.find((p) => !existsSync(resolve(this.#tdeps.root, p)));
+      const ran = missing === undefined ? this.#tdeps.dependencyRan?.() : undefined;
+      if (!force && missing !== undefined) this.system(`${missing} is missing: running`);
+      if (!force && ran !== undefined) this.system(`${ran} ran in this run: running too`);
+      if (!force && missing === undefined && ran === undefined && fingerprint === this.#tdeps.store.fingerprint(this.name)) {
         if (!once.skipIf) {
           return this.#enterSkipped('fingerprint unchanged since the last successful run (use `up --rerun ' + this.name + '` to force)');
         }

@@ -20,6 +20,8 @@ export interface UnitSnapshot {
   dependsOn: Record<string, string>;
   /** Compose container that was running before the supervisor started; left running on exit. */
   adopted?: boolean;
+  /** A task whose failure blocks nothing (`optional: true`); `status` warns when it failed. */
+  optional?: boolean;
   /**
    * Live processes of a process or task unit, detached ones included (only in `GET /api/units`,
    * counted from one /proc scan made at most every PROCESS_COUNT_MS).

@@ -12,6 +12,8 @@ import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
 import type { UnitSnapshot } from './types.ts';
 
 const TAIL_LINES = 20;
+/** States that show why the run began (a watched change, a reload) when they have no reason of their own. */
+const NOTED_STATES: ReadonlySet<UnitStateName> = new Set(['starting', 'running', 'healthy']);
 
 export interface UnitDeps {
   bus: EventBus;
@@ -64,6 +66,8 @@ export abstract class UnitBase {
   readonly #tail: string[] = [];
   /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
   #dependencyNote: string | null = null;
+  /** Why the current run exists (`restarted: server/x.py changed`); shown until a failure or a user's command. */
+  #restartNote: string | null = null;
 
   constructor(config: ResolvedUnit, deps: UnitDeps) {
     this.name = config.name;
@@ -114,6 +118,11 @@ export abstract class UnitBase {
     this.publish('pending', { reason, pid: null });
   }
 
+  /** Sets (or clears) why the unit is being restarted; the coming start states carry it as their reason. */
+  setRestartNote(note: string | null): void {
+    this.#restartNote = note;
+  }
+
   /** Notes (or clears, with null) that a dependency is down while this unit keeps running. */
   noteDependency(note: string | null): void {
     if (note === this.#dependencyNote) return;
@@ -134,6 +143,7 @@ export abstract class UnitBase {
       reason: this.#reason !== null ? this.redact(this.#reason) : this.#dependencyNote,
       dependsOn: { ...this.config.dependsOn },
       ...(this.adopted ? { adopted: true } : {}),
+      ...(this.config.kind === 'task' && this.config.optional ? { optional: true } : {}),
     };
   }
 
@@ -157,7 +167,8 @@ export abstract class UnitBase {
     this.#since = Date.now();
     if (extras.pid !== undefined) this.#pid = extras.pid;
     if (extras.exitCode !== undefined) this.#exitCode = extras.exitCode;
-    this.#reason = extras.reason ?? null;
+    if (state === 'failed' || state === 'backoff' || state === 'unhealthy') this.#restartNote = null;
+    this.#reason = extras.reason ?? (NOTED_STATES.has(state) ? this.#restartNote : null);
     const event: StateEvent = { type: 'state', unit: this.name, kind: this.kind, state, prev, ts: this.#since };
     if (this.#pid !== null) event.pid = this.#pid;
     if (extras.exitCode !== undefined) event.exitCode = extras.exitCode;

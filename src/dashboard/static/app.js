@@ -232,6 +232,7 @@ function onEvent(frame) {
       for (const n of [...units.keys()]) if (!names.includes(n)) units.delete(n);
       order = names;
       if (frame.verify) renderVerify(frame.verify);
+      renderReload(frame.reload);
       if (changed || !graphBuilt) void loadGraph().then(buildAll);
       else for (const n of order) updateUnit(n);
       logs.unitsKnown(order);
@@ -255,6 +256,11 @@ function onEvent(frame) {
     }
     case 'verify':
       renderVerify(frame);
+      return;
+    case 'reload':
+      renderReload(frame);
+      // Units may have come, gone or changed their dependencies: lay the graph out again.
+      if (frame.ok) void refreshUnits().then(loadGraph).then(buildAll);
       return;
     default:
   }
@@ -497,7 +503,9 @@ function updateEdges() {
   for (const { edge, els } of edgeEls) {
     const dep = units.get(edge.from);
     const state = dep ? dep.state : 'pending';
-    const met = dep && (dep.state === 'disabled' || (SATISFIES[edge.condition] ?? []).includes(state));
+    // A failed optional task still lets `completed` dependents go on (the supervisor's rule).
+    const tolerated = dep && dep.optional && state === 'failed' && edge.condition === 'completed';
+    const met = dep && (dep.state === 'disabled' || tolerated || (SATISFIES[edge.condition] ?? []).includes(state));
     const cls = met ? 'met' : DEAD_END.has(state) ? 'blocked' : 'waiting';
     for (const e of els) e.setAttribute('class', `edge ${cls}`);
   }
@@ -652,6 +660,20 @@ async function act(name, action) {
 }
 
 // ------------------------------------------------------------------ verify
+
+/** A refused config reload stays on screen until a reload succeeds: the stack runs the old config. */
+function renderReload(r) {
+  const b = $('reload-banner');
+  if (!r || r.ok) {
+    b.hidden = true;
+    return;
+  }
+  b.replaceChildren(
+    el('div', { text: `reload (${r.trigger}): the config is not valid, nothing was changed (the stack runs the previous config):` }),
+    el('pre', { text: (r.errors ?? []).join('\n') }),
+  );
+  b.hidden = false;
+}
 
 function renderVerify(v) {
   const box = $('verify');
