@@ -1,6 +1,6 @@
 // `npm run bench`: bk-supervisor side by side with PM2 and supervisord.
 //
-//   npm run bench [-- --rounds 3] [--only restart,logs,ungated,idle,watch,stop,healthy] [--tools bk-supervisor,pm2,supervisord] [--no-write]
+//   npm run bench [-- --rounds 3] [--only restart,logs,ungated,idle,watch,stop,healthy,cli,startup] [--tools bk-supervisor,pm2,supervisord] [--no-write]
 //
 // Installs the peers when missing (bench/lib/peers.ts), runs every workload for every tool
 // `rounds` times (bench/lib/workloads.ts), prints a table of medians with our/peer ratios and
@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { ensurePeers } from './lib/peers.ts';
 import { bksupTool, liveSessions, pm2Tool, supervisordTool, type Tool, type ToolName } from './lib/tools.ts';
+import * as S from './lib/startup.ts';
 import * as W from './lib/workloads.ts';
 
 const args = process.argv.slice(2);
@@ -22,7 +23,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ROUNDS = Number(opt('rounds') ?? 3);
-const ALL_WORKLOADS = ['restart', 'logs', 'ungated', 'idle', 'watch', 'stop', 'healthy'] as const;
+const ALL_WORKLOADS = ['restart', 'logs', 'ungated', 'idle', 'watch', 'stop', 'healthy', 'cli', 'startup'] as const;
 type WorkloadName = (typeof ALL_WORKLOADS)[number];
 const only = new Set((opt('only') ?? ALL_WORKLOADS.join(',')).split(',') as WorkloadName[]);
 const toolNames = new Set((opt('tools') ?? 'bk-supervisor,pm2,supervisord').split(',') as ToolName[]);
@@ -128,6 +129,13 @@ const results = {
   healthyStartup: {} as Cell,
   healthyChild: {} as Cell,
   healthySup: {} as Cell,
+  cliNode: {} as Cell,
+  cliNpx: {} as Cell,
+  cliNpmRun: {} as Cell,
+  cliBin: {} as Cell,
+  cliLinked: {} as Cell,
+  startupCold: {} as Cell,
+  startupWarm: {} as Cell,
 };
 
 const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
@@ -247,6 +255,26 @@ if (only.has('healthy')) {
   }
 }
 
+const ours = tools.find((t) => t.name === 'bk-supervisor');
+if (only.has('cli') && ours) {
+  const rs = await rounds(
+    'cli `status` latency',
+    (ctx) => S.cliLatency(ours, ctx),
+    (r) => `node -e 0 ${f1(r.nodeMs)} ms; npx ${f1(r.npxMs)}, npm run ${f1(r.npmRunMs)}, bin/bksup ${f1(r.binMs)}, bksup on PATH (npm link) ${f1(r.linkedMs)} ms`,
+  );
+  results.cliNode['bk-supervisor'] = med(rs as never, 'nodeMs');
+  results.cliNpx['bk-supervisor'] = med(rs as never, 'npxMs');
+  results.cliNpmRun['bk-supervisor'] = med(rs as never, 'npmRunMs');
+  results.cliBin['bk-supervisor'] = med(rs as never, 'binMs');
+  results.cliLinked['bk-supervisor'] = med(rs as never, 'linkedMs');
+}
+
+if (only.has('startup') && ours) {
+  const rs = await rounds('daemon start-up', (ctx) => S.daemonStartup(ours, ctx), (r) => `\`bksup up\` → first unit starting: new config ${f1(r.coldMs)} ms, unchanged config ${f1(r.warmMs)} ms`);
+  results.startupCold['bk-supervisor'] = med(rs as never, 'coldMs');
+  results.startupWarm['bk-supervisor'] = med(rs as never, 'warmMs');
+}
+
 await cleanupAll();
 
 // ------------------------------------------------------------------ report
@@ -298,6 +326,13 @@ const rows: Row[] = [
   { name: '… of which the supervisor: port open → healthy → next level started', c: results.healthySup, fmt: ms },
   { name: '… the same from `bksup up` (includes the daemon start-up)', c: results.healthyFromUp, fmt: ms },
   { name: '… daemon start-up (`bksup up` → first unit starting)', c: results.healthyStartup, fmt: ms },
+  { name: '`node -e 0` (the floor of any CLI command, same run)', c: results.cliNode, fmt: ms },
+  { name: '`npx bksup status`, wall', c: results.cliNpx, fmt: ms, target: '≤ 200 ms', met: (v) => v <= 200 },
+  { name: '`npm run status`, wall', c: results.cliNpmRun, fmt: ms },
+  { name: '`bin/bksup status`, wall', c: results.cliBin, fmt: ms, target: '≤ 100 ms', met: (v) => v <= 100 },
+  { name: '`bksup status` on PATH (`npm link`), wall', c: results.cliLinked, fmt: ms, target: '≤ 100 ms', met: (v) => v <= 100 },
+  { name: 'daemon start-up, new config (`bksup up` → first unit starting)', c: results.startupCold, fmt: ms },
+  { name: 'daemon start-up, unchanged config (memo)', c: results.startupWarm, fmt: ms, target: '≤ 150 ms', met: (v) => v <= 150 },
 ];
 
 const header = ['workload', 'bk-supervisor', 'PM2', 'supervisord', 'floor', 'ours/PM2', 'ours/supervisord', 'target', 'met'];
@@ -386,6 +421,12 @@ ${settings}
    started and when its port opened, which splits the overhead into the children's share (per level: first unit
    starting → last port open − ${W.OPEN_AFTER_MS} ms: fork, the exec chain \`setpriv → sh → node\`, Node's own start-up) and the
    supervisor's (port open → seen healthy → the next level started).
+6. **CLI latency** (bk-supervisor only): a daemon with one idle unit; \`status\` in each form users have —
+   \`npx bksup\`, \`npm run status\`, \`bin/bksup\`, \`bksup\` on PATH through the symlinks \`npm link\` makes —
+   ${S.CLI_RUNS} times each, interleaved, beside \`node -e 0\` (the floor); figure = wall time from spawn to exit, median.
+7. **Daemon start-up** (bk-supervisor only): one unit; \`bin/bksup up\` invoked → the unit's \`starting\` line in
+   its log; first with a config never loaded before (the TypeScript config evaluated in the loader child), then
+   \`up\` again in the same directory with the config unchanged (the config memo's resolved config).
 `;
   // bench/NOTES.md: the analysis of the targets (what stands in the way of a missed one), kept
   // by hand and appended to every RESULTS.md.

@@ -29,6 +29,7 @@ const out = join(dist, 'bksup.js');
 // The daemon imports the (TypeScript) config in a short-lived child running this bundle: see
 // importInChild in src/config/load.ts.
 const configChild = join(dist, 'config-child.js');
+const chunks = join(dist, 'chunks');
 
 function newestMtime(dir) {
   let newest = 0;
@@ -66,10 +67,14 @@ async function build() {
   const tmp = join(dist, `.build-${process.pid}`);
   mkdirSync(tmp, { recursive: true });
   // The async API (plugins need it) runs an esbuild service process: stopped right after.
+  // Code splitting: what only `up`, `check` or `verify` need (the daemon, the config loader,
+  // pino, prom-client…) sits in chunks that a client command (status, logs…) never loads.
   await esbuild.build({
-    entryPoints: { bksup: join(src, 'cli.ts'), 'config-child': join(src, 'config', 'child.ts') },
+    entryPoints: { bksup: join(src, 'main.ts'), 'config-child': join(src, 'config', 'child.ts') },
     outdir: tmp,
     bundle: true,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     platform: 'node',
     format: 'esm',
     target: 'node20',
@@ -89,10 +94,19 @@ async function build() {
     ],
   });
   await esbuild.stop();
-  // Each rename is atomic: concurrent runs (parallel tests) never see half a file.
+  // Chunks first (their names carry a content hash, so a running bksup never sees one change),
+  // then the entries; each rename is atomic: concurrent runs (parallel tests) never see half a
+  // file. Chunks of older builds stay a while for processes still starting from them.
+  mkdirSync(chunks, { recursive: true });
+  const made = new Set(readdirSync(join(tmp, 'chunks')));
+  for (const name of made) renameSync(join(tmp, 'chunks', name), join(chunks, name));
   renameSync(join(tmp, 'config-child.js'), configChild);
   renameSync(join(tmp, 'bksup.js'), out);
   rmSync(tmp, { recursive: true, force: true });
+  const old = Date.now() - 10 * 60_000;
+  for (const name of readdirSync(chunks)) {
+    if (!made.has(name) && statSync(join(chunks, name)).mtimeMs < old) rmSync(join(chunks, name), { force: true });
+  }
 }
 
 let entry = out;
@@ -113,5 +127,5 @@ if (entry) {
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('../src/cli.ts');
+  await import('../src/main.ts');
 }

@@ -26,6 +26,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$policy_created" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
+# node-pty (`tty: true` units, `bksup attach`) is built by node-gyp, which would download Node's
+# headers: only the package registries may be reachable, so it takes the ones installed with Node.
+if [ -z "${npm_config_nodedir:-}" ]; then
+  node_prefix="$(node -p 'require("path").resolve(process.execPath, "..", "..")')"
+  for d in "$node_prefix" /usr; do
+    if [ -f "$d/include/node/node_api.h" ]; then export npm_config_nodedir="$d"; break; fi
+  done
+fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error </dev/null

@@ -3,25 +3,26 @@
 //   load + validate config ── errors? print them all, exit 2, start nothing
 //   take .supervisor/daemon.lock ── held by a live daemon? say which pid, exit 1
 //   stop leftovers of a previous run that died (state.json: pid + start time)
-//   wire the bus: log files, ring, terminal, supervisor.log; start the control API
-//   start the units in dependency order; watch the units' files and the config's own files
-//   (restart on change, reload the config on edit or `bksup reload`)
+//   wire the bus: log files, ring, terminal, supervisor.log
+//   start the units in dependency order, then the control API (cannot listen? stop them, exit 1);
+//   watch the units' files and the config's own files (restart on change, reload the config on
+//   edit or `bksup reload`)
 //   … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
-import { loadConfig } from './config/load.ts';
+import { loadConfig, type LoadOptions } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { logHistory } from './control/history.ts';
 import { startControlServer } from './control/server.ts';
 import { SupervisorMetrics } from './metrics.ts';
-import { acquireDaemonLock } from './daemon-lock.ts';
+import { acquireDaemonLock, type LockResult } from './daemon-lock.ts';
 import { EventBus } from './events.ts';
 import { stopLeftovers } from './leftovers.ts';
 import { runPreflight } from './preflight-run.ts';
 import { LogFiles } from './logs/files.ts';
 import { readLogLines } from './logs/read-file.ts';
 import { LogRing } from './logs/ring.ts';
-import { attachSupervisorLog, createSupervisorLogger } from './logs/supervisor-log.ts';
+import { EarlyLog } from './logs/early-log.ts';
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { watchPauses } from './util/pause-watch.ts';
 import { StateStore } from './state-store.ts';
@@ -29,6 +30,8 @@ import { Supervisor } from './supervisor.ts';
 import { LiveUpdates } from './watch/live.ts';
 import { liveTree } from './units/child.ts';
 import { RUN_ID } from './units/marker.ts';
+import { redactText } from './util/redact.ts';
+import { daemonSecrets } from './util/secrets.ts';
 import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
@@ -45,6 +48,8 @@ export interface DaemonOptions {
   handleSignals?: boolean;
 }
 
+type DaemonLock = Extract<LockResult, { ok: true }>;
+
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const loadOpts = { cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) };
   const loaded = await loadConfig(loadOpts);
@@ -52,7 +57,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
     return 2;
   }
-  let config = loaded.config;
+  const config = loaded.config;
   const unknown = opts.units.filter((u) => !(u in config.units));
   const badRerun = opts.rerun.filter((u) => config.units[u]?.kind !== 'task');
   if (unknown.length || badRerun.length) {
@@ -68,38 +73,65 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
 
+  // Everything the daemon itself prints or logs is masked with these (units mask their own).
+  const secrets = daemonSecrets(config);
+  const mask = (text: string): string => redactText(text, secrets);
+  try {
+    return await supervise(opts, { config, loadOpts, sources: loaded.sources ?? [] }, lock, secrets, mask);
+  } catch (err) {
+    // Whoever prints this (the CLI, Node's last-resort handler) must not print a secret.
+    throw maskedError(err, mask);
+  }
+}
+
+function maskedError(err: unknown, mask: (text: string) => string): Error {
+  if (!(err instanceof Error)) return new Error(mask(String(err)));
+  const out = new Error(mask(err.message));
+  out.stack = mask(err.stack ?? err.message);
+  return out;
+}
+
+/** What was loaded, and how: a reload loads the same way and watches the same files. */
+interface Loaded {
+  config: ResolvedConfig;
+  loadOpts: LoadOptions;
+  sources: readonly string[];
+}
+
+async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, secrets: string[], mask: (text: string) => string): Promise<number> {
   // Problems are warnings here: the units they concern will fail with the same reason, and
   // everything else should still come up.
-  const pre = await runPreflight(config, { write: true });
-  config = pre.config;
-  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${note}\n`);
-  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);
+  const pre = await runPreflight(loaded.config, { write: true });
+  const config = pre.config;
+  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${mask(note)}\n`);
+  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${mask(p.message)}\n`);
 
   const store = new StateStore(config.stateDir);
   const bus = new EventBus();
-  const logger = createSupervisorLogger(config.logs.dir);
+  // supervisor.log opens once the units are starting (src/logs/early-log.ts): until then, `early`.
+  const early = new EarlyLog(bus);
   const say = (line: string): void => {
     opts.out.write(`${line}\n`);
   };
   if (store.problem) {
     say(`bksup: ${store.problem}`);
-    logger.warn(store.problem);
+    early.warn(store.problem);
   }
   store.onWriteError = (msg) => {
     opts.err.write(`bksup: ${msg}\n`);
-    logger.error(msg);
+    early.error(msg);
   };
   if (lock.tookOverFrom !== undefined) {
     const msg = `took over a stale lock of pid ${lock.tookOverFrom}, which no longer supervises this directory`;
     say(`bksup: ${msg}`);
-    logger.warn(msg);
+    early.warn(msg);
   }
   // Leftovers get the stop timeout their unit has now (5 s for units no longer configured).
   const leftovers = await stopLeftovers(store, (unit) => config.units[unit]?.stop ?? { signal: 'SIGTERM', timeoutMs: 5000 });
   for (const l of leftovers) {
     const msg = `stopped a leftover ${l.unit} process tree (pid ${l.pid}) from a previous run that did not stop cleanly${l.killed ? ' (needed SIGKILL)' : ''}`;
     say(`bksup: ${msg}`);
-    logger.warn({ unit: l.unit, pid: l.pid }, msg);
+    early.warn({ unit: l.unit, pid: l.pid }, msg);
   }
 
   // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
@@ -108,19 +140,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
     keep: config.logs.keep,
+    fileMode: config.logs.fileMode,
     onError: (unit, err) => {
       const msg =
         err.code === 'EDROPPED'
           ? `logs/${unit}.log: ${err.message}; those lines are lost (the unit keeps running; the newest lines wait for the disk)`
           : `cannot write logs/${unit}.log: ${err.message} (the unit keeps running; lines are held in memory, up to a bound, until writing works again)`;
       opts.err.write(`bksup: ${msg}\n`);
-      logger.error({ unit }, msg);
+      early.error({ unit }, msg);
     },
     onRecover: (unit, { lost, code, sinceMs }) => {
       const lostText = lost === 0 ? 'no line was lost' : `${lost} line(s) were lost`;
       const msg = `${unit}: writing logs/${unit}.log again; ${lostText} while it could not be written (${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s)`;
       say(`bksup: ${msg}`);
-      logger.warn({ unit, lost, code }, msg);
+      early.warn({ unit, lost, code }, msg);
       // In the file itself, where a reader meets the hole.
       if (lost > 0) noteInUnitLog(unit, `[bksup] ${lost} line(s) of this log were lost: writing failed with ${code} for ${((Date.now() - sinceMs) / 1000).toFixed(1)} s`);
     },
@@ -134,16 +167,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const terminal = new TerminalPrinter(opts.out, { color: opts.color ?? Boolean(opts.out.isTTY && !process.env.NO_COLOR), unitNames: [...config.order] });
     terminal.attach(bus);
   }
-  attachSupervisorLog(bus, logger);
 
   const sup = new Supervisor({
     config,
     bus,
     store,
     rerun: opts.rerun,
-    log: (level, msg, extra) => logger[level](extra ?? {}, msg),
+    // Shared with the supervisor log and `mask`: a reload updates it in place.
+    secrets,
+    log: (level, msg, extra) => early[level](extra ?? {}, msg),
   });
-  const live = new LiveUpdates(sup, loadOpts, loaded.sources ?? [], (level, msg, extra) => logger[level](extra ?? {}, msg));
+  // A reload evaluates the config afresh (`bksup reload` by hand must not be answered from the memo).
+  const live = new LiveUpdates(sup, { ...loaded.loadOpts, fresh: true }, loaded.sources, (level, msg, extra) => early[level](extra ?? {}, msg));
   noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
@@ -165,18 +200,48 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const handled: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   if (opts.handleSignals !== false) for (const s of handled) process.on(s, onSignal);
 
-  const control = await startControlServer({
-    host: config.control.host,
-    port: config.control.port,
-    allowRemote: config.control.allowRemote,
-    stateDir: config.stateDir,
-    handle: sup,
-    history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
-    logger,
-    metrics,
-    metricsPublic: config.metrics.public,
-    reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
-  });
+  // Whatever happens, the last lines reach the files.
+  const onExit = (): void => files.flushSync();
+  process.on('exit', onExit);
+
+  // The units first: the control API (a listening socket, control.json written and synced) and
+  // the metrics' first scrape are not on the path to the first unit starting.
+  const started = sup.startAll(opts.units);
+  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+  const { attachSupervisorLog, createSupervisorLogger, logEvent } = await import('./logs/supervisor-log.ts');
+  const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
+  early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
+
+  let control: Awaited<ReturnType<typeof startControlServer>>;
+  try {
+    control = await startControlServer({
+      host: config.control.host,
+      port: config.control.port,
+      allowRemote: config.control.allowRemote,
+      stateDir: config.stateDir,
+      handle: sup,
+      history: logHistory(ring, (unit, q) => readLogLines(config.logs.dir, unit, q)),
+      logger,
+      metrics,
+      metricsPublic: config.metrics.public,
+      reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
+    });
+  } catch (err) {
+    // Nobody could reach or stop this daemon: stop what already started, and say why.
+    const why = err instanceof Error ? err.message : String(err);
+    opts.err.write(`bksup: ${why}; stopping every unit (fix control.host/control.port in ${config.file})\n`);
+    logger.error({ err: why }, 'control server failed: stopping every unit');
+    await sup.shutdown(`control server failed: ${why}`);
+    await store.settled();
+    metrics.close();
+    await files.flush();
+    files.close();
+    logger.flush();
+    if (opts.handleSignals !== false) for (const s of handled) process.off(s, onSignal);
+    process.off('exit', onExit);
+    lock.release();
+    return 1;
+  }
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);
   say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
   // Only to the terminal (never to supervisor.log): a one-time link, useless once opened.
@@ -189,13 +254,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logger.warn({ pausedMs: ms }, msg);
   });
 
-  // Whatever happens, the last lines reach the files.
-  const onExit = (): void => files.flushSync();
-  process.on('exit', onExit);
-
-  const started = sup.startAll(opts.units);
-  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
-  runVerifyWhenHealthy(sup, config, say);
+  runVerifyWhenHealthy(sup, config, say, mask);
   // After the units were asked to start: crawling the watched trees must not delay them.
   await live.start();
   const watched = config.order.filter((n) => config.units[n]!.enabled && config.units[n]!.watch);
@@ -205,7 +264,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   // A bug in the daemon must not leave children behind or logs unwritten.
   const onFatal = (err: unknown): void => {
-    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const text = mask(err instanceof Error ? (err.stack ?? err.message) : String(err));
     opts.err.write(`bksup: internal error, stopping every unit: ${text}\n`);
     logger.fatal({ err: text }, 'internal error: stopping every unit');
     files.flushSync();
@@ -213,12 +272,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       forceKill(sup);
       process.exit(70);
     }, 30_000).unref();
-    void sup.shutdown('supervisor internal error').finally(() => {
-      files.flushSync();
-      logger.flush();
-      lock.release();
-      process.exit(70);
-    });
+    void sup
+      .shutdown('supervisor internal error')
+      // control.json must not outlive the daemon: clients would try a dead port.
+      .finally(() => control.close())
+      .catch(() => undefined)
+      .finally(() => {
+        files.flushSync();
+        logger.flush();
+        lock.release();
+        process.exit(70);
+      });
   };
   if (opts.handleSignals !== false) {
     process.on('uncaughtException', onFatal);
@@ -251,7 +315,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
  * Once every wanted unit is up (healthy, completed or skipped) for the first time, run the
  * config's smoke checks and publish the result on the events stream (the terminal prints it).
  */
-function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (line: string) => void): void {
+function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (line: string) => void, mask: (text: string) => string): void {
   if (config.verify.length === 0) return;
   const UP = new Set(['healthy', 'completed', 'skipped', 'disabled']);
   let done = false;
@@ -262,7 +326,7 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
     off();
     say('bksup: every unit is up; running verify');
     void runVerify(config.verify).then((report) => {
-      sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: r.detail })) });
+      sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: mask(r.detail) })) });
     });
   });
 }

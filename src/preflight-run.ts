@@ -9,6 +9,7 @@ import type { ResolvedConfig } from './config/types.ts';
 import { ComposeProject, detectCompose, dockerReachable } from './compose/driver.ts';
 import { checkPrograms, withPathAdditions, type Problem } from './preflight.ts';
 import { checkEnvFiles } from './preflight-env.ts';
+import { describePortHolders, loopbackPort } from './util/port-holder.ts';
 
 export interface PreflightResult {
   problems: Problem[];
@@ -71,7 +72,8 @@ export async function runPreflight(config: ResolvedConfig, opts: PreflightOption
     if (!u.enabled || u.kind !== 'process' || !u.healthcheck) continue;
     const port = loopbackPort(u.healthcheck.probe);
     if (port !== undefined && !(await portFree(port))) {
-      problems.push({ unit: name, message: `port ${port} is already in use before ${name} started: another copy may still run (stop it), or its health check would pass for the wrong process` });
+      const holder = describePortHolders(port) ?? `port ${port} is in use`;
+      problems.push({ unit: name, message: `${holder}; ${name} would not be able to listen on it, or its health check would pass for the wrong process` });
     }
   }
   return { problems, notes, config: withPathAdditions(config, pathAdditions) };
@@ -82,21 +84,6 @@ const DOCKER_TARGET_VARS = ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_CONFIG', 'D
 
 function dockerTarget(env: Readonly<Record<string, string>>): string {
   return JSON.stringify(DOCKER_TARGET_VARS.map((k) => env[k] ?? null));
-}
-
-function loopbackPort(probe: object): number | undefined {
-  let target: string | undefined;
-  if ('http' in probe && typeof probe.http === 'string') target = probe.http;
-  else if ('tcp' in probe) target = typeof probe.tcp === 'number' ? `tcp://127.0.0.1:${probe.tcp}` : `tcp://${String(probe.tcp)}`;
-  if (!target) return undefined;
-  try {
-    const url = new URL(target);
-    if (!['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'].includes(url.hostname)) return undefined;
-    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-    return Number.isInteger(port) && port > 0 ? port : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function portFree(port: number): Promise<boolean> {

@@ -58,10 +58,15 @@ export class RestartBudget {
     return { action: 'restart', delayMs: this.delayFor(this.#attempt), attempt: this.#attempt };
   }
 
-  /** Exponential backoff with symmetric jitter, clamped to [0, max]. */
+  /**
+   * Exponential backoff with symmetric jitter, clamped to [0, max]. The jitter applies to the
+   * unclamped delay: jittering the clamped one would let the first delay at the cap come out
+   * shorter than the one before it (27 s after 28.2 s with the defaults).
+   */
   delayFor(attempt: number): number {
     const { initialMs, maxMs, factor, jitter } = this.#cfg;
-    const base = Math.min(maxMs, initialMs * factor ** Math.max(0, attempt - 1));
+    let base = initialMs * factor ** Math.max(0, attempt - 1);
+    if (!Number.isFinite(base)) base = maxMs * 2;
     const spread = base * jitter * (2 * this.#random() - 1);
     return Math.max(0, Math.min(maxMs, Math.round(base + spread)));
   }

@@ -17,6 +17,7 @@ import { ComposeProjects, ComposeUnit } from './units/compose.ts';
 import { ProcessUnit } from './units/process.ts';
 import { TaskUnit } from './units/task.ts';
 import type { ControlResult, SupervisorHandle, TerminalLookup, UnitSnapshot } from './units/types.ts';
+import { daemonSecrets } from './util/secrets.ts';
 import type { UnitBase, UnitDeps } from './units/unit.ts';
 import type { StateStore } from './state-store.ts';
 import type { ReloadPlan } from './reload-plan.ts';
@@ -30,6 +31,11 @@ export interface SupervisorOptions {
   /** Task names whose `once` is ignored for this run (`up --rerun`). */
   rerun?: readonly string[];
   random?: () => number;
+  /**
+   * Values to mask everywhere (util/secrets.ts), kept up to date in place on a reload; the daemon
+   * shares the array with its supervisor log. Default: computed from the config.
+   */
+  secrets?: string[];
 }
 
 const SATISFIES: Record<DependencyCondition, readonly UnitStateName[]> = {
@@ -52,6 +58,7 @@ const DEAD_END: readonly UnitStateName[] = ['failed', 'stopped'];
 export class Supervisor implements SupervisorHandle {
   readonly bus: EventBus;
   #config: ResolvedConfig;
+  readonly #secrets: string[];
   readonly #opts: SupervisorOptions;
   readonly #units = new Map<string, UnitBase>();
   readonly #dependents = new Map<string, string[]>();
@@ -72,6 +79,7 @@ export class Supervisor implements SupervisorHandle {
   constructor(opts: SupervisorOptions) {
     this.bus = opts.bus;
     this.#config = opts.config;
+    this.#secrets = opts.secrets ?? daemonSecrets(opts.config);
     this.#opts = opts;
     this.#store = opts.store;
     const rerun = new Set(opts.rerun ?? []);
@@ -95,6 +103,7 @@ export class Supervisor implements SupervisorHandle {
     const cfg = this.#config.units[name]!;
     const base = {
       bus: opts.bus,
+      secrets: this.#secrets,
       holdRestart: (u: string) => this.#holdRestart(u),
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.random ? { random: opts.random } : {}),
@@ -290,6 +299,8 @@ export class Supervisor implements SupervisorHandle {
     await Promise.all([...going].map(stopOne));
     if (this.#shutdown) return;
     this.#config = next;
+    // In place: every unit, the supervisor log and the daemon's own messages share this list.
+    this.#secrets.splice(0, this.#secrets.length, ...daemonSecrets(next));
     for (const n of plan.removed) this.#units.delete(n);
     for (const n of [...plan.changed, ...plan.added]) {
       this.#units.set(n, this.#createUnit(n, false));

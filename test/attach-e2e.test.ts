@@ -6,6 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -161,18 +162,27 @@ it('a non-tty unit or an unknown one is refused with the fix; a dashboard sessio
   expect(piped.code).toBe(1);
   expect(piped.err).toContain('stdin is not a terminal: run bksup attach shell in a terminal');
 
-  // A browser session (the cookie every page of 127.0.0.1 carries along) is refused before the handshake.
+  // A browser session, even on the dashboard's own name and origin, is refused before the handshake.
   const found = await findDaemon(dir);
   if (!found.ok) throw new Error(found.error);
   const { baseUrl, info } = found.daemon;
   const mint = await fetch(`${baseUrl}/api/login-tokens`, { method: 'POST', headers: { authorization: `Bearer ${info.token}` } });
-  const { token } = (await mint.json()) as { token: string };
-  const login = await fetch(`${baseUrl}/login`, { method: 'POST', headers: { origin: baseUrl, 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+  const { token, url } = (await mint.json()) as { token: string; url: string };
+  // The dashboard answers under its own `bksup-<random>.localhost` name: sent as Host to 127.0.0.1.
+  const dash = new URL(url);
+  const login = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: info.port, method: 'POST', path: '/login', headers: { host: dash.host, origin: dash.origin, 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, cookie: String(res.headers['set-cookie'] ?? '').split(';')[0]! });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ token }));
+  });
   expect(login.status).toBe(204);
-  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const cookie = login.cookie;
   const { WebSocket } = await import('ws');
   const refused = await new Promise<string>((resolve) => {
-    const ws = new WebSocket(`${found.daemon.wsUrl}/api/attach?unit=shell`, { headers: { cookie, origin: baseUrl } });
+    const ws = new WebSocket(`${found.daemon.wsUrl}/api/attach?unit=shell`, { headers: { cookie, origin: dash.origin, host: dash.host } });
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));

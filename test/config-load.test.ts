@@ -120,7 +120,7 @@ describe('finding the file', () => {
     expect(byEnv.ok && Object.keys(byEnv.config.units)).toEqual(['byEnv']);
     const byFlag = await loadConfig({ cwd: dir, env, configPath: join(dir, 'flag.config.ts') });
     expect(byFlag.ok && Object.keys(byFlag.config.units)).toEqual(['byFlag']);
-    expect(findConfigFile({ cwd: dir, env: {} })).toEqual({ ok: true, file: join(dir, 'supervisor.config.ts') });
+    expect(findConfigFile({ cwd: dir, env: {} })).toEqual({ ok: true, file: join(dir, 'supervisor.config.ts'), via: 'dir' });
   });
 
   test('no config file', async () => {

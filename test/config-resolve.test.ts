@@ -32,7 +32,7 @@ describe('defaults', () => {
     expect(c.file).toBe(join(dir, 'supervisor.config.ts'));
     expect(c.root).toBe(dir);
     expect(c.stateDir).toBe(join(dir, '.supervisor'));
-    expect(c.logs).toEqual({ dir: join(dir, 'logs'), maxSizeBytes: 10 * 1024 * 1024, keep: 5, ringSize: 10_000 });
+    expect(c.logs).toEqual({ dir: join(dir, 'logs'), maxSizeBytes: 10 * 1024 * 1024, keep: 5, ringSize: 10_000, fileMode: 0o600 });
     expect(c.control).toEqual({ host: '127.0.0.1', port: 0, allowRemote: false });
     expect(c.order).toEqual(['web']);
     expect(c.verify).toEqual([]);
@@ -99,7 +99,7 @@ describe('defaults', () => {
 
   test('restart, stop, logs and control values are converted', () => {
     const c = resolveOk({
-      logs: { dir: '/var/tmp/bk-logs', maxSize: '512KB', keep: 2, ringSize: 100 },
+      logs: { dir: '/var/tmp/bk-logs', maxSize: '512KB', keep: 2, ringSize: 100, fileMode: 0o640 },
       control: { host: '0.0.0.0', port: 4000, allowRemote: true },
       units: {
         a: {
@@ -109,7 +109,7 @@ describe('defaults', () => {
         },
       },
     });
-    expect(c.logs).toEqual({ dir: '/var/tmp/bk-logs', maxSizeBytes: 512 * 1024, keep: 2, ringSize: 100 });
+    expect(c.logs).toEqual({ dir: '/var/tmp/bk-logs', maxSizeBytes: 512 * 1024, keep: 2, ringSize: 100, fileMode: 0o640 });
     expect(c.control).toEqual({ host: '0.0.0.0', port: 4000, allowRemote: true });
     expect(c.units.a?.restart).toEqual({ policy: 'always', initialMs: 1000, maxMs: 60_000, factor: 3, jitter: 0, maxRestarts: 0, windowMs: 3_600_000 });
     expect(c.units.a?.stop).toEqual({ signal: 'SIGINT', timeoutMs: 500 });

@@ -81,6 +81,8 @@ const cases: [string, unknown, string][] = [
   ['backoff initial above max', { units: { w: { command: 'x', restart: { backoff: { initial: '1m', max: '10s' } } } } }, 'units.w.restart.backoff: initial (1m) is longer than max (10s)'],
   ['restart policy typo', { units: { w: { command: 'x', restart: { policy: 'alwyas' } } } }, 'units.w.restart.policy: invalid value "alwyas" (did you mean "always"? valid: always, on-failure, never)'],
   ['bad size', { logs: { maxSize: '10 megs' }, units: { a: { command: 'x' } } }, `logs.maxSize: invalid size "10 megs" (use e.g. '512KB', '10MB', '1GB' or a number of bytes)`],
+  ['world-writable log files', { logs: { fileMode: 0o666 }, units: { a: { command: 'x' } } }, 'logs.fileMode: only the daemon may write its logs: no group or other write bits, got 0o666 (use e.g. 0o640)'],
+  ['log files the owner cannot write', { logs: { fileMode: 0o400 }, units: { a: { command: 'x' } } }, 'logs.fileMode: must let the owner read and write (0o600 at least), got 0o400'],
   ['port out of range', { control: { port: 70000 }, units: { a: { command: 'x' } } }, 'control.port: must be <= 65535, got 70000'],
   ['tcp port out of range', { units: { w: { command: 'x', healthcheck: { tcp: '127.0.0.1:99999' } } } }, 'units.w.healthcheck.tcp: port 99999 out of range 1-65535'],
   [

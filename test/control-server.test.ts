@@ -35,7 +35,7 @@ function recordingLogger(): ControlLogger & { text: () => string } {
   return { info: rec, warn: rec, error: rec, text: () => lines.join('\n') };
 }
 
-async function setup(opts: { maxClients?: number; sup?: FakeSupervisor; logger?: ControlLogger } = {}) {
+async function setup(opts: { maxClients?: number; sup?: FakeSupervisor; logger?: ControlLogger; pendingTimeoutMs?: number } = {}) {
   const sup = opts.sup ?? new FakeSupervisor([{ name: 'postgres', kind: 'compose' }, { name: 'server' }, { name: 'web', state: 'stopped' }]);
   const history = new TestHistory(sup.bus, 1000);
   server = await startControlServer({
@@ -47,6 +47,7 @@ async function setup(opts: { maxClients?: number; sup?: FakeSupervisor; logger?:
     history,
     ...(opts.maxClients ? { maxClients: opts.maxClients } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.pendingTimeoutMs ? { pendingTimeoutMs: opts.pendingTimeoutMs } : {}),
   });
   const s = server;
   const api = (path: string, init: RequestInit & { token?: string | null } = {}): Promise<Response> => {
@@ -269,6 +270,64 @@ describe('HTTP routes', () => {
       req.end();
     });
     expect(status).toBe(413);
+  });
+
+  it('after a 413 the socket is closed, also while the client keeps sending', async () => {
+    const { server: s } = await setup();
+    const dashHost = new URL(s.dashboardUrl).host;
+    // A refused request (wrong Host for the dashboard) with an endless body is cut off the same way.
+    for (const [path, host] of [['/api/units/server/restart', `127.0.0.1:${s.port}`], ['/login', dashHost], ['/login', `127.0.0.1:${s.port}`]] as const) {
+      const sock = connect(s.port, '127.0.0.1');
+      let out = '';
+      sock.on('data', (d: Buffer) => (out += d.toString()));
+      sock.on('error', () => {});
+      const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+      sock.write(`POST ${path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${s.token}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      const chunk = 'x'.repeat(16 * 1024);
+      // Keeps sending (never ends the body) until the server hangs up.
+      const pump = setInterval(() => {
+        if (sock.writable) sock.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+      }, 5);
+      await closed;
+      clearInterval(pump);
+      expect(out, `${path} under ${host}`).toMatch(host === dashHost || path.startsWith('/api') ? /^HTTP\/1.1 413/ : /^HTTP\/1.1 403/);
+    }
+  });
+
+  it('a flood of idle sockets is bounded (oldest closed first) and the token holder is still served', async () => {
+    const { server: s, api } = await setup();
+    const flood: Socket[] = [];
+    let closedByServer = 0;
+    for (let i = 0; i < 1000; i++) {
+      const sock = connect(s.port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.once('close', () => closedByServer++);
+      flood.push(sock);
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    try {
+      await waitFor(() => closedByServer >= 900, { timeout: 30_000, message: `the server closing the flood (${closedByServer} closed)` });
+      expect(s.stats().sockets).toBeLessThanOrEqual(64 + 8);
+      expect(s.stats().evictedSockets).toBeGreaterThanOrEqual(900);
+      for (let i = 0; i < 5; i++) expect((await api('/api/units')).status).toBe(200);
+      const ws = await handshake(`ws://127.0.0.1:${s.port}/api/events`, { authorization: `Bearer ${s.token}` });
+      expect(ws.status).toBe('open');
+      ws.ws.close();
+    } finally {
+      for (const sock of flood) sock.destroy();
+    }
+  });
+
+  it('a socket that never authenticates is closed after pendingTimeoutMs', async () => {
+    const { server: s, api } = await setup({ pendingTimeoutMs: 300 });
+    const idle = connect(s.port, '127.0.0.1');
+    idle.on('error', () => {});
+    const slowloris = connect(s.port, '127.0.0.1');
+    slowloris.on('error', () => {});
+    slowloris.write('GET /api/units HTTP/1.1\r\nHost: x\r\n');
+    await Promise.all([idle, slowloris].map((sock) => new Promise<void>((resolve) => sock.once('close', () => resolve()))));
+    expect(s.stats().pendingSockets).toBe(0);
+    expect((await api('/api/units')).status).toBe(200);
   });
 
   it('garbage on the socket gets 400 and the server keeps serving', async () => {

@@ -48,7 +48,10 @@ async function setup(opts: { metricsPublic?: boolean; sessions?: SessionStore } 
     ...(opts.metricsPublic !== undefined ? { metricsPublic: opts.metricsPublic } : {}),
     ...(opts.sessions ? { sessions: opts.sessions } : {}),
   });
-  return { sup, s: server, origin: `http://127.0.0.1:${server.port}` };
+  // The dashboard's own name (bksup-<random>.localhost:PORT): browsers resolve it to loopback;
+  // node:http connects to 127.0.0.1 and sends it as Host.
+  const host = new URL(server.dashboardUrl).host;
+  return { sup, s: server, origin: server.dashboardUrl, host, h: { host } };
 }
 
 interface RawResponse {
@@ -96,7 +99,7 @@ async function loginToken(s: ControlServer): Promise<LoginTokenResponse> {
 /** Logs in like the login page does; returns the `name=value` to send as Cookie. */
 async function login(s: ControlServer, origin: string): Promise<string> {
   const t = await loginToken(s);
-  const res = await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: t.token }));
+  const res = await http(s.port, 'POST', '/login', { origin, host: new URL(origin).host }, JSON.stringify({ token: t.token }));
   expect(res.status).toBe(204);
   const setCookie = String(res.headers['set-cookie']);
   return setCookie.split(';')[0] as string;
@@ -121,132 +124,159 @@ describe('without the token or a session cookie', () => {
   });
 
   it('the login page and the static files are public, with a strict CSP and no framing', async () => {
-    const { s } = await setup();
-    const page = await http(s.port, 'GET', '/login?t=whatever');
+    const { s, h } = await setup();
+    const page = await http(s.port, 'GET', '/login?t=whatever', h);
     expect(page.status).toBe(200);
     expect(page.headers['content-security-policy']).toMatch(/default-src 'none'; script-src 'self'/);
     expect(page.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.headers['referrer-policy']).toBe('no-referrer');
     expect(page.body).toContain('/assets/login.js');
-    const js = await http(s.port, 'GET', '/assets/app.js');
+    const js = await http(s.port, 'GET', '/assets/app.js', h);
     expect(js.status).toBe(200);
     expect(js.headers['content-type']).toMatch(/^text\/javascript/);
-    const again = await http(s.port, 'GET', '/assets/app.js', { 'if-none-match': String(js.headers.etag) });
+    const again = await http(s.port, 'GET', '/assets/app.js', { ...h, 'if-none-match': String(js.headers.etag) });
     expect(again.status).toBe(304);
   });
 });
 
 describe('login', () => {
   it('a one-time token becomes an HttpOnly SameSite=Strict session cookie, once', async () => {
-    const { s, origin } = await setup();
+    const { s, origin, h } = await setup();
     const t = await loginToken(s);
     expect(t.path).toBe(`/login?t=${t.token}`);
+    expect(t.url).toBe(`${origin}/login?t=${t.token}`);
     expect(t.token).not.toBe(s.token);
     expect(t.expiresAt).toBeGreaterThan(Date.now());
 
-    const res = await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: t.token }));
+    const res = await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: t.token }));
     expect(res.status).toBe(204);
     const setCookie = String(res.headers['set-cookie']);
     expect(setCookie).toMatch(new RegExp(`^${sessionCookieName(s.port)}=[0-9a-f]{64}; HttpOnly; SameSite=Strict; Path=/; Max-Age=\\d+$`));
     expect(setCookie).not.toContain(s.token);
     expect(setCookie).not.toContain(t.token);
 
-    const again = await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: t.token }));
+    const again = await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: t.token }));
     expect(again.status).toBe(401);
     expect(JSON.parse(again.body).error).toMatch(/unknown or was already used.*npx bksup dashboard/);
-    expect((await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: s.token }))).status).toBe(401);
-    expect((await http(s.port, 'POST', '/login', { origin }, '{}')).status).toBe(400);
+    expect((await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: s.token }))).status).toBe(401);
+    expect((await http(s.port, 'POST', '/login', { origin, ...h }, '{}')).status).toBe(400);
   });
 
   it('the cookie opens the page, the API and both WebSockets', async () => {
-    const { s, origin } = await setup();
+    const { s, origin, h } = await setup();
     const cookie = await login(s, origin);
-    const page = await http(s.port, 'GET', '/', { cookie });
+    const page = await http(s.port, 'GET', '/', { cookie, ...h });
     expect(page.status).toBe(200);
     expect(page.body).toContain('/assets/app.js');
     expect(page.headers['content-security-policy']).toContain("connect-src 'self'");
-    const units = await http(s.port, 'GET', '/api/units', { cookie });
+    const units = await http(s.port, 'GET', '/api/units', { cookie, ...h });
     expect(JSON.parse(units.body).map((u: { name: string }) => u.name)).toEqual(['postgres', 'server']);
-    const graph = await http(s.port, 'GET', '/api/graph', { cookie });
+    const graph = await http(s.port, 'GET', '/api/graph', { cookie, ...h });
     expect(JSON.parse(graph.body)).toEqual({ levels: [['postgres', 'server']], edges: [] });
-    expect((await http(s.port, 'GET', '/metrics', { cookie })).status).toBe(200);
-    const ev = await wsHandshake(`ws://127.0.0.1:${s.port}/api/events`, { cookie, origin });
+    expect((await http(s.port, 'GET', '/metrics', { cookie, ...h })).status).toBe(200);
+    const ev = await wsHandshake(`ws://127.0.0.1:${s.port}/api/events`, { cookie, origin, ...h });
     expect(ev.status).toBe('open');
     expect(JSON.parse(ev.first as string)).toMatchObject({ type: 'snapshot' });
-    const logs = await wsHandshake(`ws://127.0.0.1:${s.port}/api/logs?units=server&follow=1`, { cookie, origin: `http://localhost:${s.port}` });
+    const logs = await wsHandshake(`ws://127.0.0.1:${s.port}/api/logs?units=server&follow=1`, { cookie, origin, ...h });
     expect(logs.status).toBe('open');
   });
 
   it('a cookie alone never acts: unsafe methods need our Origin; a session cannot mint logins', async () => {
-    const { s, origin, sup } = await setup();
+    const { s, origin, sup, h } = await setup();
     const cookie = await login(s, origin);
-    const post = (headers: Record<string, string>) => http(s.port, 'POST', '/api/units/server/restart', { cookie, ...headers });
+    const post = (headers: Record<string, string>) => http(s.port, 'POST', '/api/units/server/restart', { cookie, ...h, ...headers });
     expect((await post({})).status).toBe(403);
     expect((await post({ origin: 'http://127.0.0.1:3011' })).status).toBe(403);
+    // The address the daemon listens on is not the dashboard's origin either.
+    expect((await post({ origin: `http://127.0.0.1:${s.port}` })).status).toBe(403);
     expect((await post({ origin: 'http://evil.example' })).status).toBe(403);
     expect(sup.calls).toEqual([]);
     expect((await post({ origin })).status).toBe(200);
     expect(sup.calls).toEqual(['restart server']);
-    const mint = await http(s.port, 'POST', '/api/login-tokens', { cookie, origin });
+    const mint = await http(s.port, 'POST', '/api/login-tokens', { cookie, origin, ...h });
     expect(mint.status).toBe(403);
     expect(JSON.parse(mint.body).error).toMatch(/holders of the control token/);
   });
 
   it('cross-origin WebSockets are refused, with the cookie or not', async () => {
-    const { s, origin } = await setup();
+    const { s, origin, h } = await setup();
     const cookie = await login(s, origin);
     const url = `ws://127.0.0.1:${s.port}/api/events`;
-    // Another port of the same host is the same *site*: the browser sends the cookie along.
-    expect((await wsHandshake(url, { cookie, origin: 'http://127.0.0.1:3011' })).status).toBe(403);
-    expect((await wsHandshake(url, { cookie, origin: 'http://evil.example' })).status).toBe(403);
-    expect((await wsHandshake(`ws://127.0.0.1:${s.port}/api/logs`, { cookie, origin: 'null' })).status).toBe(403);
+    expect((await wsHandshake(url, { cookie, ...h, origin: 'http://127.0.0.1:3011' })).status).toBe(403);
+    expect((await wsHandshake(url, { cookie, ...h, origin: `http://127.0.0.1:${s.port}` })).status).toBe(403);
+    expect((await wsHandshake(url, { cookie, ...h, origin: 'http://evil.example' })).status).toBe(403);
+    expect((await wsHandshake(`ws://127.0.0.1:${s.port}/api/logs`, { cookie, ...h, origin: 'null' })).status).toBe(403);
     // A cookie without any Origin is not a browser on our page either.
-    expect((await wsHandshake(url, { cookie })).status).toBe(403);
+    expect((await wsHandshake(url, { cookie, ...h })).status).toBe(403);
   });
 
-  it('the cookie counts only under our own Host (DNS rebinding), and the public parts too', async () => {
-    const { s, origin } = await setup();
-    const cookie = await login(s, origin);
-    expect((await http(s.port, 'GET', '/api/units', { cookie, host: `evil.example:${s.port}` })).status).toBe(401);
-    expect((await http(s.port, 'GET', '/login', { host: `evil.example:${s.port}` })).status).toBe(403);
-    expect((await http(s.port, 'GET', '/api/units', { cookie, host: `localhost:${s.port}` })).status).toBe(200);
+  it('the cookie is host-only and counts only under the dashboard\'s own name (not 127.0.0.1, not localhost, not a rebinding name)', async () => {
+    const { s, origin, h, host } = await setup();
+    expect(host).toMatch(new RegExp(`^bksup-[0-9a-f]{16}\\.localhost:${s.port}$`));
+    const t = await loginToken(s);
+    const res = await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: t.token }));
+    expect(String(res.headers['set-cookie'])).not.toMatch(/domain=/i); // host-only: never sent to another name
+    const cookie = String(res.headers['set-cookie']).split(';')[0] as string;
+    for (const other of [`127.0.0.1:${s.port}`, `localhost:${s.port}`, `[::1]:${s.port}`, `evil.example:${s.port}`, `bksup-0000000000000000.localhost:${s.port}`]) {
+      expect((await http(s.port, 'GET', '/api/units', { cookie, host: other })).status, other).toBe(401);
+      expect((await http(s.port, 'GET', '/login', { host: other })).status, other).toBe(403);
+    }
+    expect((await http(s.port, 'GET', '/api/units', { cookie, ...h })).status).toBe(200);
+    // Two daemons never share a name.
+    const second = await startControlServer({ host: '127.0.0.1', port: 0, allowRemote: false, stateDir: join(dir, 'second'), handle: new FakeSupervisor([{ name: 'a' }]), history: new TestHistory(new FakeSupervisor([{ name: 'a' }]).bus, 10) });
+    expect(new URL(second.dashboardUrl).hostname).not.toBe(new URL(origin).hostname);
+    await second.close();
     // Another daemon's cookie (another port) or a made-up one is nobody.
     const value = cookie.split('=')[1] as string;
-    expect((await http(s.port, 'GET', '/api/units', { cookie: `${sessionCookieName(s.port + 1)}=${value}` })).status).toBe(401);
-    expect((await http(s.port, 'GET', '/api/units', { cookie: `${sessionCookieName(s.port)}=${'0'.repeat(64)}` })).status).toBe(401);
+    expect((await http(s.port, 'GET', '/api/units', { ...h, cookie: `${sessionCookieName(s.port + 1)}=${value}` })).status).toBe(401);
+    expect((await http(s.port, 'GET', '/api/units', { ...h, cookie: `${sessionCookieName(s.port)}=${'0'.repeat(64)}` })).status).toBe(401);
+  });
+
+  it('a login link under 127.0.0.1 is sent on to the dashboard\'s name only while its token is valid (and not used up by that)', async () => {
+    const { s, origin, h } = await setup();
+    const t = await loginToken(s);
+    const redirect = await http(s.port, 'GET', t.path);
+    expect(redirect.status).toBe(307);
+    expect(redirect.headers.location).toBe(`${origin}${t.path}`);
+    expect((await http(s.port, 'GET', '/login?t=' + '0'.repeat(64))).status).toBe(403);
+    expect((await http(s.port, 'GET', '/login')).status).toBe(403);
+    expect((await http(s.port, 'POST', '/login', { origin: `http://127.0.0.1:${s.port}` }, JSON.stringify({ token: t.token }))).status).toBe(403);
+    expect((await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: t.token }))).status).toBe(204);
+    expect((await http(s.port, 'GET', t.path)).status).toBe(403);
   });
 
   it('log out ends the session and clears the cookie', async () => {
-    const { s, origin } = await setup();
+    const { s, origin, h } = await setup();
     const cookie = await login(s, origin);
-    const out = await http(s.port, 'POST', '/logout', { cookie, origin });
+    expect((await http(s.port, 'GET', '/api/units', { cookie, ...h })).status).toBe(200);
+    const out = await http(s.port, 'POST', '/logout', { cookie, origin, ...h });
     expect(out.status).toBe(204);
     expect(String(out.headers['set-cookie'])).toMatch(/Max-Age=0/);
-    expect((await http(s.port, 'GET', '/api/units', { cookie })).status).toBe(401);
+    expect((await http(s.port, 'GET', '/api/units', { cookie, ...h })).status).toBe(401);
   });
 
   it('login tokens and sessions expire', async () => {
     let now = 1_000_000;
     const sessions = new SessionStore({ now: () => now, sessionTtlMs: 60_000 });
-    const { s, origin } = await setup({ sessions });
+    const { s, origin, h } = await setup({ sessions });
     const stale = await loginToken(s);
     now += 2 * 60_000 + 1;
-    const late = await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: stale.token }));
+    const late = await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: stale.token }));
     expect(late.status).toBe(401);
     expect(JSON.parse(late.body).error).toMatch(/expired/);
     const cookie = await login(s, origin);
-    expect((await http(s.port, 'GET', '/api/units', { cookie })).status).toBe(200);
+    expect((await http(s.port, 'GET', '/api/units', { cookie, ...h })).status).toBe(200);
     now += 60_000;
-    expect((await http(s.port, 'GET', '/api/units', { cookie })).status).toBe(401);
+    expect((await http(s.port, 'GET', '/api/units', { cookie, ...h })).status).toBe(401);
   });
 
   it('loginUrl is a working one-time link on this server', async () => {
-    const { s, origin } = await setup();
+    const { s, origin, h } = await setup();
     const url = new URL(s.loginUrl());
     expect(url.origin).toBe(origin);
     expect(url.pathname).toBe('/login');
-    const res = await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: url.searchParams.get('t') }));
+    const res = await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: url.searchParams.get('t') }));
     expect(res.status).toBe(204);
   });
 });
@@ -273,7 +303,7 @@ describe('metrics.public', () => {
 
 describe('bksup dashboard', () => {
   it('prints a working one-time link of the running daemon', async () => {
-    const { s, origin } = await setup();
+    const { s, origin, h } = await setup();
     const out = new PassThrough();
     const err = new PassThrough();
     let text = '';
@@ -281,7 +311,7 @@ describe('bksup dashboard', () => {
     expect(await dashboardCommand(dir, { out, err })).toBe(0);
     const url = new URL(text.trim());
     expect(url.origin).toBe(origin);
-    const res = await http(s.port, 'POST', '/login', { origin }, JSON.stringify({ token: url.searchParams.get('t') }));
+    const res = await http(s.port, 'POST', '/login', { origin, ...h }, JSON.stringify({ token: url.searchParams.get('t') }));
     expect(res.status).toBe(204);
   });
 

@@ -11,7 +11,7 @@
 //   follow the server's logs: a line it prints after the page loaded shows up; filter highlights
 //   100,000 lines of history: all held, only the visible rows in the DOM, filter finds one line
 //   flood while the page is paused (debugger): the server drops lines for it → a gap row
-//   a page of another origin (same site: the cookie rides along) gets no WebSocket and cannot act
+//   another server on 127.0.0.1 and its page: no session cookie reaches it, no WebSocket, no action
 //   without the cookie: 401 and the page that says how to log in
 //
 // Screenshots go to $BKSUP_SCREENSHOTS (default <tmp>/bksup-dashboard-screenshots).
@@ -19,7 +19,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -71,6 +71,22 @@ async function unit(name: string): Promise<UnitRow> {
   const r = rows.find((u) => u.name === name);
   if (!r) throw new Error(`no unit ${name}`);
   return r;
+}
+
+/**
+ * A request to the dashboard under its own name (`bksup-<random>.localhost`, which Chromium
+ * resolves to loopback and Node does not): to 127.0.0.1 with that name as Host, or any other
+ * Host and headers a replaying attacker would forge.
+ */
+function dash(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: control().port, method, path, headers: { host: new URL(base).host, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function daemonLog(): string {
@@ -180,7 +196,8 @@ describe('the dashboard in Chromium on the demo stack', () => {
     expect(r.code, r.stderr).toBe(0);
     const link = r.stdout.trim();
     const c = control();
-    expect(link).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${c.port}/login\\?t=[0-9a-f]{64}$`));
+    // Under the daemon's own host name, never 127.0.0.1: a cookie set there would reach every local server.
+    expect(link).toMatch(new RegExp(`^http://bksup-[0-9a-f]{16}\\.localhost:${c.port}/login\\?t=[0-9a-f]{64}$`));
     expect(link).not.toContain(c.token);
     base = new URL(link).origin;
 
@@ -189,7 +206,9 @@ describe('the dashboard in Chromium on the demo stack', () => {
     await page.locator('#graph g.node').first().waitFor();
     const cookies = await ctx!.cookies(base);
     expect(cookies).toHaveLength(1);
-    expect(cookies[0]).toMatchObject({ name: `bksup_session_${c.port}`, httpOnly: true, sameSite: 'Strict', path: '/' });
+    // Host-only (no leading dot): sent to this name only.
+    expect(cookies[0]).toMatchObject({ name: `bksup_session_${c.port}`, domain: new URL(base).hostname, httpOnly: true, sameSite: 'Strict', path: '/' });
+    expect(await ctx!.cookies(`http://127.0.0.1:${c.port}`)).toEqual([]);
     expect(cookies[0]!.value).not.toBe(c.token);
     expect(await page.evaluate(() => (globalThis as unknown as BrowserWindow).document.cookie)).toBe(''); // HttpOnly: no script can read it
     // The token is gone from the address bar and from the history entries.
@@ -202,10 +221,10 @@ describe('the dashboard in Chromium on the demo stack', () => {
     expect(printed, daemonLog()).not.toBeNull();
     const upToken = new URL(printed![1]!).searchParams.get('t');
     expect(readFileSync(join(dir, 'logs', 'supervisor.log'), 'utf8')).not.toContain(upToken);
-    const viaUp = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ token: upToken }) });
+    const viaUp = await dash('POST', '/login', { origin: base }, JSON.stringify({ token: upToken }));
     expect(viaUp.status).toBe(204);
     // Used once: the same link again does not log anyone in.
-    const again = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base }, body: JSON.stringify({ token: new URL(link).searchParams.get('t') }) });
+    const again = await dash('POST', '/login', { origin: base }, JSON.stringify({ token: new URL(link).searchParams.get('t') }));
     expect(again.status).toBe(401);
   }, 60_000);
 
@@ -401,44 +420,69 @@ describe('the dashboard in Chromium on the demo stack', () => {
     await shot('06-gap', { selector: '#logs-panel' });
   }, 120_000);
 
-  it('a page of another origin on the same host gets no WebSocket and cannot act, cookie or not', async () => {
-    otherSite = createServer((_req, res) => {
+  it('another server on 127.0.0.1 and its pages get nothing usable: no cookie, no WebSocket, no action, and a replay of what they got fails', async () => {
+    // What a dev server's request log would keep: every header of every request it received.
+    const received: IncomingHttpHeaders[] = [];
+    otherSite = createServer((req, res) => {
+      received.push(req.headers);
       res.writeHead(200, { 'content-type': 'text/html' });
-      res.end('<!doctype html><title>another app</title><p>another app on this machine</p>');
+      res.end('<!doctype html><title>another app</title><p>another app on this machine</p><img src="/pixel.png">');
     });
     const otherPort = await freePort();
     await new Promise<void>((r) => otherSite!.listen(otherPort, '127.0.0.1', r));
+    const c = control();
     const other = await ctx!.newPage();
     try {
+      // The browser is logged in to the dashboard (first test) and visits the other app.
+      expect((await ctx!.cookies(base)).map((k) => k.name)).toEqual([`bksup_session_${c.port}`]);
       await other.goto(`http://127.0.0.1:${otherPort}/`);
-      const c = control();
-      const result = await other.evaluate(async (port) => {
-        const ws = await new Promise<string>((resolve) => {
-          const s = new WebSocket(`ws://127.0.0.1:${port}/api/events`);
-          s.onopen = () => resolve('open');
-          s.onerror = () => resolve('error');
-          s.onclose = () => resolve('closed');
-        });
-        // A "simple" cross-origin POST reaches the server (no preflight): the Origin check must refuse it.
-        await fetch(`http://127.0.0.1:${port}/api/units/web/stop`, { method: 'POST', mode: 'no-cors', credentials: 'include' }).catch(() => undefined);
-        const read = await fetch(`http://127.0.0.1:${port}/api/units`, { credentials: 'include' }).then(
-          () => 'read',
-          () => 'blocked',
-        );
-        return { ws, read };
-      }, c.port);
-      expect(result.ws).not.toBe('open');
+      await other.evaluate(() => fetch('/api/whatever', { credentials: 'include' }).then((r) => r.text()));
+      const result = await other.evaluate(
+        async ({ port, dashOrigin }) => {
+          const tryWs = (url: string): Promise<string> =>
+            new Promise<string>((resolve) => {
+              const s = new WebSocket(url);
+              s.onopen = () => resolve('open');
+              s.onerror = () => resolve('error');
+              s.onclose = () => resolve('closed');
+            });
+          const ws = [await tryWs(`ws://127.0.0.1:${port}/api/events`), await tryWs(`${dashOrigin.replace('http', 'ws')}/api/events`)];
+          // "Simple" cross-origin POSTs reach the server (no preflight): they must not act.
+          for (const o of [`http://127.0.0.1:${port}`, dashOrigin]) {
+            await fetch(`${o}/api/units/web/stop`, { method: 'POST', mode: 'no-cors', credentials: 'include' }).catch(() => undefined);
+          }
+          const read = await fetch(`${dashOrigin}/api/units`, { credentials: 'include' }).then(
+            () => 'read',
+            () => 'blocked',
+          );
+          return { ws, read };
+        },
+        { port: c.port, dashOrigin: base },
+      );
+      expect(result.ws).toEqual(['error', 'error']);
       expect(result.read).toBe('blocked');
-      expect((await unit('web')).state).toBe('healthy');
+      expect(['stopping', 'stopped'], 'web was not stopped').not.toContain((await unit('web')).state);
+
+      expect(received.length).toBeGreaterThanOrEqual(2);
+      const cookies = received.map((h) => h.cookie ?? '');
+      expect(cookies.filter((k) => k.includes('bksup_session')), 'session cookies the other server received').toEqual([]);
+      // Whatever it did get, replayed with curl-style forged Host and Origin, opens nothing.
+      for (const h of received) {
+        const replay = { ...(h.cookie ? { cookie: h.cookie } : {}), origin: base };
+        expect((await dash('GET', '/api/units', replay)).status).toBe(401);
+        expect((await dash('POST', '/api/units/web/stop', replay)).status).toBe(401);
+        expect((await dash('GET', '/api/units', { ...replay, host: `127.0.0.1:${c.port}`, origin: `http://127.0.0.1:${c.port}` })).status).toBe(401);
+      }
+      expect(['stopping', 'stopped'], 'web was not stopped').not.toContain((await unit('web')).state);
     } finally {
       await other.close();
     }
   }, 60_000);
 
   it('without the cookie the page answers 401 and says how to log in; with it, all is there', async () => {
-    const res = await fetch(`${base}/`, { headers: { accept: 'text/html' } });
+    const res = await dash('GET', '/', { accept: 'text/html' });
     expect(res.status).toBe(401);
-    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    expect((await dash('GET', '/metrics')).status).toBe(401);
     await ctx!.clearCookies();
     const answer = await page.goto(`${base}/`);
     expect(answer?.status()).toBe(401);

@@ -120,8 +120,14 @@ describe('no process escapes its unit', () => {
     // A unit (a process, a task) that exits after daemonizing stops its daemon (SIGTERM ignored:
     // SIGKILL after the unit's 500 ms).
     await allGone(exited, 'the unit exited');
-    const rows = new Map((await d.units()).map((r) => [r.name, r.state]));
-    expect([rows.get('exits'), rows.get('task')]).toEqual(['stopped', 'completed']);
+    // The states follow the exits (the unit is done once its sweep has ended the daemon it left).
+    await waitFor(
+      async () => {
+        const rows = new Map((await d.units()).map((r) => [r.name, r.state]));
+        return rows.get('exits') === 'stopped' && rows.get('task') === 'completed';
+      },
+      { timeout: 30_000, message: 'exits stopped and task completed' },
+    );
 
     await post(d, 'restart', PATTERNS);
     await allGone(first, 'restart');

@@ -147,6 +147,22 @@ describe('HealthMonitor (virtual clock)', () => {
     m.stop();
   });
 
+  it('a failure of its own (a client timeout) from an attempt that straddled a pause is checked once more', async () => {
+    // The probe's own 2 s timer runs out during the pause: its failure arrives 30 s late.
+    const { sched, rec, m } = monitor([pass(), { takeMs: 1500, then: { ok: false, reason: 'connect timed out' } }, pass()], {
+      timeoutMs: 2000,
+      intervalMs: 1000,
+      retries: 1,
+    });
+    m.start();
+    await sched.advance(1200);
+    await sched.pause(30_000);
+    await sched.advance(10);
+    expect(rec.events).toEqual(['0: healthy']);
+    expect(rec.progress.map((r) => r.ok)).toEqual([true, true]);
+    m.stop();
+  });
+
   it('a probe that ignores the abort is abandoned ABANDON_GRACE_MS later', async () => {
     const { sched, rec, m, rel } = monitor([pass(), 'ignore-abort'], { timeoutMs: 2000, intervalMs: 1000, retries: 1 });
     m.start();

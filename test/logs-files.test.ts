@@ -282,6 +282,44 @@ describe('LogFiles', () => {
     await files.close();
   });
 
+  it('keeps logs private (dir 0700, files 0600, whatever the umask) and tightens files an earlier run left readable', async () => {
+    const dir = path.join(tmp, 'logs');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'db.log'), 'x\n'.repeat(600), { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, 'db.log.1'), 'older\n', { mode: 0o644 });
+    fs.chmodSync(path.join(dir, 'db.log'), 0o644);
+    fs.chmodSync(path.join(dir, 'db.log.1'), 0o644);
+    const previous = process.umask(0o000);
+    try {
+      const { bus, files } = setup({ dir: path.join(tmp, 'fresh', 'logs'), maxSizeBytes: 1000, keep: 2 });
+      bus.publishLogs({ unit: 'web', stream: 'stdout', firstSeq: 1, ts: 0, lines: Array.from({ length: 60 }, (_, i) => `line ${i}`) });
+      await files.flush();
+      const fresh = path.join(tmp, 'fresh', 'logs');
+      expect((fs.statSync(fresh).mode & 0o777).toString(8)).toBe('700');
+      expect(fs.readdirSync(fresh).sort()).toEqual(['web.log', 'web.log.1', 'web.log.2']);
+      for (const f of fs.readdirSync(fresh)) expect((fs.statSync(path.join(fresh, f)).mode & 0o777).toString(8), f).toBe('600');
+      await files.close();
+
+      const old = setup({ maxSizeBytes: 1000, keep: 2 });
+      old.bus.publishLogs({ unit: 'db', stream: 'stdout', firstSeq: 1, ts: 0, lines: ['new'] });
+      await old.files.flush();
+      for (const f of fs.readdirSync(dir)) expect((fs.statSync(path.join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
+      await old.files.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it('logs.fileMode relaxes it: 0o640 gives group-readable files and a group-searchable dir', async () => {
+    const dir = path.join(tmp, 'shared', 'logs');
+    const { bus, files } = setup({ dir, fileMode: 0o640 });
+    bus.publishLogs({ unit: 'web', stream: 'stdout', firstSeq: 1, ts: 0, lines: ['a'] });
+    await files.flush();
+    expect((fs.statSync(dir).mode & 0o777).toString(8)).toBe('750');
+    expect((fs.statSync(path.join(dir, 'web.log')).mode & 0o777).toString(8)).toBe('640');
+    await files.close();
+  });
+
   it('when rotation fails, reports it once and keeps every line in the live file', async () => {
     const dir = path.join(tmp, 'logs');
     // A non-empty directory where unit.log.1 should go: rename fails (EISDIR/ENOTEMPTY), even as root.
@@ -346,6 +384,8 @@ describe('LogFiles', () => {
     expect(files.stats('flood')!.pendingBytes).toBeLessThanOrEqual(10_000);
     fs.rmSync(dir);
     await waitFor(() => files.stats('flood')!.pendingBytes === 0 && !files.stats('flood')!.failing, { message: 'backlog written' });
+    // pendingBytes is 0 as soon as the backlog is handed to the write: wait for the write itself.
+    await files.flush();
     const recs = records(path.join(dir, 'flood.log'));
     // The newest lines survive, contiguous up to the last one.
     expect(recs.length).toBe(seq - 1 - dropped);

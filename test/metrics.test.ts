@@ -48,7 +48,7 @@ describe('SupervisorMetrics on a real bus', () => {
     bus.publishEvent({ type: 'state', unit: 'web', kind: 'process', state: 'backoff', prev: 'running', ts: Date.now(), exitCode: 3 });
     bus.publishEvent({ type: 'state', unit: 'postgres', kind: 'compose', state: 'backoff', prev: 'running', ts: Date.now(), exitCode: null, signal: 'SIGKILL' });
 
-    const text = await m.render({ logClients: [], eventClients: 2, sockets: 3, droppedLinesTotal: 17 });
+    const text = await m.render({ logClients: [], eventClients: 2, sockets: 3, pendingSockets: 1, evictedSockets: 0, droppedLinesTotal: 17 });
     expectValid(text);
     const f = parseMetrics(text);
     expect(value(f, 'bksup_log_lines_total', { unit: 'server', stream: 'stdout' })).toBe(3);

@@ -20,13 +20,27 @@ describe('RestartBudget', () => {
   });
 
   it('delays strictly grow even with worst-case jitter', () => {
-    const b = new RestartBudget(base);
-    for (let a = 1; a < 8; a++) {
-      const hiPrev = base.initialMs * 2 ** (a - 1) * 1.1;
-      const loNext = base.initialMs * 2 ** a * 0.9;
-      expect(loNext).toBeGreaterThan(hiPrev);
-      expect(b.delayFor(a)).toBeGreaterThan(0);
+    // The worst case for growth: one delay jittered fully up, the next fully down.
+    const high = new RestartBudget(base, () => 1);
+    const low = new RestartBudget(base, () => 0);
+    for (let a = 1; high.delayFor(a) < base.maxMs; a++) {
+      expect(low.delayFor(a + 1), `attempt ${a + 1} at -jitter vs attempt ${a} at +jitter`).toBeGreaterThan(high.delayFor(a));
     }
+    // The same through decide(), with the random source alternating between its extremes.
+    let flip = false;
+    const alternating = new RestartBudget(base, () => {
+      flip = !flip;
+      return flip ? 1 : 0;
+    });
+    const delays: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const d = alternating.decide({ failed: true, ranMs: 10, now: i * 10 });
+      if (d.action === 'restart') delays.push(d.delayMs);
+    }
+    const belowMax = delays.filter((d) => d < base.maxMs);
+    expect(belowMax.length).toBeGreaterThanOrEqual(8);
+    for (let i = 1; i < belowMax.length; i++) expect(belowMax[i]).toBeGreaterThan(belowMax[i - 1]!);
+    expect(delays.at(-1)).toBe(base.maxMs);
   });
 
   it('gives up after maxRestarts restarts inside the window', () => {

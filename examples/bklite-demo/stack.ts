@@ -11,6 +11,7 @@
 import { join, relative, resolve } from 'node:path';
 import type { UserConfig } from '../../src/index.ts';
 import { bkliteVerify } from '../bklite/checks.ts';
+import { choosePgData } from './pg-data.ts';
 
 /** This directory: the stand-in programs, the migrations. */
 export const DEMO_DIR = import.meta.dirname;
@@ -95,7 +96,9 @@ export function demoConfig(opts: DemoOptions): UserConfig {
   const s = demoSettings(opts);
   const bin = (name: string): string => join(DEMO_DIR, 'bin', name);
   const node = process.execPath;
-  const pgData = join(s.dataDir, 'pg');
+  // Not always under dataDir: as root, PostgreSQL's account may not reach it (see pg-data.ts).
+  const pg = choosePgData(s.dataDir, bin('pg.sh'));
+  const pgData = pg.dir;
   const redisDir = join(s.dataDir, 'redis');
   // `once.inputs` are globs relative to root; the migrations live next to this file.
   const migrations = relative(opts.root, join(DEMO_DIR, 'migrations')).split('\\').join('/') || '.';
@@ -120,10 +123,10 @@ export function demoConfig(opts: DemoOptions): UserConfig {
         // Not `once`: a deleted data directory must be noticed on the next `up`, whatever the
         // fingerprint says; the script's own check (PG_VERSION present) is the truth and is quick.
         command: [node, bin('pg-initdb.mjs')],
-        env: { PGDATA: pgData },
+        env: { PGDATA: pgData, ...(pg.note ? { BKLITE_DEMO_PGDATA_NOTE: pg.note } : {}) },
       },
       postgres: {
-        description: 'PostgreSQL (as the compose service in BK-Lite; here the real server as a process)',
+        description: `PostgreSQL (as the compose service in BK-Lite; here the real server as a process), data in ${pgData}`,
         // exec all the way down (sh → setpriv → postgres): postgres itself is the supervised
         // process and its group leader, so the stop signal reaches the postmaster, and SIGINT is
         // its "fast shutdown" (SIGTERM would wait for every client to disconnect).

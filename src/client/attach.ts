@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { ATTACH_PATH, DETACH_KEY, DETACH_KEY_NAME, MAX_INPUT_FRAME, parseAttachServerFrame, type AttachClientFrame } from '../control/attach-protocol.ts';
 import { CLOSE } from '../control/protocol.ts';
-import { findDaemon } from './daemon.ts';
+import { findDaemon, type DaemonDir } from './daemon.ts';
 import { STYLE, painter } from './format.ts';
 
 /** The user's terminal: process.stdin/stdout in the CLI. */
@@ -24,7 +24,7 @@ export interface AttachIO {
   signal?: AbortSignal;
 }
 
-export async function attachCommand(dir: string, unit: string, io: AttachIO): Promise<number> {
+export async function attachCommand(dir: DaemonDir, unit: string, io: AttachIO): Promise<number> {
   if (!io.stdin.isTTY || !io.stdin.setRawMode) {
     io.err.write(`attach: stdin is not a terminal: run bksup attach ${unit} in a terminal (it passes every key, Ctrl-C too, to the unit)\n`);
     return 1;

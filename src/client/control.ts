@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { readControlFile } from '../control/control-file.ts';
 import type { UnitAction } from '../control/protocol.ts';
 import { isAlive } from '../util/proc.ts';
-import { STATE_DIR, apiRequest, findDaemon } from './daemon.ts';
+import { STATE_DIR, apiRequest, findDaemon, placeOf, type DaemonDir } from './daemon.ts';
 import { STYLE, errStream, painter, useColor, type ClientIO } from './format.ts';
 
 /** Asks for the action on each unit in turn. Exit code 1 if any was refused or failed. */
-export async function controlCommand(dir: string, action: UnitAction, units: readonly string[], io: ClientIO): Promise<number> {
+export async function controlCommand(dir: DaemonDir, action: UnitAction, units: readonly string[], io: ClientIO): Promise<number> {
   const err = errStream(io);
   if (units.length === 0) {
     err.write(`${action}: name at least one unit (see bksup status)\n`);
@@ -43,7 +43,7 @@ export interface DownOptions {
  * Asks the daemon to shut down, then waits until it is gone: its control.json removed (or
  * replaced by another daemon's) or its process dead. Exit code 0 once it is, 1 otherwise.
  */
-export async function downCommand(dir: string, io: ClientIO, opts: DownOptions = {}): Promise<number> {
+export async function downCommand(dir: DaemonDir, io: ClientIO, opts: DownOptions = {}): Promise<number> {
   const err = errStream(io);
   const found = await findDaemon(dir);
   if (!found.ok) {
@@ -61,7 +61,7 @@ export async function downCommand(dir: string, io: ClientIO, opts: DownOptions =
   const pollMs = opts.pollMs ?? 100;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const current = await readControlFile(join(dir, STATE_DIR));
+    const current = await readControlFile(join(placeOf(dir).root, STATE_DIR));
     const fileGone = !current.ok ? current.reason === 'missing' : current.info.token !== info.token;
     if (fileGone || !isAlive(info.pid)) {
       io.out.write('supervisor stopped\n');

@@ -3,7 +3,7 @@
 // page trades it for a session cookie and removes it from the address bar.
 
 import type { LoginTokenResponse } from '../control/protocol.ts';
-import { apiRequest, findDaemon } from './daemon.ts';
+import { apiRequest, findDaemon, type DaemonDir } from './daemon.ts';
 import { errStream, type ClientIO } from './format.ts';
 
 function isLoginToken(v: unknown): v is LoginTokenResponse {
@@ -13,7 +13,7 @@ function isLoginToken(v: unknown): v is LoginTokenResponse {
 }
 
 /** Exit code 0 with the URL on stdout (alone on its line, for scripts), 1 otherwise. */
-export async function dashboardCommand(dir: string, io: ClientIO): Promise<number> {
+export async function dashboardCommand(dir: DaemonDir, io: ClientIO): Promise<number> {
   const err = errStream(io);
   const found = await findDaemon(dir);
   if (!found.ok) {
@@ -31,7 +31,7 @@ export async function dashboardCommand(dir: string, io: ClientIO): Promise<numbe
   }
   const now = (io.now ?? Date.now)();
   const secs = Math.max(0, Math.round((res.body.expiresAt - now) / 1000));
-  io.out.write(`${found.daemon.baseUrl}${res.body.path}\n`);
+  io.out.write(`${typeof res.body.url === 'string' && res.body.url.startsWith('http://') ? res.body.url : `${found.daemon.baseUrl}${res.body.path}`}\n`);
   err.write(`open this link in a browser on this machine: it works once, within ${secs} s (run bksup dashboard again for a new one)\n`);
   return 0;
 }

@@ -14,7 +14,7 @@
 import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { CLOSE, parseLogsFrame, type GapFrame, type HelloFrame, type WireLogLine } from '../control/protocol.ts';
-import { findDaemon, type Daemon } from './daemon.ts';
+import { findDaemon, type Daemon, type DaemonDir } from './daemon.ts';
 import { STYLE, errStream, painter, unitColor, useColor, type ClientIO, type Paint } from './format.ts';
 
 export const DEFAULT_TAIL = 100;
@@ -204,7 +204,7 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /** Exit code: 0 when the history was printed (or a follow was ended by `io.signal`), else 1. */
-export async function logsCommand(dir: string, units: readonly string[], opts: LogsOptions, io: LogsIO): Promise<number> {
+export async function logsCommand(dir: DaemonDir, units: readonly string[], opts: LogsOptions, io: LogsIO): Promise<number> {
   const err = errStream(io);
   if (opts.n !== undefined && !(Number.isInteger(opts.n) && opts.n >= 0)) {
     err.write(`logs: -n must be a whole number of lines (0 or more), got ${String(opts.n)}\n`);

@@ -2,7 +2,7 @@
 // `GET /api/units`. PROCS counts every live process of a unit, detached ones included.
 
 import type { UnitSnapshot } from '../units/types.ts';
-import { apiRequest, findDaemon } from './daemon.ts';
+import { apiRequest, findDaemon, type DaemonDir } from './daemon.ts';
 import { errStream, formatDuration, painter, renderTable, stateColor, useColor, STYLE, type Cell, type ClientIO } from './format.ts';
 
 const UP_STATES = new Set(['starting', 'running', 'healthy', 'unhealthy']);
@@ -34,7 +34,7 @@ export function formatStatusTable(units: UnitSnapshot[], opts: { color: boolean;
 }
 
 /** Exit code: 0, or 1 when no daemon runs or it did not answer. */
-export async function statusCommand(dir: string, opts: { json?: boolean }, io: ClientIO): Promise<number> {
+export async function statusCommand(dir: DaemonDir, opts: { json?: boolean }, io: ClientIO): Promise<number> {
   const found = await findDaemon(dir);
   if (!found.ok) {
     errStream(io).write(`${found.error}\n`);

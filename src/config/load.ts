@@ -5,67 +5,19 @@
 
 import { fork } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPlainObject } from '../util/plain-object.ts';
 import { redactText } from '../util/redact.ts';
 import { configSources } from './sources.ts';
 import type { ResolvedConfig } from './types.ts';
+import type { Dep } from './deps.ts';
+import { displayPath, findConfigFile, type LoadOptions } from './find.ts';
+import { findMemo, memoResolved, resolvedStamp, storeMemo } from './memo.ts';
 
-export const CONFIG_FILE_NAMES = ['supervisor.config.ts', 'supervisor.config.mts', 'supervisor.config.js', 'supervisor.config.mjs'] as const;
+export { CONFIG_FILE_NAMES, displayPath, findConfigFile, type FindResult, type LoadOptions } from './find.ts';
 
 /** `sources`: the config file and the files it imported (absolute; not node_modules, not bk-supervisor itself). */
 export type ConfigResult = { ok: true; config: ResolvedConfig; sources?: string[] } | { ok: false; errors: string[]; sources?: string[] };
-
-export interface LoadOptions {
-  /** Where to look for the config file and what relative paths are relative to. */
-  cwd: string;
-  /** An explicit file (or a directory holding one), e.g. from `--config`. */
-  configPath?: string;
-  /** Environment: SUPERVISOR_CONFIG is read from it, and children inherit it (default process.env). */
-  env?: NodeJS.ProcessEnv;
-}
-
-/** How a file is named in messages: relative to cwd when inside it. */
-export function displayPath(file: string, cwd: string): string {
-  if (file === '<inline>') return file;
-  const rel = relative(cwd, file);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
-}
-
-function kindOfPath(path: string): 'file' | 'dir' | 'missing' {
-  try {
-    return statSync(path).isDirectory() ? 'dir' : 'file';
-  } catch {
-    return 'missing';
-  }
-}
-
-export type FindResult = { ok: true; file: string } | { ok: false; error: string };
-
-/** opts.configPath, else $SUPERVISOR_CONFIG, else supervisor.config.{ts,mts,js,mjs} in cwd. */
-export function findConfigFile(opts: LoadOptions): FindResult {
-  const env = opts.env ?? process.env;
-  const explicit = opts.configPath ?? (env.SUPERVISOR_CONFIG || undefined);
-  const via = opts.configPath !== undefined ? '--config' : 'SUPERVISOR_CONFIG';
-  const searchIn = (dir: string): FindResult => {
-    for (const name of CONFIG_FILE_NAMES) {
-      const file = join(dir, name);
-      if (kindOfPath(file) === 'file') return { ok: true, file };
-    }
-    return { ok: false, error: `no supervisor.config.ts in ${dir}: create one (see README) or pass --config` };
-  };
-  if (explicit === undefined) return searchIn(resolve(opts.cwd));
-  const path = resolve(opts.cwd, explicit);
-  switch (kindOfPath(path)) {
-    case 'file':
-      return { ok: true, file: path };
-    case 'dir':
-      return searchIn(path);
-    default:
-      return { ok: false, error: `${displayPath(path, opts.cwd)}: config file not found (check ${via})` };
-  }
-}
 
 function errorText(err: unknown, file: string, shown: string): string {
   const text = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
@@ -129,14 +81,63 @@ export async function importConfigValue(file: string, shown: string): Promise<Im
  */
 const CHILD_ENTRY = Symbol.for('bk-supervisor.configChildEntry');
 
+/** What the loader child sends back: the result and, when it is ok, what the evaluation read. */
+export interface ChildAnswer {
+  result: ConfigResult;
+  deps?: Dep[];
+  resolvedDeps?: Dep[];
+}
+
+const OUTPUT_CAP = 64 * 1024;
+
 function importInChild(entry: string, file: string, shown: string, opts: LoadOptions): Promise<ConfigResult> {
+  const env = opts.env ?? process.env;
   return new Promise((resolve) => {
-    let got: ConfigResult | undefined;
-    const child = fork(entry, [file, shown, opts.cwd], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env: opts.env ?? process.env });
-    child.once('message', (m) => (got = m as ConfigResult));
+    let got: ChildAnswer | undefined;
+    const output = { stdout: '', stderr: '' };
+    const child = fork(entry, [file, shown, opts.cwd], { serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [], env });
+    // What the config prints is passed on (unless quiet) and kept, to be replayed when the memo is used.
+    for (const name of ['stdout', 'stderr'] as const) {
+      child[name]!.on('data', (d: Buffer) => {
+        if (!opts.quiet) process[name].write(d);
+        if (output[name].length < OUTPUT_CAP) output[name] += d.toString();
+      });
+    }
+    child.once('message', (m) => (got = m as ChildAnswer));
     child.once('error', (err) => resolve({ ok: false, errors: [`${shown}: cannot load the config: could not start the loader process (${err.message})`] }));
-    child.once('exit', (code, signal) => resolve(got ?? { ok: false, errors: [`${shown}: cannot load the config: the loader process ended (${signal ?? `exit code ${code}`}) without an answer`] }));
+    child.once('exit', (code, signal) => {
+      if (!got) return resolve({ ok: false, errors: [`${shown}: cannot load the config: the loader process ended (${signal ?? `exit code ${code}`}) without an answer`] });
+      const { result, deps, resolvedDeps } = got;
+      if (result.ok && deps && resolvedDeps) {
+        const config = result.config;
+        const resolved = resolvedStamp({ tool: toolStamp(entry), cwd: opts.cwd, env }, resolvedDeps);
+        storeMemo(file, { deps, root: config.root, stateDir: config.stateDir, output, resolved, ...(result.sources ? { sources: result.sources } : {}) }, config, env);
+      }
+      resolve(result);
+    });
   });
+}
+
+/** This build of the CLI: the loader child's bundle is rewritten whenever src/ changes. */
+function toolStamp(entry: string): string {
+  try {
+    return `${entry}@${statSync(entry).mtimeMs}`;
+  } catch {
+    return entry;
+  }
+}
+
+/** The memo's resolved config for this load, its recorded output replayed (unless quiet). */
+function fromMemo(entry: string, file: string, opts: LoadOptions): ConfigResult | undefined {
+  const env = opts.env ?? process.env;
+  const hit = findMemo(file, env);
+  const config = hit && memoResolved(file, hit, { tool: toolStamp(entry), cwd: opts.cwd, env });
+  if (!hit || !config) return undefined;
+  if (!opts.quiet) {
+    if (hit.output.stdout) process.stdout.write(hit.output.stdout);
+    if (hit.output.stderr) process.stderr.write(hit.output.stderr);
+  }
+  return { ok: true, config, ...(hit.sources ? { sources: hit.sources } : {}) };
 }
 
 /**
@@ -156,7 +157,7 @@ export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
   const shown = displayPath(file, opts.cwd);
 
   const entry = (globalThis as Record<symbol, unknown>)[CHILD_ENTRY];
-  if (typeof entry === 'string') return importInChild(entry, file, shown, opts);
+  if (typeof entry === 'string') return (!opts.fresh && fromMemo(entry, file, opts)) || importInChild(entry, file, shown, opts);
   const imported = await importConfigValue(file, shown);
   if (!imported.ok) return imported;
   const { validateImported } = await validateHere();

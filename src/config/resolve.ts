@@ -46,7 +46,7 @@ export interface ResolveOptions {
 export type ResolveResult = { ok: true; config: ResolvedConfig } | { ok: false; issues: ConfigIssue[] };
 
 export const DEFAULTS = Object.freeze({
-  logs: { dir: 'logs', maxSize: 10 * 1024 * 1024, keep: 5, ringSize: 10_000 },
+  logs: { dir: 'logs', maxSize: 10 * 1024 * 1024, keep: 5, ringSize: 10_000, fileMode: 0o600 },
   control: { host: '127.0.0.1', port: 0, allowRemote: false },
   metrics: { public: false },
   composeFile: 'docker-compose.dev.yml',
@@ -182,6 +182,7 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
       maxSizeBytes: user.logs?.maxSize !== undefined ? sizeOrThrow(user.logs.maxSize) : DEFAULTS.logs.maxSize,
       keep: user.logs?.keep ?? DEFAULTS.logs.keep,
       ringSize: user.logs?.ringSize ?? DEFAULTS.logs.ringSize,
+      fileMode: user.logs?.fileMode ?? DEFAULTS.logs.fileMode,
     },
     control: {
       host: user.control?.host ?? DEFAULTS.control.host,

@@ -521,6 +521,13 @@ export const userConfigSchema = strictObject({
     maxSize: size().optional(),
     keep: int(0, 1000, 'rotated files kept per unit').optional(),
     ringSize: int(1, 10_000_000, 'lines kept in memory per unit').optional(),
+    fileMode: checked((v) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0o777) return `expected a file mode such as 0o600 or 0o640, got ${typeof v === 'number' ? String(v) : describeType(v)}`;
+      if ((v & 0o600) !== 0o600) return `must let the owner read and write (0o600 at least), got 0o${v.toString(8)}`;
+      if ((v & 0o111) !== 0) return `log files are not programs: no execute bits, got 0o${v.toString(8)} (use e.g. 0o640)`;
+      if ((v & 0o022) !== 0) return `only the daemon may write its logs: no group or other write bits, got 0o${v.toString(8)} (use e.g. 0o640)`;
+      return undefined;
+    }).optional(),
   }).optional(),
   control: strictObject({
     host: nonEmptyString("e.g. '127.0.0.1'").optional(),

@@ -175,7 +175,8 @@ export interface UserConfig {
   root?: string;
   env?: Record<string, string | number | boolean>;
   envFile?: string;
-  logs?: { dir?: string; maxSize?: Size; keep?: number; ringSize?: number };
+  /** `fileMode`: of every log file (default 0o600, directory 0o700); e.g. 0o640 lets the group read them. */
+  logs?: { dir?: string; maxSize?: Size; keep?: number; ringSize?: number; fileMode?: number };
   control?: { host?: string; port?: number; allowRemote?: boolean };
   /** `/metrics` on the control port; `public: true` lets scrapers on this machine in without the token. */
   metrics?: { public?: boolean };
@@ -284,7 +285,7 @@ export interface ResolvedConfig {
   /** The config file it came from (absolute), or '<inline>'. */
   file: string;
   root: string;
-  logs: { dir: string; maxSizeBytes: number; keep: number; ringSize: number };
+  logs: { dir: string; maxSizeBytes: number; keep: number; ringSize: number; fileMode: number };
   control: { host: string; port: number; allowRemote: boolean };
   metrics: { public: boolean };
   /** `.supervisor/` under root. */

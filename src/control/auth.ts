@@ -5,6 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
+import { hostPort } from '../util/host-port.ts';
 
 export function newToken(): string {
   return randomBytes(32).toString('hex');
@@ -59,9 +60,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** `host:port` as it appears in a URL (IPv6 in brackets). */
-export function hostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { hostPort };
 
 /**
  * Origins that are this server itself: what it listens on, plus the loopback spellings that reach

@@ -2,7 +2,6 @@
 // It holds the token, so it is created 0600 from the start (a temp file opened with that mode,
 // then renamed over): there is no moment where it exists with looser permissions or half written.
 
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONTROL_FILE, asControlFile, type ControlFile } from './protocol.ts';
@@ -14,7 +13,9 @@ export function controlFilePath(stateDir: string): string {
 export async function writeControlFile(stateDir: string, info: ControlFile): Promise<string> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const target = controlFilePath(stateDir);
-  const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  // Unique among this process's concurrent writes; opened 'wx', so the name need not be secret
+  // (and clients, which import this file to read control.json, do not load node:crypto).
+  const tmp = `${target}.${process.pid}.${Math.random().toString(16).slice(2, 10)}.tmp`;
   const fh = await open(tmp, 'wx', 0o600);
   try {
     // The umask can only remove bits, but be explicit in case the file system ignores the mode.

@@ -59,6 +59,15 @@ function sendError(res: ServerResponse, status: number, error: string, headers: 
   sendJson(res, status, { error } satisfies ErrorResponse, headers);
 }
 
+/**
+ * A body that could not be read: answered, then the socket is closed. A client still sending
+ * an oversized (or endless chunked) body must not keep the connection, and its bytes, going.
+ */
+export function sendBodyError(req: IncomingMessage, res: ServerResponse, body: Extract<Body, { ok: false }>): void {
+  res.once('finish', () => req.socket.destroySoon());
+  sendJson(res, body.status, { error: body.error } satisfies ErrorResponse, { connection: 'close' });
+}
+
 function shown(value: string): string {
   return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 }
@@ -168,7 +177,7 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
       case 'action': {
         if (method !== 'POST') return methodNotAllowed(res, method, 'POST');
         const body = await readBody(req);
-        if (!body.ok) return sendError(res, body.status, body.error, body.status === 413 ? { connection: 'close' } : {});
+        if (!body.ok) return sendBodyError(req, res, body);
         const known = ctx.handle.unitNames();
         if (!known.includes(r.unit)) return sendError(res, 404, unknownUnitError(r.unit, known));
         const result = ctx.handle[r.action](r.unit);
@@ -181,7 +190,7 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
       case 'login-tokens': {
         if (method !== 'POST') return methodNotAllowed(res, method, 'POST');
         const body = await readBody(req);
-        if (!body.ok) return sendError(res, body.status, body.error, body.status === 413 ? { connection: 'close' } : {});
+        if (!body.ok) return sendBodyError(req, res, body);
         if (!ctx.issueLoginToken) return sendError(res, 404, 'this server has no dashboard');
         // A browser session must not mint logins for other browsers: only the token holder may.
         if (ctx.auth !== 'token') return sendError(res, 403, 'login tokens are issued to holders of the control token only (bksup dashboard)');
@@ -199,7 +208,7 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
       case 'shutdown': {
         if (method !== 'POST') return methodNotAllowed(res, method, 'POST');
         const body = await readBody(req);
-        if (!body.ok) return sendError(res, body.status, body.error, body.status === 413 ? { connection: 'close' } : {});
+        if (!body.ok) return sendBodyError(req, res, body);
         const reason = 'shutdown requested over the control API';
         res.once('finish', () => ctx.requestShutdown(reason));
         return sendJson(res, 202, { ok: true, message: 'shutting down' } satisfies ShutdownResponse);

@@ -58,6 +58,11 @@ export interface LoginTokenResponse {
   expiresAt: number;
   /** Path and query to open on this server: `/login?t=<token>`. */
   path: string;
+  /**
+   * The whole link, under the dashboard's own host name (`http://bksup-<random>.localhost:PORT/…`,
+   * see src/control/server.ts); absent from older daemons.
+   */
+  url?: string;
 }
 /** `GET /api/graph`: units by dependency level (src/graph.ts), and every dependency edge. */
 export interface GraphResponse {

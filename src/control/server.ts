@@ -3,8 +3,10 @@
 // (the `ws` server runs with noServer and only sees sockets that passed), so an unauthenticated
 // peer never gets further than a 401.
 //
-//   request ──► /login, /logout, /assets/*: host? ─403─► origin? ─403─► the dashboard's public part
-//           ──► token, or session cookie (own Host only)? ─401─► origin? ─403─►
+//   connection ──► ConnectionGuard: pending until an authenticated request (bounded, oldest closed)
+//   request ──► GET /login?t=<valid> under 127.0.0.1 ─307─► the same under the dashboard's name
+//           ──► /login, /logout, /assets/*: dashboard's Host? ─403─► origin? ─403─► its public part
+//           ──► token, or session cookie (dashboard's Host only)? ─401─► origin? ─403─►
 //               cookie + unsafe method without Origin? ─403─► / (the page), /metrics, http.ts routes
 //           (/metrics without either: allowed when metricsPublic, from loopback, to a loopback Host)
 //   upgrade ──► token (header or ?token=) or session cookie (own Host, own Origin)? ─401─►
@@ -13,12 +15,18 @@
 //               /api/attach: token only ─403─► unit tty and free? ─404/409─► AttachHub
 //
 // Browsers authenticate with the session cookie of src/control/sessions.ts, never the token.
-// Cookies ride along on requests from any page of the same site (any port of 127.0.0.1), so a
-// cookie alone is never enough to act: unsafe methods need an Origin header that is ours.
+// Cookies are not isolated by port: one set by 127.0.0.1:PORT would reach every server on
+// 127.0.0.1 (BK-Lite's web, Django, any dev server, and their request logs). So on loopback the
+// dashboard lives under a host name of this daemon's own, `bksup-<16 random hex>.localhost`
+// (browsers resolve *.localhost to loopback themselves): the cookie is host-only for that name,
+// and it counts only when the Host header is that name and our port. Under 127.0.0.1 the
+// dashboard's parts answer 403, except that a login link with a valid token is redirected to
+// the named host (so the name is only told to holders of a login token). A cookie alone is still
+// never enough to act: unsafe methods need an Origin header that is the dashboard's.
 //
 // On listen it writes `.supervisor/control.json` (0600; it holds the token); close() removes it.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -30,6 +38,7 @@ import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, origi
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import type { LogHistory } from './history.ts';
 import { type ReloadControl, handleApiRequest, route, sendJson } from './http.ts';
+import { ConnectionGuard } from './connection-guard.ts';
 import { CLOSE, type ControlFile, type LoginTokenResponse } from './protocol.ts';
 import { LOGIN_TOKEN_TTL_MS, SessionStore, readCookie, sessionCookieName } from './sessions.ts';
 import { ATTACH_PATH } from './attach-protocol.ts';
@@ -74,6 +83,14 @@ export interface ControlServerOptions {
   dashboard?: boolean;
   /** Dashboard sessions (default: a fresh store; tests inject one with a clock). */
   sessions?: SessionStore;
+  /** The dashboard's host name on loopback (default `bksup-<random>.localhost`). */
+  dashboardHost?: string;
+  /** Sockets without an authenticated request yet: most at once (default 64; the oldest go first). */
+  maxPendingConnections?: number;
+  /** …and how long one may stay so (default 10 s). */
+  pendingTimeoutMs?: number;
+  /** Every socket at once (default maxClients + maxPendingConnections + 128); beyond, new ones are closed at once. */
+  maxConnections?: number;
   /** `POST /api/reload` and `GET /api/reload`; without it they answer 404. */
   reload?: ReloadControl;
 }
@@ -88,6 +105,10 @@ export interface ControlServerStats {
   logClients: LogClientStats[];
   eventClients: number;
   sockets: number;
+  /** Sockets that have not sent an authenticated request yet (bounded). */
+  pendingSockets: number;
+  /** Pending sockets closed for idling or crowding (never goes down). */
+  evictedSockets: number;
   /** Lines every log client ever lost to its bounded queue (never goes down). */
   droppedLinesTotal: number;
 }
@@ -100,6 +121,8 @@ export interface ControlServer {
   instance: string;
   /** `http://host:port`. */
   url: string;
+  /** Where browsers open the dashboard: `http://bksup-<random>.localhost:port` on loopback. */
+  dashboardUrl: string;
   controlFile: string;
   stats(): ControlServerStats;
   /**
@@ -146,6 +169,21 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
     server.once('error', onError);
     server.once('listening', onListening);
     server.listen({ host, port, exclusive: true });
+  });
+}
+
+/**
+ * Drops a refused request's body; a body still not over a second after the answer went out (a
+ * client that keeps sending) costs its socket, rather than being read for nothing forever.
+ */
+function discardBody(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  res.once('finish', () => {
+    if (req.complete) return;
+    const timer = setTimeout(() => req.socket.destroy(), 1000);
+    timer.unref();
+    req.once('end', () => clearTimeout(timer));
+    req.socket.once('close', () => clearTimeout(timer));
   });
 }
 
@@ -197,10 +235,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   // Slow-loris bounds; WebSocket connections are exempt once upgraded.
   server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;
+  const maxPending = opts.maxPendingConnections ?? 64;
+  server.maxConnections = opts.maxConnections ?? maxClients + maxPending + 128;
+  const guard = new ConnectionGuard({ maxPending, timeoutMs: opts.pendingTimeoutMs ?? 10_000 });
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    guard.admit(socket);
   });
 
   let shutdownRequested = false;
@@ -216,10 +258,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   let hosts = new Set<string>();
   let cookieName = '';
   const sessions = opts.sessions ?? new SessionStore();
-  let publicUrl = '';
+  const dashboardName = (opts.dashboardHost ?? `bksup-${randomBytes(8).toString('hex')}.localhost`).toLowerCase();
+  /** `host:port` under which the dashboard (its cookie above all) answers, and its origin. */
+  let dashHosts = new Set<string>();
+  let dashOrigin = '';
   const issueLoginToken = (ttlMs = LOGIN_TOKEN_TTL_MS): LoginTokenResponse => {
     const t = sessions.issueLoginToken(ttlMs);
-    return { token: t.token, expiresAt: t.expiresAt, path: `/login?t=${t.token}` };
+    const path = `/login?t=${t.token}`;
+    return { token: t.token, expiresAt: t.expiresAt, path, url: `${dashOrigin}${path}` };
   };
 
   /**
@@ -227,14 +273,31 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
    * name: it must get neither the public dashboard parts nor public metrics.
    */
   const hostOk = (req: IncomingMessage): boolean => typeof req.headers.host === 'string' && hosts.has(req.headers.host.toLowerCase());
+  const dashHostOk = (req: IncomingMessage): boolean => typeof req.headers.host === 'string' && dashHosts.has(req.headers.host.toLowerCase());
   const authenticate = (req: IncomingMessage, allowQuery: boolean): 'token' | 'cookie' | undefined => {
     if (isAuthorized(req, token, allowQuery)) return 'token';
     const session = cookieName === '' ? undefined : readCookie(req, cookieName);
-    if (session !== undefined && hostOk(req) && sessions.isSession(session)) return 'cookie';
+    // A browser that sent it under any other name (127.0.0.1:OURPORT included) got it from
+    // somewhere it should not have.
+    if (session !== undefined && dashHostOk(req) && sessions.isSession(session)) return 'cookie';
     return undefined;
   };
-  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, error: string): void => {
+  /** A cookie-authenticated request from a page must come from the dashboard's own origin. */
+  const cookieOriginOk = (req: IncomingMessage): boolean => req.headers.origin === undefined || req.headers.origin.toLowerCase() === dashOrigin;
+  /** GET /login?t=<valid token> under 127.0.0.1 (an older link, a typed address): on to the named host. */
+  const redirectToDashboard = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
+    const method = req.method ?? 'GET';
+    if (path !== '/login' || (method !== 'GET' && method !== 'HEAD') || !hostOk(req) || dashHostOk(req)) return false;
+    const q = (req.url ?? '').indexOf('?');
+    const t = q < 0 ? null : new URLSearchParams((req.url ?? '').slice(q + 1)).get('t');
+    if (t === null || t.length > 256 || !sessions.isLoginToken(t)) return false;
     req.resume();
+    res.writeHead(307, { location: `${dashOrigin}${req.url ?? '/'}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+    res.end();
+    return true;
+  };
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, error: string): void => {
+    discardBody(req, res);
     sendJson(res, status, { error });
   };
 
@@ -242,8 +305,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     try {
       const path = pathOf(req.url ?? '/');
       if (opts.dashboard !== false && isPublicPath(path)) {
-        if (!hostOk(req)) return refuse(req, res, 403, 'the dashboard answers only under its own address (Host header)');
-        if (!originAllowed(req, origins)) return refuse(req, res, 403, 'cross-origin requests are refused');
+        if (redirectToDashboard(req, res, path)) return;
+        if (!dashHostOk(req)) return refuse(req, res, 403, 'the dashboard answers only under its own address: open the link that npx bksup dashboard prints');
+        if (!cookieOriginOk(req)) return refuse(req, res, 403, 'cross-origin requests are refused');
         void handlePublic(req, res, path, { sessions, cookieName }).catch((err: unknown) => {
           logger?.error({ err: redact(String(err)) }, 'control: dashboard request failed');
           if (!res.headersSent) sendJson(res, 500, { error: 'internal error in the supervisor (see logs/supervisor.log)' });
@@ -253,11 +317,13 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       }
       const auth = authenticate(req, false);
       const publicMetrics = path === '/metrics' && opts.metricsPublic === true && isLoopbackHost(req.socket.remoteAddress ?? '') && isLoopbackHost(hostName(req.headers.host ?? ''));
+      // A scraper's keep-alive socket (metrics.public) is as welcome as an authenticated one.
+      if (auth !== undefined || publicMetrics) guard.trust(req.socket);
       if (auth === undefined && !publicMetrics) {
-        req.resume();
+        discardBody(req, res);
         return sendUnauthorized(req, res, 'missing or wrong token: send Authorization: Bearer <token from .supervisor/control.json>');
       }
-      if (!originAllowed(req, origins)) return refuse(req, res, 403, 'cross-origin requests are refused');
+      if (!originAllowed(req, origins) || (auth === 'cookie' && !cookieOriginOk(req))) return refuse(req, res, 403, 'cross-origin requests are refused');
       const method = req.method ?? 'GET';
       if (auth === 'cookie' && method !== 'GET' && method !== 'HEAD' && req.headers.origin === undefined) {
         return refuse(req, res, 403, 'a browser request that changes something must carry an Origin header');
@@ -307,7 +373,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     try {
       const auth = authenticate(req, true);
       if (auth === undefined) return refuseUpgrade(socket, 401, 'missing or wrong token', { 'WWW-Authenticate': 'Bearer' });
-      if (!originAllowed(req, origins) || (auth === 'cookie' && req.headers.origin === undefined)) return refuseUpgrade(socket, 403, 'cross-origin WebSocket refused');
+      guard.trust(req.socket);
+      if (!originAllowed(req, origins) || (auth === 'cookie' && (req.headers.origin === undefined || !cookieOriginOk(req)))) return refuseUpgrade(socket, 403, 'cross-origin WebSocket refused');
       const r = route(req.url ?? '/');
       if (r.kind !== 'websocket') return refuseUpgrade(socket, 404, r.kind === 'bad' ? r.error : 'not a WebSocket endpoint');
       if (wsClients().size + upgrading >= maxClients) return refuseUpgrade(socket, 503, `too many clients (${maxClients})`);
@@ -355,7 +422,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   });
 
   function stats(): ControlServerStats {
-    return { logClients: logHub.stats(), eventClients: eventHub.size, sockets: sockets.size, droppedLinesTotal: logHub.droppedTotal() };
+    return { logClients: logHub.stats(), eventClients: eventHub.size, sockets: sockets.size, pendingSockets: guard.pending, evictedSockets: guard.evicted, droppedLinesTotal: logHub.droppedTotal() };
   }
 
   const alive = new WeakMap<WebSocket, boolean>();
@@ -384,7 +451,17 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   origins = new Set([...allowedOrigins(opts.host, addr.port), ...allowedOrigins(addr.address, addr.port)]);
   hosts = new Set([...origins].map((o) => o.slice('http://'.length)));
   cookieName = sessionCookieName(addr.port);
-  publicUrl = `http://${hostPort(addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address, addr.port)}`;
+  const publicUrl = `http://${hostPort(addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address, addr.port)}`;
+  if (isLoopbackHost(addr.address)) {
+    dashOrigin = `http://${dashboardName}:${addr.port}`;
+    dashHosts = new Set([`${dashboardName}:${addr.port}`]);
+    origins.add(dashOrigin);
+  } else {
+    // Listening for other machines (allowRemote): their browsers' *.localhost is themselves, so
+    // the dashboard stays under the address it listens on.
+    dashOrigin = publicUrl;
+    dashHosts = new Set(hosts);
+  }
 
   const info: ControlFile = { host: addr.address, port: addr.port, pid: process.pid, token, startedAt };
   let controlFile: string;
@@ -403,6 +480,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(heartbeat);
+      guard.close();
       // First, so a reconnecting client does not find a server that is going away.
       await removeControlFile(opts.stateDir, token).catch((err: unknown) => logger?.warn({ err: String(err) }, 'control: removing control.json failed'));
       logHub.close();
@@ -432,9 +510,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     token,
     instance,
     url: `http://${hostPort(addr.address, addr.port)}`,
+    dashboardUrl: dashOrigin,
     controlFile,
     stats,
-    loginUrl: (ttlMs?: number) => `${publicUrl}${issueLoginToken(ttlMs).path}`,
+    loginUrl: (ttlMs?: number) => issueLoginToken(ttlMs).url ?? '',
     close,
   };
 }

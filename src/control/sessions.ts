@@ -72,6 +72,12 @@ export class SessionStore {
     return { token, expiresAt };
   }
 
+  /** The login token is known and unexpired (not consumed: the redirect to the dashboard's host checks it). */
+  isLoginToken(token: string): boolean {
+    const expiresAt = this.#loginTokens.get(digest(token));
+    return expiresAt !== undefined && expiresAt > this.#now();
+  }
+
   /** Consumes the login token (whatever the outcome, it cannot be used again) and opens a session. */
   redeem(token: string): RedeemResult {
     const key = digest(token);

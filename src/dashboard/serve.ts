@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
-import { readBody, sendJson } from '../control/http.ts';
+import { readBody, sendBodyError, sendJson } from '../control/http.ts';
 import { clearedSessionCookie, readCookie, sessionCookie, type SessionStore } from '../control/sessions.ts';
 
 export const STATIC_DIR = join(import.meta.dirname, 'static');
@@ -134,7 +134,7 @@ export async function handlePublic(req: IncomingMessage, res: ServerResponse, pa
     }
     if (method !== 'POST') return sendJson(res, 405, { error: `method ${method} not allowed here: use GET or POST` }, { allow: 'GET, HEAD, POST' });
     const body = await readBody(req);
-    if (!body.ok) return sendJson(res, body.status, { error: body.error });
+    if (!body.ok) return sendBodyError(req, res, body);
     const token = body.value?.token;
     if (typeof token !== 'string' || token === '' || token.length > 256) return sendJson(res, 400, { error: 'expected {"token": "<the t= of the login link>"}' });
     const r = ctx.sessions.redeem(token);

@@ -268,7 +268,9 @@ interface BoundedCheck {
  * One attempt with a deadline: the signal aborts after timeoutMs, and the result is forced to a
  * failure ABANDON_GRACE_MS later if the probe ignores the abort. Never rejects: a probe that
  * throws (a bug) yields a failure that says so. Either timer, when it fires more than
- * PAUSE_SLACK_MS late, starts its wait again instead (the daemon was paused).
+ * PAUSE_SLACK_MS late, starts its wait again instead (the daemon was paused); a failure that
+ * arrives more than PAUSE_SLACK_MS after the deadline (only a pause makes that possible) is
+ * checked once more before it counts.
  */
 function boundedCheck(probe: Probe, timeoutMs: number, scheduler: Scheduler): BoundedCheck {
   const controller = new AbortController();
@@ -302,11 +304,23 @@ function boundedCheck(probe: Probe, timeoutMs: number, scheduler: Scheduler): Bo
   };
   armAbort();
   const bug = (err: unknown): void => finish({ ok: false, reason: `${probe.label}: probe error: ${err instanceof Error ? err.message : String(err)}` });
-  try {
-    probe.check(controller.signal).then(finish, bug);
-  } catch (err) {
-    bug(err);
-  }
+  // A failure from an attempt that straddled a pause (the probe's own timers ran out during it,
+  // e.g. a client's connect timeout) says nothing about the service: the probe runs once more.
+  const startedAt = scheduler.now();
+  let rerun = false;
+  const judge = (r: ProbeResult): void => {
+    if (r.ok || rerun || done || controller.signal.aborted || scheduler.now() - startedAt <= timeoutMs + PAUSE_SLACK_MS) return finish(r);
+    rerun = true;
+    run();
+  };
+  const run = (): void => {
+    try {
+      probe.check(controller.signal).then(judge, bug);
+    } catch (err) {
+      bug(err);
+    }
+  };
+  run();
   return {
     result,
     cancel(reason) {

@@ -28,6 +28,7 @@ import * as path from 'node:path';
 
 import type { EventBus, LogBatch } from '../events.ts';
 import { type FormatCursor, formatBatchInto, RECORD_OVERHEAD } from './format.ts';
+import { ensureLogDir, logModes, type LogModes } from './mode.ts';
 
 export interface LogFilesOptions {
   dir: string;
@@ -50,6 +51,8 @@ export interface LogFilesOptions {
   retryMs?: number;
   /** Pending bytes (with a write in flight) from which `congested(unit)` is true. Default 1 MiB. */
   highWaterBytes?: number;
+  /** Mode of every log file, live and rotated (default 0o600; the directory follows, see mode.ts). */
+  fileMode?: number;
 }
 
 /** What `onError` receives: the failing file and the system error code (`EDROPPED` for lost lines). */
@@ -116,6 +119,8 @@ class UnitLog {
   rotateRetryAt = 0;
   /** Callers of whenDrained() waiting for the congestion to end. */
   drainWaiters: (() => void)[] = [];
+  /** Rotated files left by an earlier run were brought to the current mode. */
+  modesChecked = false;
 
   constructor(
     readonly unit: string,
@@ -218,6 +223,7 @@ export class LogFiles {
   readonly #maxBacklog: number;
   readonly #retryMs: number;
   readonly #highWater: number;
+  readonly #modes: LogModes;
   readonly #units = new Map<string, UnitLog>();
   readonly #refused = new Set<string>();
   readonly #dirty = new Set<UnitLog>();
@@ -237,6 +243,7 @@ export class LogFiles {
     this.#maxBacklog = opts.maxBacklogBytes ?? 8 * 1024 * 1024;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#highWater = opts.highWaterBytes ?? 1024 * 1024;
+    this.#modes = logModes(opts.fileMode);
   }
 
   get dir(): string {
@@ -452,15 +459,36 @@ export class LogFiles {
   }
 
   #open(u: UnitLog): void {
-    fs.mkdirSync(this.#dir, { recursive: true });
-    const fd = fs.openSync(u.file, 'a', 0o644);
+    ensureLogDir(this.#dir, this.#modes);
+    const fd = fs.openSync(u.file, 'a', this.#modes.file);
     try {
-      u.size = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      // Exact (the umask does not cut it), and tightened when an earlier run left it readable.
+      if ((st.mode & 0o777) !== this.#modes.file) fs.fchmodSync(fd, this.#modes.file);
+      u.size = st.size;
     } catch (err) {
       fs.closeSync(fd);
       throw err;
     }
     u.fd = fd;
+    if (!u.modesChecked) {
+      u.modesChecked = true;
+      this.#tightenRotated(u);
+    }
+  }
+
+  /** Rotated files keep the live file's mode (rename); those of an older run are brought in line once. */
+  #tightenRotated(u: UnitLog): void {
+    const base = path.basename(u.file) + '.';
+    try {
+      for (const name of fs.readdirSync(this.#dir)) {
+        if (!name.startsWith(base) || !/^\d+$/.test(name.slice(base.length))) continue;
+        const file = path.join(this.#dir, name);
+        if ((fs.statSync(file).mode & 0o777) !== this.#modes.file) fs.chmodSync(file, this.#modes.file);
+      }
+    } catch {
+      // Not ours, or gone meanwhile: the live file, which matters most, has its mode.
+    }
   }
 
   /** unit.log → unit.log.1 → … → unit.log.<keep>; false (reported) if the renames failed. */

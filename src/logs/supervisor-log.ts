@@ -7,13 +7,13 @@
 // the file — messages, and string values inside logged objects — goes through redactText
 // (DSN passwords, `password=…`, bearer tokens, and the literal secret values given).
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import pino from 'pino';
 
 import type { EventBus, SupervisorEvent } from '../events.ts';
 import { redactText } from '../util/redact.ts';
+import { ensureLogDir, logModes, openLogFile } from './mode.ts';
 
 export interface SupervisorLoggerOptions {
   /** Default 'info'. */
@@ -24,6 +24,8 @@ export interface SupervisorLoggerOptions {
   minLength?: number;
   /** The file cannot be opened or written (the logger then drops lines; it never throws). */
   onError?: (err: Error) => void;
+  /** Mode of supervisor.log (default 0o600, see mode.ts). */
+  fileMode?: number;
 }
 
 /** Beyond this much unwritten JSON (disk gone), new lines are dropped rather than kept forever. */
@@ -77,7 +79,8 @@ export function supervisorLogPath(dir: string): string {
  * logger then discards its lines instead of throwing.
  */
 export function createSupervisorLogger(dir: string, opts: SupervisorLoggerOptions = {}): pino.Logger {
-  const secrets = [...(opts.secrets ?? [])];
+  // An array is used as it is, so its owner can update it (a config reload) while logging goes on.
+  const secrets = Array.isArray(opts.secrets) ? (opts.secrets as string[]) : [...(opts.secrets ?? [])];
   const reportError = (err: unknown): void => {
     try {
       opts.onError?.(err instanceof Error ? err : new Error(String(err)));
@@ -88,8 +91,9 @@ export function createSupervisorLogger(dir: string, opts: SupervisorLoggerOption
   const handle: Handle = { dest: undefined, flushTimer: undefined };
   let fd: number | undefined;
   try {
-    fs.mkdirSync(dir, { recursive: true });
-    fd = fs.openSync(supervisorLogPath(dir), 'a', 0o644);
+    const modes = logModes(opts.fileMode);
+    ensureLogDir(dir, modes);
+    fd = openLogFile(supervisorLogPath(dir), modes);
   } catch (err) {
     reportError(err);
   }

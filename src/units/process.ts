@@ -40,6 +40,7 @@ import { discardSpare, launchSpare, prepareSpare, spareFits, type Spare } from '
 import { UnitTerminal } from './terminal.ts';
 import type { UnitSnapshot } from './types.ts';
 import { UnitBase, type UnitDeps } from './unit.ts';
+import { describePortHolders, loopbackPort } from '../util/port-holder.ts';
 
 export interface ProcessUnitDeps extends UnitDeps {
   /** Records a started child (pid, start time) so a later daemon can find leftovers. */
@@ -409,7 +410,16 @@ export class ProcessUnit extends UnitBase {
     return treeMembers(leader, all, (m) => m !== spare && unitOfMarker(m, RUN_ID) === this.name).length;
   }
 
-  #afterRun(o: { failed: boolean; ranMs: number; why: string; exit: ChildExit | undefined }): void {
+  #withPortHolder(why: string): string {
+    const port = this.config.healthcheck ? loopbackPort(this.config.healthcheck.probe) : undefined;
+    const holder = port === undefined ? undefined : describePortHolders(port);
+    return holder ? `${why}; ${holder}` : why;
+  }
+
+  #afterRun(run: { failed: boolean; ranMs: number; why: string; exit: ChildExit | undefined }): void {
+    // A child that died while something else holds its port (a leftover server) most likely died
+    // of that: say who holds it.
+    const o = run.failed && run.exit ? { ...run, why: this.#withPortHolder(run.why) } : run;
     const decision = this.decideRestart(o.failed, o.ranMs);
     const extras = { pid: null, exitCode: o.exit?.code ?? null, signal: o.exit?.signal ?? null };
     switch (decision.action) {

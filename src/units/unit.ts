@@ -8,7 +8,8 @@ import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.t
 import { detach, LineSplitter } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
 import type { ProcStat } from '../util/proc.ts';
-import { redactText, secretValues, urlPasswords } from '../util/redact.ts';
+import { redactText } from '../util/redact.ts';
+import { unitSecrets } from '../util/secrets.ts';
 import type { UnitSnapshot } from './types.ts';
 
 const TAIL_LINES = 20;
@@ -19,6 +20,12 @@ export interface UnitDeps {
   bus: EventBus;
   /** Jitter source for the restart backoff (tests pin it). */
   random?: () => number;
+  /**
+   * Values to mask in this unit's output, reasons and events (default: the unit's own, see
+   * util/secrets.ts). The supervisor passes the whole stack's: a child may print another
+   * unit's password.
+   */
+  secrets?: readonly string[];
   /**
    * An automatic restart is due: why it must wait instead (a dependency it needs is down, so the
    * new run would only fail and spend the crash budget), or undefined to go ahead. A held unit
@@ -49,7 +56,7 @@ export abstract class UnitBase {
   abstract readonly kind: UnitKind;
   protected readonly bus: EventBus;
   protected readonly deps: UnitDeps;
-  readonly #secrets: string[];
+  readonly #secrets: readonly string[];
 
   #stateName: UnitStateName = 'stopped';
   #since = Date.now();
@@ -73,9 +80,9 @@ export abstract class UnitBase {
     this.name = config.name;
     this.bus = deps.bus;
     this.deps = deps;
-    // Only what the config set: inherited variables of the user's shell are not ours to mask.
     this.#budget = new RestartBudget(config.restart, deps.random);
-    this.#secrets = [...new Set([...secretValues(config.configEnv), ...urlPasswords(Object.values(config.configEnv))])];
+    // The child inherits the daemon's environment too, and probe/task URLs carry passwords.
+    this.#secrets = deps.secrets ?? unitSecrets(config);
     if (!config.enabled) this.#stateName = 'disabled';
   }
 
@@ -197,11 +204,8 @@ export abstract class UnitBase {
   protected emitLines(stream: LogStream, lines: string[], joined?: readonly [string, string]): void {
     if (lines.length === 0) return;
     // A child that prints its own DSN or password must not put it into files and clients.
-    // Only units whose env holds secret-named values pay for this scan.
-    if (this.#secrets.length && stream !== 'system') {
-      maskSecrets(lines, this.#secrets);
-      joined = undefined;
-    }
+    // Only units with secrets (in their env or config) pay for this scan.
+    if (this.#secrets.length && stream !== 'system' && maskSecrets(lines, this.#secrets)) joined = undefined;
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
     if (stream !== 'system') {
@@ -253,10 +257,18 @@ export abstract class UnitBase {
   }
 }
 
-function maskSecrets(lines: string[], secrets: readonly string[]): void {
+/** Masks in place; true when a line changed (the batch's pre-joined text is then stale). */
+function maskSecrets(lines: string[], secrets: readonly string[]): boolean {
+  let changed = false;
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
-    for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join('***');
+    for (const secret of secrets) {
+      if (line.includes(secret)) {
+        line = line.split(secret).join('***');
+        changed = true;
+      }
+    }
     lines[i] = line;
   }
+  return changed;
 }

@@ -48,11 +48,11 @@ export async function waitForControl(dir: string): Promise<{ pid: number; port: 
   return waitFor(() => controlFile(dir), { message: 'control.json', timeout: 30_000 });
 }
 
-export async function units(dir: string): Promise<{ name: string; state: string; pid: number | null; reason: string | null }[]> {
+export async function units(dir: string): Promise<{ name: string; state: string; pid: number | null; reason: string | null; restarts?: number }[]> {
   const c = controlFile(dir);
   if (!c) throw new Error('no daemon');
   const res = await fetch(`http://127.0.0.1:${c.port}/api/units`, { headers: { authorization: `Bearer ${c.token}` } });
-  return (await res.json()) as { name: string; state: string; pid: number | null; reason: string | null }[];
+  return (await res.json()) as { name: string; state: string; pid: number | null; reason: string | null; restarts?: number }[];
 }
 
 export async function waitAllAlive(pids: number[]): Promise<void> {

@@ -26,6 +26,8 @@ function fail(message) {
 let started = false;
 
 if (!pgdata) fail('PGDATA is not set (the supervisor config sets it)');
+// Why the cluster is not under the demo's data directory (see pg-data.ts), said on every run.
+if (process.env.BKLITE_DEMO_PGDATA_NOTE) console.log(`pg-initdb: ${process.env.BKLITE_DEMO_PGDATA_NOTE}`);
 
 if (existsSync(join(pgdata, 'PG_VERSION'))) {
   const version = readFileSync(join(pgdata, 'PG_VERSION'), 'utf8').trim();
@@ -51,7 +53,9 @@ const gid = Number(gidText);
 const asRoot = process.getuid?.() === 0;
 
 const parent = dirname(pgdata);
-mkdirSync(parent, { recursive: true });
+// Enterable by PostgreSQL's account whatever the umask (pg-data.ts counts on it).
+const firstMade = mkdirSync(parent, { recursive: true, mode: 0o755 });
+if (firstMade !== undefined) for (let d = parent; d.length >= firstMade.length; d = dirname(d)) chmodSync(d, 0o755);
 const building = `${pgdata}.initdb-tmp`;
 rmSync(building, { recursive: true, force: true });
 mkdirSync(building, { mode: 0o700 });

@@ -1,0 +1,65 @@
+// Which config file a command means: `--config`, else $SUPERVISOR_CONFIG, else the first
+// supervisor.config.{ts,mts,js,mjs} in the project directory (cwd or `-C`). Kept apart from the
+// loader so that client commands (status, logs, …) can name the file without loading anything.
+
+import { statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+
+export const CONFIG_FILE_NAMES = ['supervisor.config.ts', 'supervisor.config.mts', 'supervisor.config.js', 'supervisor.config.mjs'] as const;
+
+export interface LoadOptions {
+  /** Where to look for the config file and what relative paths are relative to. */
+  cwd: string;
+  /** An explicit file (or a directory holding one), e.g. from `--config`. */
+  configPath?: string;
+  /** Environment: SUPERVISOR_CONFIG is read from it, and children inherit it (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Do not pass on what the config prints while it is evaluated (client commands). */
+  quiet?: boolean;
+  /** Evaluate the config even when the memo holds a result for it (src/config/memo.ts). */
+  fresh?: boolean;
+}
+
+/** How a file is named in messages: relative to cwd when inside it. */
+export function displayPath(file: string, cwd: string): string {
+  if (file === '<inline>') return file;
+  const rel = relative(cwd, file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
+function kindOfPath(path: string): 'file' | 'dir' | 'missing' {
+  try {
+    return statSync(path).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'missing';
+  }
+}
+
+/** How the file was named: `--config`, `$SUPERVISOR_CONFIG`, or found in the directory (cwd or `-C`). */
+export type ConfigSource = '--config' | 'SUPERVISOR_CONFIG' | 'dir';
+
+export type FindResult = { ok: true; file: string; via: ConfigSource } | { ok: false; error: string };
+
+/** opts.configPath, else $SUPERVISOR_CONFIG, else supervisor.config.{ts,mts,js,mjs} in cwd. */
+export function findConfigFile(opts: LoadOptions): FindResult {
+  const env = opts.env ?? process.env;
+  const explicit = opts.configPath ?? (env.SUPERVISOR_CONFIG || undefined);
+  const via = opts.configPath !== undefined ? '--config' : 'SUPERVISOR_CONFIG';
+  const searchIn = (dir: string, from: ConfigSource): FindResult => {
+    for (const name of CONFIG_FILE_NAMES) {
+      const file = join(dir, name);
+      if (kindOfPath(file) === 'file') return { ok: true, file, via: from };
+    }
+    return { ok: false, error: `no supervisor.config.ts in ${dir}: create one (see README) or pass --config` };
+  };
+  if (explicit === undefined) return searchIn(resolve(opts.cwd), 'dir');
+  const path = resolve(opts.cwd, explicit);
+  switch (kindOfPath(path)) {
+    case 'file':
+      return { ok: true, file: path, via };
+    case 'dir':
+      return searchIn(path, via);
+    default:
+      return { ok: false, error: `${displayPath(path, opts.cwd)}: config file not found (check ${via})` };
+  }
+}
