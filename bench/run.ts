@@ -1,6 +1,6 @@
 // `npm run bench`: bk-supervisor side by side with PM2 and supervisord.
 //
-//   npm run bench [-- --rounds 3] [--only restart,logs,idle,watch,stop,healthy,cli,startup] [--tools bk-supervisor,pm2,supervisord] [--no-write]
+//   npm run bench [-- --rounds 3] [--only restart,logs,ungated,idle,watch,stop,healthy,cli,startup] [--tools bk-supervisor,pm2,supervisord] [--no-write]
 //
 // Installs the peers when missing (bench/lib/peers.ts), runs every workload for every tool
 // `rounds` times (bench/lib/workloads.ts), prints a table of medians with our/peer ratios and
@@ -23,7 +23,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ROUNDS = Number(opt('rounds') ?? 3);
-const ALL_WORKLOADS = ['restart', 'logs', 'idle', 'watch', 'stop', 'healthy', 'cli', 'startup'] as const;
+const ALL_WORKLOADS = ['restart', 'logs', 'ungated', 'idle', 'watch', 'stop', 'healthy', 'cli', 'startup'] as const;
 type WorkloadName = (typeof ALL_WORKLOADS)[number];
 const only = new Set((opt('only') ?? ALL_WORKLOADS.join(',')).split(',') as WorkloadName[]);
 const toolNames = new Set((opt('tools') ?? 'bk-supervisor,pm2,supervisord').split(',') as ToolName[]);
@@ -108,6 +108,11 @@ const results = {
   wsDropped: {} as Cell,
   wsCpu: {} as Cell,
   wsRss: {} as Cell,
+  ungatedMs: {} as Cell,
+  ungatedPrinterMs: {} as Cell,
+  ungatedWriter: {} as Cell,
+  ungatedLost: {} as Cell,
+  ungatedCpu: {} as Cell,
   idleRss: {} as Cell,
   idleCpu: {} as Cell,
   idleProcs: {} as Cell,
@@ -171,6 +176,30 @@ if (only.has('logs')) {
       results.wsRss[tool.name] = med(ws as never, 'peakRssMiB');
     }
   }
+}
+
+if (only.has('ungated')) {
+  const show = (r: W.UngatedResult): string => `${f1(r.ms)} ms (writer held ${f1(r.writerMs)} ms), lost ${r.lost}, mangled ${r.mangled}, cpu ${f2(r.cpuS)} s`;
+  const printerRounds: W.UngatedResult[] = [];
+  const byTool = new Map<ToolName, W.UngatedResult[]>(tools.map((t) => [t.name, []]));
+  // Interleaved (each tool once per round, then ours with the printer) so that a burst of
+  // load elsewhere on the machine falls on every tool alike: the targets are ratios.
+  for (let i = 1; i <= ROUNDS; i++) {
+    const one = async (label: string, body: (ctx: W.Ctx) => Promise<W.UngatedResult>, into: W.UngatedResult[]): Promise<void> => {
+      into.push(...(await oneRound(i, label, body, show)));
+    };
+    for (const tool of tools) {
+      await one(`ungated ${tool.name}`, (ctx) => W.logUngated(tool, ctx), byTool.get(tool.name) as W.UngatedResult[]);
+      if (tool.name === 'bk-supervisor') await one(`ungated ${tool.name} + terminal printer (stdout to a file)`, (ctx) => W.logUngated(tool, ctx, true), printerRounds);
+    }
+  }
+  for (const [name, rs] of byTool) {
+    results.ungatedMs[name] = med(rs as never, 'ms');
+    results.ungatedWriter[name] = med(rs as never, 'writerMs');
+    results.ungatedCpu[name] = med(rs as never, 'cpuS');
+    if (rs.length > 0) results.ungatedLost[name] = Math.max(...rs.map((r) => r.lost)) * 1e7 + Math.max(...rs.map((r) => r.mangled));
+  }
+  if (printerRounds.length > 0) results.ungatedPrinterMs['bk-supervisor'] = med(printerRounds as never, 'ms');
 }
 
 if (only.has('idle')) {
@@ -279,6 +308,11 @@ const rows: Row[] = [
   { name: '500k lines to the slowest of 10 WebSocket followers', c: results.wsMs, fmt: ms },
   { name: '… lines the followers were told they lost (gap)', c: results.wsDropped, fmt: int },
   { name: '… daemon CPU / peak RSS with followers', c: Object.fromEntries(Object.entries(results.wsCpu).map(([k, v]) => [k, v])) as Cell, fmt: (v) => `${cpu(v)} / ${mib(results.wsRss['bk-supervisor'] ?? NaN)}` },
+  { name: '500k lines, writer not gated (floods from its spawn; 64,000-byte writes), daemon stdout /dev/null', c: results.ungatedMs, fmt: ms, target: '≤ supervisord', met: (v) => v <= (results.ungatedMs.supervisord ?? Infinity), ratios: true },
+  { name: '… the same with the terminal printer attached (stdout to a file)', c: results.ungatedPrinterMs, fmt: ms, target: '≤ 1.3× the /dev/null figure', met: (v) => v <= 1.3 * (results.ungatedMs['bk-supervisor'] ?? Infinity) },
+  { name: '… the writer held (its start → its last write returned)', c: results.ungatedWriter, fmt: ms, ratios: true },
+  { name: '… lines lost / mangled (worst round)', c: results.ungatedLost, fmt: (v) => `${Math.floor(v / 1e7)} / ${v % 1e7}`, target: '0 / 0', met: (v) => v === 0 },
+  { name: '… daemon CPU, start-up included (/dev/null)', c: results.ungatedCpu, fmt: cpu, target: '≤ 3× supervisord', met: (v) => v <= 3 * (results.ungatedCpu.supervisord ?? Infinity), ratios: true },
   { name: 'idle RSS, 10 children (all own processes)', c: results.idleRss, fmt: mib, target: '≤ 55 MiB', met: (v) => v <= 55, ratios: true },
   { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
   { name: 'idle over a 50,000-file tree, not watching (`reload: false`): RSS', c: results.unwatchedRss, fmt: mib },
@@ -365,6 +399,11 @@ ${settings}
    /proc/PID/task/*/schedstat); peak RSS = VmHWM. For bk-supervisor also with 10 WebSocket clients
    following \`/api/logs?units=writer&follow=1\` (in a separate process): until the slowest has all lines.
    Floor: the same writer straight into a file.
+2b. **Log throughput, writer not gated**: the same 500,000 lines, prepared in a file and copied to the unit's
+   stdout by \`dd\` in ${W.UNGATED_WRITE_BYTES.toLocaleString('en')}-byte writes from the moment the unit is spawned, so the flood meets the
+   supervisor's own start-up; figure = the writer's first instruction → the log file holding the last line (its
+   mtime when first seen); daemon CPU = all CPU of the supervisor's own processes since they started. bk-supervisor
+   also with its stdout to a file, i.e. with the terminal printer attached (the rounds of all tools interleaved).
 3. **Idle cost**: ${W.IDLE_CHILDREN} units \`exec sleep 3600\`; ${W.IDLE_SETTLE_MS / 1000} s after all run (steady state, same wait for every tool), RSS (VmRSS, summed over the
    supervisor's own processes, i.e. every process under tini that is not a workload process) and CPU over ${W.IDLE_WINDOW_MS / 1000} s.
 3b. **Idle cost of watching**: the idle workload in a BK-Lite-shaped tree of ${W.WATCH_TREE_FILES.toLocaleString('en')} files (30,000 under
