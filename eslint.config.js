@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'logs/', '.supervisor/', 'test/.tmp/', 'bench/.tmp/', 'coverage/', 'dist/'] },
+  { ignores: ['node_modules/', '.stryker-tmp/', 'reports/', 'logs/', '.supervisor/', 'test/.tmp/', 'bench/.tmp/', 'coverage/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,7 +4,7 @@
 // does. Not a test: prints wall and CPU time, GC time and peak RSS, then checks (untimed)
 // that the files hold every line once, in order.
 //
-//   node --import tsx bench/logs-path.ts [lines] [--ring] [--terminal]
+//   node --import tsx bench/logs-path.ts [lines] [--ring] [--terminal | --terminal-file]
 //
 // --ring adds a LogRing, --terminal a TerminalPrinter writing synchronously to /dev/null (as
 // process.stdout does on a file). The input is 25 distinct chunks (lcm of 64 KiB and 100
@@ -26,7 +26,8 @@ import { TerminalPrinter } from '../src/logs/terminal.ts';
 const args = process.argv.slice(2);
 const totalLines = Number(args.find((a) => /^\d+$/.test(a)) ?? 500_000);
 const withRing = args.includes('--ring');
-const withTerminal = args.includes('--terminal');
+const terminalFile = args.includes('--terminal-file');
+const withTerminal = args.includes('--terminal') || terminalFile;
 
 const LINE = 100;
 const CHUNK = 64 * 1024;
@@ -46,14 +47,19 @@ const files = new LogFiles({ dir, maxSizeBytes: 10 * 1024 * 1024, keep: 10, onEr
 files.attach(bus);
 if (withRing) new LogRing(10_000).attach(bus);
 if (withTerminal) {
-  // Like `bksup up > file`: process.stdout on a file writes synchronously.
-  const fd = fs.openSync('/dev/null', 'w');
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      fs.writeSync(fd, chunk);
-      cb();
-    },
-  });
+  // Like `bksup up > file`: process.stdout on a file writes synchronously (--terminal-file: a
+  // real file in the temp dir, so the page cache and its writeback are paid as a user would).
+  const fd = fs.openSync(terminalFile ? path.join(dir, 'terminal.out') : '/dev/null', 'w');
+  // With its `fd`, as process.stdout has (the printer reuses its buffer for such a stream).
+  const out = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        fs.writeSync(fd, chunk);
+        cb();
+      },
+    }),
+    { fd },
+  );
   new TerminalPrinter(out, { color: true, unitNames: ['bench', 'server', 'nats_listener'] }).attach(bus);
 }
 

@@ -1,6 +1,6 @@
 // `npm run bench`: bk-supervisor side by side with PM2 and supervisord.
 //
-//   npm run bench [-- --rounds 3] [--only restart,logs,followers,idle,watch,stop,healthy,cli,startup] [--tools bk-supervisor,pm2,supervisord] [--no-write]
+//   npm run bench [-- --rounds 3] [--only restart,logs,followers,ungated,idle,watch,stop,healthy,cli,startup] [--tools bk-supervisor,pm2,supervisord] [--no-write]
 //
 // Installs the peers when missing (bench/lib/peers.ts), runs every workload for every tool
 // `rounds` times (bench/lib/workloads.ts), prints a table of medians with our/peer ratios and
@@ -23,7 +23,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ROUNDS = Number(opt('rounds') ?? 3);
-const ALL_WORKLOADS = ['restart', 'logs', 'followers', 'idle', 'watch', 'stop', 'healthy', 'cli', 'startup'] as const;
+const ALL_WORKLOADS = ['restart', 'logs', 'followers', 'ungated', 'idle', 'watch', 'stop', 'healthy', 'cli', 'startup'] as const;
 type WorkloadName = (typeof ALL_WORKLOADS)[number];
 const only = new Set((opt('only') ?? ALL_WORKLOADS.join(',')).split(',') as WorkloadName[]);
 const toolNames = new Set((opt('tools') ?? 'bk-supervisor,pm2,supervisord').split(',') as ToolName[]);
@@ -114,6 +114,11 @@ const results = {
   pausedNormalLost: {} as Cell,
   wsCpu: {} as Cell,
   wsRss: {} as Cell,
+  ungatedMs: {} as Cell,
+  ungatedPrinterMs: {} as Cell,
+  ungatedWriter: {} as Cell,
+  ungatedLost: {} as Cell,
+  ungatedCpu: {} as Cell,
   idleRss: {} as Cell,
   idleCpu: {} as Cell,
   idleProcs: {} as Cell,
@@ -192,6 +197,30 @@ if (only.has('followers')) {
     results.pausedCatchUp['bk-supervisor'] = med(ps as never, 'pausedCatchUpMs');
     if (ps.length > 0) results.pausedRss['bk-supervisor'] = Math.max(...ps.map((r) => r.rssDuringPauseMiB));
   }
+}
+
+if (only.has('ungated')) {
+  const show = (r: W.UngatedResult): string => `${f1(r.ms)} ms (writer held ${f1(r.writerMs)} ms), lost ${r.lost}, mangled ${r.mangled}, cpu ${f2(r.cpuS)} s`;
+  const printerRounds: W.UngatedResult[] = [];
+  const byTool = new Map<ToolName, W.UngatedResult[]>(tools.map((t) => [t.name, []]));
+  // Interleaved (each tool once per round, then ours with the printer) so that a burst of
+  // load elsewhere on the machine falls on every tool alike: the targets are ratios.
+  for (let i = 1; i <= ROUNDS; i++) {
+    const one = async (label: string, body: (ctx: W.Ctx) => Promise<W.UngatedResult>, into: W.UngatedResult[]): Promise<void> => {
+      into.push(...(await oneRound(i, label, body, show)));
+    };
+    for (const tool of tools) {
+      await one(`ungated ${tool.name}`, (ctx) => W.logUngated(tool, ctx), byTool.get(tool.name) as W.UngatedResult[]);
+      if (tool.name === 'bk-supervisor') await one(`ungated ${tool.name} + terminal printer (stdout to a file)`, (ctx) => W.logUngated(tool, ctx, true), printerRounds);
+    }
+  }
+  for (const [name, rs] of byTool) {
+    results.ungatedMs[name] = med(rs as never, 'ms');
+    results.ungatedWriter[name] = med(rs as never, 'writerMs');
+    results.ungatedCpu[name] = med(rs as never, 'cpuS');
+    if (rs.length > 0) results.ungatedLost[name] = Math.max(...rs.map((r) => r.lost)) * 1e7 + Math.max(...rs.map((r) => r.mangled));
+  }
+  if (printerRounds.length > 0) results.ungatedPrinterMs['bk-supervisor'] = med(printerRounds as never, 'ms');
 }
 
 if (only.has('idle')) {
@@ -307,6 +336,11 @@ const rows: Row[] = [
   { name: '… from reading again to holding every line', c: results.pausedCatchUp, fmt: ms },
   { name: '… daemon RSS during the pause (worst round)', c: results.pausedRss, fmt: mib, target: '≤ 100 MiB', met: (v) => v <= 100 },
   { name: '… the normal follower beside it: lines not in order + gaps (worst round)', c: results.pausedNormalLost, fmt: int, target: '0', met: (v) => v === 0 },
+  { name: '500k lines, writer not gated (floods from its spawn; 64,000-byte writes), daemon stdout /dev/null', c: results.ungatedMs, fmt: ms, target: '≤ supervisord', met: (v) => v <= (results.ungatedMs.supervisord ?? Infinity), ratios: true },
+  { name: '… the same with the terminal printer attached (stdout to a file)', c: results.ungatedPrinterMs, fmt: ms, target: '≤ 1.3× the /dev/null figure', met: (v) => v <= 1.3 * (results.ungatedMs['bk-supervisor'] ?? Infinity) },
+  { name: '… the writer held (its start → its last write returned)', c: results.ungatedWriter, fmt: ms, ratios: true },
+  { name: '… lines lost / mangled (worst round)', c: results.ungatedLost, fmt: (v) => `${Math.floor(v / 1e7)} / ${v % 1e7}`, target: '0 / 0', met: (v) => v === 0 },
+  { name: '… daemon CPU, start-up included (/dev/null)', c: results.ungatedCpu, fmt: cpu, target: '≤ 3× supervisord', met: (v) => v <= 3 * (results.ungatedCpu.supervisord ?? Infinity), ratios: true },
   { name: 'idle RSS, 10 children (all own processes)', c: results.idleRss, fmt: mib, target: '≤ 55 MiB', met: (v) => v <= 55, ratios: true },
   { name: 'idle CPU over 10 s', c: results.idleCpu, fmt: (n) => `${n.toFixed(4)} s`, target: '≤ 0.01 s', met: (v) => v <= 0.01, ratios: true },
   { name: 'idle over a 50,000-file tree, not watching (`reload: false`): RSS', c: results.unwatchedRss, fmt: mib },
@@ -392,7 +426,12 @@ ${settings}
    Daemon CPU = CPU time of the supervisor's own processes from go to done (all threads,
    /proc/PID/task/*/schedstat); peak RSS = VmHWM.
    Floor: the same writer straight into a file.
-2b. **Followers** (bk-supervisor only, \`--only followers\`): the same 500,000 lines with 10 WebSocket clients
+2b. **Log throughput, writer not gated**: the same 500,000 lines, prepared in a file and copied to the unit's
+   stdout by \`dd\` in ${W.UNGATED_WRITE_BYTES.toLocaleString('en')}-byte writes from the moment the unit is spawned, so the flood meets the
+   supervisor's own start-up; figure = the writer's first instruction → the log file holding the last line (its
+   mtime when first seen); daemon CPU = all CPU of the supervisor's own processes since they started. bk-supervisor
+   also with its stdout to a file, i.e. with the terminal printer attached (the rounds of all tools interleaved).
+2c. **Followers** (bk-supervisor only, \`--only followers\`): the same 500,000 lines with 10 WebSocket clients
    following \`/api/logs?units=writer&follow=1\` (in a separate process, bench/lib/ws-followers.mjs): until the
    slowest has every line; lines not received in order (by the writer's own numbers) and \`gap\` frames are counted;
    the slowest is compared with the time the file took in the same round. Then a unit printing

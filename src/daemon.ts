@@ -329,8 +329,8 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
   if (config.verify.length === 0) return;
   const UP = new Set(['healthy', 'completed', 'skipped', 'disabled']);
   let done = false;
-  const off = sup.bus.onEvent((e) => {
-    if (done || e.type !== 'state' || sup.shuttingDown) return;
+  const check = (): void => {
+    if (done || sup.shuttingDown) return;
     if (!sup.snapshot().every((u) => UP.has(u.state) || (u.optional === true && u.state === 'failed') || !sup.isWanted(u.name))) return;
     done = true;
     off();
@@ -338,7 +338,12 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
     void runVerify(config.verify).then((report) => {
       sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: mask(r.detail) })) });
     });
+  };
+  const off = sup.bus.onEvent((e) => {
+    if (e.type === 'state') check();
   });
+  // The units start before this is called (the control API comes in between): they may all be up already.
+  check();
 }
 
 function forceKill(sup: Supervisor): void {

@@ -14,11 +14,13 @@
 //     │                                                  chunk, seq = firstSeq + index
 //     ▼
 //   EventBus.publishLogs(batch) ── synchronous fan-out, same batch object to every subscriber:
-//     ├─ LogFiles  : formats the batch into ONE string (one join), encodes it into the unit's
-//     │              pending buffer (a plain copy when ASCII); one fs write per unit per flush
-//     │              (setImmediate / 256 KiB), rotation between writes
+//     ├─ LogFiles  : formats the batch straight into the unit's pending buffer as bytes (prefix
+//     │              and seq digits stored, each line encoded into place: no string of the
+//     │              batch); one fs write per unit per flush (setImmediate / 256 KiB),
+//     │              rotation between writes
 //     ├─ LogRing   : copies `joined` (or the joined lines) into the unit's byte arena
-//     ├─ Terminal  : one process.stdout.write per batch, `unit | line` with colours
+//     ├─ Terminal  : `unit | line` with colours, encoded line by line into one buffer, one
+//     │              process.stdout.write per batch
 //     │              (not attached at all when stdout is /dev/null)
 //     ├─ Metrics   : line and byte counters, per batch
 //     └─ WebSocket : the hub keeps this turn's batches (references) and pumps every follower once

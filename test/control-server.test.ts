@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { budgetFor } from '../src/control/connection-guard.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startControlServer, type ControlLogger, type ControlServer } from '../src/control/server.ts';
@@ -35,7 +36,7 @@ function recordingLogger(): ControlLogger & { text: () => string } {
   return { info: rec, warn: rec, error: rec, text: () => lines.join('\n') };
 }
 
-async function setup(opts: { maxClients?: number; sup?: FakeSupervisor; logger?: ControlLogger; pendingTimeoutMs?: number } = {}) {
+async function setup(opts: { maxClients?: number; sup?: FakeSupervisor; logger?: ControlLogger; pendingTimeoutMs?: number; maxPendingConnections?: number } = {}) {
   const sup = opts.sup ?? new FakeSupervisor([{ name: 'postgres', kind: 'compose' }, { name: 'server' }, { name: 'web', state: 'stopped' }]);
   const history = new TestHistory(sup.bus, 1000);
   server = await startControlServer({
@@ -48,6 +49,7 @@ async function setup(opts: { maxClients?: number; sup?: FakeSupervisor; logger?:
     ...(opts.maxClients ? { maxClients: opts.maxClients } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.pendingTimeoutMs ? { pendingTimeoutMs: opts.pendingTimeoutMs } : {}),
+    ...(opts.maxPendingConnections ? { maxPendingConnections: opts.maxPendingConnections } : {}),
   });
   const s = server;
   const api = (path: string, init: RequestInit & { token?: string | null } = {}): Promise<Response> => {
@@ -86,6 +88,16 @@ function handshake(url: string, headers: Record<string, string> = {}): Promise<{
     });
   });
 }
+
+describe('pendingBudget: the bound on unauthenticated sockets follows the descriptor limit', () => {
+  it('a sixteenth of the soft limit, at least 64 and at most 1024', () => {
+    expect(budgetFor(1024)).toBe(64);
+    expect(budgetFor(256)).toBe(64);
+    expect(budgetFor(8192)).toBe(512);
+    expect(budgetFor(1_048_576)).toBe(1024);
+    expect(budgetFor(undefined)).toBe(1024);
+  });
+});
 
 describe('control.json', () => {
   it('is written 0600 with host, port, pid, token, startedAt, and removed on close', async () => {
@@ -295,7 +307,8 @@ describe('HTTP routes', () => {
   });
 
   it('a flood of idle sockets is bounded (oldest closed first) and the token holder is still served', async () => {
-    const { server: s, api } = await setup();
+    // The bound a laptop's 1024 descriptors give (see pendingBudget).
+    const { server: s, api } = await setup({ maxPendingConnections: 64 });
     const flood: Socket[] = [];
     let closedByServer = 0;
     for (let i = 0; i < 1000; i++) {

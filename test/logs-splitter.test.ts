@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { formatBatch, isoTime, parseLine } from '../src/logs/format.ts';
+import type { LogBatch } from '../src/events.ts';
+import { formatBatch, formatBatchInto, type FormatCursor, isoTime, parseLine } from '../src/logs/format.ts';
 import { DEFAULT_MAX_LINE_LENGTH, LineSplitter } from '../src/logs/line-splitter.ts';
 
 function splitAll(chunks: (string | Buffer)[], max?: number): string[] {
@@ -146,6 +147,49 @@ describe('log line format', () => {
   it('escapes line breaks of system lines so one record stays one file line', () => {
     const text = formatBatch({ unit: 'x', stream: 'system', firstSeq: 7, ts, lines: ['failed:\nstack\r\nmore'] });
     expect(text).toBe('2026-11-26T06:14:30.123Z system 7 failed:\\nstack\\nmore\n');
+  });
+
+  /** formatBatchInto into a buffer of `size` bytes, grown (as LogFiles does) whenever it stops early. */
+  function bytesOf(batch: LogBatch, size: number): Buffer {
+    let out = Buffer.alloc(size);
+    const cur: FormatCursor = { line: 0, at: 0 };
+    for (let calls = 0; ; calls++) {
+      formatBatchInto(batch, out, cur);
+      if (cur.line >= batch.lines.length) return out.subarray(0, cur.at);
+      expect(calls).toBeLessThan(100);
+      const grown = Buffer.alloc(out.length * 2 + 64);
+      out.copy(grown, 0, 0, cur.at);
+      out = grown;
+    }
+  }
+
+  it('writes the same bytes as encoding the formatted string, whatever the text and however small the buffer', () => {
+    const long = 'ü€𝄞'.repeat(30_000); // 2-, 3- and 4-byte UTF-8: ~300 KB in one line
+    const batches: LogBatch[] = [
+      { unit: 'u', stream: 'stdout', firstSeq: 1, ts, lines: ['hello', '', 'wörld', '日本語', '🙂 emoji', 'lone \ud800 surrogate', 'tab\there \r inside'] },
+      { unit: 'u', stream: 'stderr', firstSeq: 9, ts: ts + 1, lines: Array.from({ length: 3000 }, (_, i) => `line ${i} ${'x'.repeat(i % 97)}`) },
+      { unit: 'u', stream: 'stdout', firstSeq: 99_999_999, ts, lines: [long, 'after the long one', long.slice(0, 7)] },
+      { unit: 'u', stream: 'system', firstSeq: 7, ts, lines: ['failed:\nstack\r\nmore', 'ß'] },
+      { unit: 'u', stream: 'stdout', firstSeq: 5, ts, lines: [] },
+    ];
+    for (const batch of batches) {
+      const want = Buffer.from(formatBatch(batch));
+      for (const size of [0, 60, 4096, want.length + 1024]) expect(bytesOf(batch, size).equals(want)).toBe(true);
+    }
+  });
+
+  it('writes each line of a chunked multi-byte, CRLF, unterminated stream once, intact', () => {
+    // The splitter's lines, as they reach the files: characters cut across chunks, CRLF, a
+    // line longer than the splitter's maximum, and a last line without '\n'.
+    const text = `é🙂x\r\n${'ä'.repeat(300)}\nplain\n€€€ last`;
+    const bytes = Buffer.from(text);
+    const splitter = new LineSplitter(128);
+    const lines: string[] = [];
+    for (let i = 0; i < bytes.length; i += 5) lines.push(...splitter.push(bytes.subarray(i, i + 5)));
+    lines.push(...splitter.end());
+    const batch: LogBatch = { unit: 'u', stream: 'stdout', firstSeq: 1, ts, lines };
+    const out = bytesOf(batch, 16).toString('utf8').split('\n').slice(0, -1);
+    expect(out.map((row) => parseLine(row)?.line)).toEqual(['é🙂x', 'ä'.repeat(128), 'ä'.repeat(128), 'ä'.repeat(44), 'plain', '€€€ last']);
   });
 
   it('parses what it formats', () => {

@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { EventBus, type StateEvent } from '../src/events.ts';
-import { isDevNull, TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
+import { isDevNull, linesAsBytes, TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
 
 class Capture extends Writable {
   writes: string[] = [];
@@ -123,6 +123,48 @@ describe('isDevNull', () => {
       expect(isDevNull(987_654)).toBe(false); // not open
     } finally {
       for (const fd of Object.values(fds)) closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('linesAsBytes', () => {
+  it('sends exactly the bytes of the joined text, multi-byte and very long lines included', () => {
+    const long = 'ü€𝄞'.repeat(20_000);
+    const cases: string[][] = [[], [''], ['hello', '', 'wörld', '日本語', '🙂', 'lone \ud800 surrogate'], [long, 'x', long], Array.from({ length: 2000 }, (_, i) => 'é'.repeat(i % 50))];
+    for (const prefix of ['web | ', '\x1b[0m\x1b[36mweb\x1b[0m \x1b[2;31m!\x1b[0m ', 'wéb ! ']) {
+      for (const lines of cases) {
+        const want = lines.length === 0 ? '' : prefix + lines.join('\n' + prefix) + '\n';
+        expect(linesAsBytes(Buffer.from(prefix), lines).equals(Buffer.from(want))).toBe(true);
+      }
+    }
+  });
+
+  it('prints every batch intact to a descriptor written synchronously, reusing its buffer', () => {
+    // Like process.stdout on a file: a descriptor, written before write() returns.
+    const dir = mkdtempSync(join(tmpdir(), 'bksup-term-'));
+    const fd = openSync(join(dir, 'out'), 'w');
+    try {
+      const out = Object.assign(
+        new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            writeSync(fd, chunk);
+            cb();
+          },
+        }),
+        { fd },
+      );
+      const bus = new EventBus();
+      new TerminalPrinter(out, { color: false, unitNames: ['web'] }).attach(bus);
+      const batches = [Array.from({ length: 700 }, (_, i) => `big ${i} ${'x'.repeat(90)}`), ['small'], ['ünïcödé 🙂', ''], Array.from({ length: 300 }, (_, i) => `€${i}`), ['z'.repeat(200_000)]];
+      let seq = 1;
+      for (const lines of batches) {
+        bus.publishLogs({ unit: 'web', stream: 'stdout', firstSeq: seq, ts: 0, lines });
+        seq += lines.length;
+      }
+      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe(batches.map((lines) => lines.map((l) => `web | ${l}\n`).join('')).join(''));
+    } finally {
+      closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
     }
   });

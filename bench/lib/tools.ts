@@ -57,6 +57,8 @@ export interface StartOptions {
   dir: string;
   units: UnitSpec[];
   marker: string;
+  /** The supervisor's stdout: this file instead of /dev/null (bk-supervisor then attaches its terminal printer). */
+  stdoutFile?: string;
   /** bk-supervisor only: the config's `reload` (default: the product's default, on). */
   reload?: boolean;
 }
@@ -84,12 +86,12 @@ function writeScripts(dir: string, units: UnitSpec[]): Map<string, string> {
 export const liveSessions = new Set<() => Promise<void>>();
 
 /**
- * `tini -s -- argv…` in its own process group; stdout to /dev/null, stderr to a file in dir.
+ * `tini -s -- argv…` in its own process group; stdout to /dev/null (or `stdoutFile`), stderr to a file in dir.
  * Returns the tini process and the one way to end the session (registered in liveSessions).
  */
-function underTini(dir: string, argv: string[], env: NodeJS.ProcessEnv, marker: string): { tini: ChildProcess; close: () => Promise<void> } {
+function underTini(dir: string, argv: string[], env: NodeJS.ProcessEnv, marker: string, stdoutFile?: string): { tini: ChildProcess; close: () => Promise<void> } {
   const err = openSync(join(dir, 'supervisor.stderr'), 'a');
-  const out = openSync('/dev/null', 'w');
+  const out = openSync(stdoutFile ?? '/dev/null', 'w');
   const tini = spawn('/usr/bin/tini', ['-s', '--', ...argv], { cwd: dir, env, detached: true, stdio: ['ignore', out, err] });
   closeSync(err);
   closeSync(out);
@@ -173,7 +175,7 @@ export function bksupTool(): Tool {
       }
       const config = { root: '.', logs: { dir: 'logs', maxSize: '1GB', keep: 1 }, control: { host: '127.0.0.1', port: 0 }, units, ...(opts.reload !== undefined ? { reload: opts.reload } : {}) };
       writeFileSync(join(opts.dir, 'supervisor.config.ts'), `export default ${JSON.stringify(config, null, 2)};\n`);
-      const { tini, close } = underTini(opts.dir, [BKSUP, 'up', '--no-color'], daemonEnv({ NO_COLOR: '1' }), opts.marker);
+      const { tini, close } = underTini(opts.dir, [BKSUP, 'up', '--no-color'], daemonEnv({ NO_COLOR: '1' }), opts.marker, opts.stdoutFile);
       const exited = new Promise<void>((r) => tini.once('exit', () => r()));
       let gone = false;
       void exited.then(() => (gone = true));
@@ -261,7 +263,7 @@ export function pm2Tool(peers: Peers): Tool {
       mkdirSync(join(opts.dir, 'logs'), { recursive: true });
       const eco = join(opts.dir, 'eco.config.js');
       writeFileSync(eco, `module.exports = ${JSON.stringify({ apps }, null, 2)};\n`);
-      const { tini, close } = underTini(opts.dir, [process.execPath, join(pm2Dir, 'lib', 'Daemon.js')], env, opts.marker);
+      const { tini, close } = underTini(opts.dir, [process.execPath, join(pm2Dir, 'lib', 'Daemon.js')], env, opts.marker, opts.stdoutFile);
       await waitFor(() => existsSync(join(home, 'rpc.sock')) && existsSync(join(home, 'pub.sock')), 'PM2 daemon sockets', 30_000, 10);
       runNode([join(pm2Dir, 'bin', 'pm2'), 'start', eco], env, opts.dir);
       return {
@@ -337,7 +339,7 @@ environment=BKBENCH_RUN="${opts.marker}"
       }
       const confFile = join(opts.dir, 'supervisord.conf');
       writeFileSync(confFile, conf);
-      const { tini, close } = underTini(opts.dir, [peers.supervisord, '-n', '-c', confFile], daemonEnv(), opts.marker);
+      const { tini, close } = underTini(opts.dir, [peers.supervisord, '-n', '-c', confFile], daemonEnv(), opts.marker, opts.stdoutFile);
       await waitFor(() => existsSync(sock), 'supervisord socket', 30_000, 10);
       return {
         tool: 'supervisord',

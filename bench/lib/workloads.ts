@@ -2,7 +2,7 @@
 // and ends every process it started by PID (Session.close), whatever happened.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { cpuNs, descendants, isAlive, markedProcesses, nowMs, peakRssBytes, rssBytes, signalPids, sleep, waitFor } from './proc.ts';
@@ -306,6 +306,55 @@ export async function logFloor(ctx: Ctx): Promise<LogResult> {
     return { ms: doneAt - started, ...checkLog(file, 'floor'), cpuS: 0, peakRssMiB: 0 };
   } finally {
     await killTree(child.pid as number, ctx.marker);
+  }
+}
+
+// ------------------------------------------------------------------ 2b. the writer not gated
+
+/** 64,000-byte writes of the same numbered 100-byte lines (640 lines each), as a busy server's stdio flushes. */
+export const UNGATED_WRITE_BYTES = 64_000;
+
+export interface UngatedResult extends LogResult {
+  /** The writer's start → its last write returned (how long the supervisor held it up). */
+  writerMs: number;
+}
+
+/**
+ * The writer floods as soon as it is spawned, while the supervisor is still starting up (a
+ * Next.js first compile, Django migrations). The lines are prepared in a file beforehand and
+ * copied to stdout by `dd` in 64,000-byte writes. Figure: the writer's first instruction → the
+ * log file holding the last line (the file's mtime when the poller first sees it, so a harness
+ * busy starting the tool does not inflate it). Daemon CPU: everything its own processes spent
+ * since they started (start-up included: here it competes with the flood).
+ */
+export async function logUngated(tool: Tool, ctx: Ctx, withPrinter = false): Promise<UngatedResult> {
+  const lines = join(ctx.dir, 'lines.txt');
+  const fd = openSync(lines, 'w');
+  const block: string[] = [];
+  for (let i = 1; i <= LOG_LINES; i++) {
+    block.push(`${String(i).padStart(7, '0')} ${PAYLOAD}\n`);
+    if (block.length === 10_000) writeSync(fd, block.splice(0).join(''));
+  }
+  if (block.length) writeSync(fd, block.join(''));
+  closeSync(fd);
+  const started = join(ctx.dir, 'writer-started');
+  const ended = join(ctx.dir, 'writer-ended');
+  const script = `date +%s%N > ${started}; dd if=${lines} bs=${UNGATED_WRITE_BYTES} status=none; date +%s%N > ${ended}`;
+  const logFile = join(ctx.dir, 'logs', 'writer.log');
+  // Polled from before the tool starts: the whole burst may be over before start() returns.
+  const done = waitForLastLine(logFile, 120_000).then(() => statSync(logFile).mtimeMs);
+  done.catch(() => undefined);
+  const s = await tool.start({ dir: ctx.dir, units: [{ name: 'writer', script, restart: 'never', stopTimeoutMs: 2000 }], marker: ctx.marker, ...(withPrinter ? { stdoutFile: join(ctx.dir, 'supervisor.stdout') } : {}) });
+  try {
+    const doneAt = await done;
+    const own = s.ownPids();
+    const cpuS = cpuOf(own);
+    await waitFor(() => existsSync(ended) && readFileSync(ended, 'utf8').endsWith('\n'), 'the writer to finish', 30_000);
+    const stamp = (f: string): number => Number(BigInt(readFileSync(f, 'utf8').trim()) / 1000n) / 1000;
+    const t0 = stamp(started);
+    return { ms: doneAt - t0, writerMs: stamp(ended) - t0, ...checkLog(logFile, tool.name), cpuS, peakRssMiB: peakOf(own) / 2 ** 20 };
+  } finally {
+    await s.close();
   }
 }
 

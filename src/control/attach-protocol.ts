@@ -10,6 +10,7 @@
 // session cannot type into a unit).
 
 import type { UnitStateName } from '../events.ts';
+import { parseJsonObject } from '../util/json-object.ts';
 
 export const ATTACH_PATH = '/api/attach';
 
@@ -45,14 +46,8 @@ export function parseTerminalSize(cols: unknown, rows: unknown): TerminalSizeWir
 }
 
 export function parseAttachServerFrame(text: string): AttachServerFrame | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const f = v as Record<string, unknown>;
+  const f = parseJsonObject(text);
+  if (f === undefined) return undefined;
   if (f.type === 'attached' && typeof f.unit === 'string' && typeof f.state === 'string') return f as unknown as AttachedFrame;
   if (f.type === 'state' && typeof f.unit === 'string' && typeof f.state === 'string') return f as unknown as AttachStateFrame;
   if (f.type === 'error' && typeof f.error === 'string') return f as unknown as AttachErrorFrame;
@@ -60,13 +55,8 @@ export function parseAttachServerFrame(text: string): AttachServerFrame | undefi
 }
 
 export function parseAttachClientFrame(text: string): AttachClientFrame | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null || (v as { type?: unknown }).type !== 'resize') return undefined;
-  const size = parseTerminalSize((v as { cols?: unknown }).cols, (v as { rows?: unknown }).rows);
+  const f = parseJsonObject(text);
+  if (f?.type !== 'resize') return undefined;
+  const size = parseTerminalSize(f.cols, f.rows);
   return size ? { type: 'resize', ...size } : undefined;
 }

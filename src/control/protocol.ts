@@ -4,6 +4,7 @@
 
 import type { LogStream, ReloadEvent, StateEvent, VerifyEvent } from '../events.ts';
 import type { LogLine, UnitSnapshot } from '../units/types.ts';
+import { parseJsonObject } from '../util/json-object.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -155,14 +156,8 @@ function isSeqMap(v: unknown): v is Record<string, number> {
  * server may send more; old clients skip them), malformed known ones too.
  */
 export function parseLogsFrame(text: string): LogsServerFrame | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const f = v as Record<string, unknown>;
+  const f = parseJsonObject(text);
+  if (f === undefined) return undefined;
   switch (f.type) {
     case 'log':
       return isWireLine(f) ? (f as unknown as LogFrame) : undefined;

@@ -38,7 +38,7 @@ import { allowedOrigins, hostPort, isAuthorized, isLoopbackHost, newToken, origi
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import type { LogHistory } from './history.ts';
 import { type ReloadControl, handleApiRequest, route, sendJson } from './http.ts';
-import { ConnectionGuard } from './connection-guard.ts';
+import { ConnectionGuard, pendingBudget } from './connection-guard.ts';
 import { CLOSE, type ControlFile, type LoginTokenResponse } from './protocol.ts';
 import { LOGIN_TOKEN_TTL_MS, SessionStore, readCookie, sessionCookieName } from './sessions.ts';
 import { ATTACH_PATH } from './attach-protocol.ts';
@@ -91,7 +91,7 @@ export interface ControlServerOptions {
   sessions?: SessionStore;
   /** The dashboard's host name on loopback (default `bksup-<random>.localhost`). */
   dashboardHost?: string;
-  /** Sockets without an authenticated request yet: most at once (default 64; the oldest go first). */
+  /** Sockets without an authenticated request yet: most at once (default: a sixteenth of the descriptor limit, 64–1024; the oldest go first). */
   maxPendingConnections?: number;
   /** …and how long one may stay so (default 10 s). */
   pendingTimeoutMs?: number;
@@ -243,8 +243,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   // Slow-loris bounds; WebSocket connections are exempt once upgraded.
   server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;
-  const maxPending = opts.maxPendingConnections ?? 64;
-  server.maxConnections = opts.maxConnections ?? maxClients + maxPending + 128;
+  const maxPending = opts.maxPendingConnections ?? pendingBudget;
+  server.maxConnections = opts.maxConnections ?? maxClients + (typeof maxPending === 'number' ? maxPending : 1024) + 128;
   const guard = new ConnectionGuard({ maxPending, timeoutMs: opts.pendingTimeoutMs ?? 10_000 });
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {

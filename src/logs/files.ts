@@ -27,8 +27,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { EventBus, LogBatch } from '../events.ts';
-import { asciiOr } from './encoding.ts';
-import { formatBatch } from './format.ts';
+import { type FormatCursor, formatBatchInto, RECORD_OVERHEAD } from './format.ts';
 import { ensureLogDir, logModes, type LogModes } from './mode.ts';
 
 export interface LogFilesOptions {
@@ -81,8 +80,14 @@ export interface UnitLogStats {
 
 const NEWLINE = 10;
 const EMPTY = Buffer.alloc(0);
-/** A buffer grown past this (a backlog) is let go once written, not kept for reuse. */
-const KEEP_BUFFER_MAX = 1024 * 1024;
+/**
+ * A buffer grown past this (a backlog) is let go once written, not kept for reuse. Above the
+ * high-water mark (1 MiB by default) plus a batch, so a disk that keeps lagging behind a noisy
+ * child reuses the same two buffers instead of dropping one per cycle: the GC frees dropped
+ * buffers only when it runs, and with no string of the batch on the heap it runs rarely (they
+ * piled up to 50-68 MiB of external memory in bench/logs-path under a slow disk).
+ */
+const KEEP_BUFFER_MAX = 4 * 1024 * 1024;
 
 
 class UnitLog {
@@ -93,6 +98,7 @@ class UnitLog {
    */
   buf: Buffer = EMPTY;
   len = 0;
+  readonly #cursor: FormatCursor = { line: 0, at: 0 };
   /** The other buffer: the one handed to the write in flight, then reused (double buffering). */
   spare: Buffer = EMPTY;
   /** End offset and line count of each batch in buf, so a drop loses whole lines, counted. */
@@ -127,12 +133,27 @@ class UnitLog {
     return this.len > 0;
   }
 
-  append(text: string, lines: number): void {
-    const bytes = Buffer.byteLength(text);
-    this.reserve(this.len + bytes);
-    this.len += this.buf.write(text, this.len, asciiOr(text, bytes));
+  /** One batch, formatted and encoded straight into buf (no string of the batch is built). */
+  append(batch: LogBatch): void {
+    const lines = batch.lines;
+    let units = 0;
+    for (let i = 0; i < lines.length; i++) units += (lines[i] as string).length;
+    // Room for the usual case (one byte per code unit, plus some slack for the last lines'
+    // worst case); formatBatchInto stops before a line that might not fit, and the loop grows
+    // the buffer for the rest.
+    const cur = this.#cursor;
+    cur.line = 0;
+    cur.at = this.len;
+    this.reserve(this.len + units + lines.length * RECORD_OVERHEAD + 1024);
+    for (;;) {
+      formatBatchInto(batch, this.buf, cur);
+      if (cur.line >= lines.length) break;
+      this.len = cur.at;
+      this.reserve(this.len + ((lines[cur.line] as string).length * 3 + RECORD_OVERHEAD) * 2);
+    }
+    this.len = cur.at;
     this.batchEnds.push(this.len);
-    this.batchLines.push(lines);
+    this.batchLines.push(batch.lines.length);
   }
 
   reserve(bytes: number): void {
@@ -255,7 +276,7 @@ export class LogFiles {
     try {
       const u = this.#unit(batch.unit);
       if (u === undefined) return;
-      u.append(formatBatch(batch), batch.lines.length);
+      u.append(batch);
       if (u.len > this.#maxBacklog) this.#trim(u);
       if (u.failing) return; // the retry timer takes it from here
       if (u.len >= this.#flushThreshold) {

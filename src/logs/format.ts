@@ -57,6 +57,73 @@ export function formatBatch(batch: LogBatch): string {
   return parts.join('');
 }
 
+/** Where formatBatchInto got to: the next line to write and the end of the bytes written. */
+export interface FormatCursor {
+  line: number;
+  at: number;
+}
+
+/** Bytes a line's record takes besides its text: 32-byte time and stream prefix, ≤ 16 seq digits, ' ', '\n'. */
+export const RECORD_OVERHEAD = 50;
+
+/**
+ * formatBatch's text written straight into `out` as UTF-8, byte for byte what encoding
+ * formatBatch(batch) gives: prefix and seq digits stored byte by byte, each line encoded into
+ * place. No string is built for the batch, so a noisy child no longer puts a copy of its output
+ * on the JS heap per chunk (most of the log files' GC work). Writes lines from `cur.line` at
+ * `cur.at` while each surely fits (3 bytes per UTF-16 code unit) and advances `cur`; the caller
+ * grows `out` and calls again until cur.line reaches the end.
+ */
+export function formatBatchInto(batch: LogBatch, out: Buffer, cur: FormatCursor): void {
+  const lines = batch.lines;
+  const prefix = prefixBytes(batch);
+  const plen = prefix.length;
+  const escape = batch.stream === 'system';
+  const limit = out.length - RECORD_OVERHEAD;
+  let at = cur.at;
+  let i = cur.line;
+  for (; i < lines.length; i++) {
+    const line = escape ? escapeBreaks(lines[i] as string) : (lines[i] as string);
+    if (at + line.length * 3 > limit) break;
+    for (let k = 0; k < plen; k++) out[at++] = prefix[k] as number;
+    at = writeDigits(out, at, batch.firstSeq + i);
+    out[at++] = SPACE;
+    if (line.length > 0) at += out.write(line, at, 'utf8');
+    out[at++] = NL;
+  }
+  cur.line = i;
+  cur.at = at;
+}
+
+const NL = 10;
+const SPACE = 32;
+const digitScratch = new Uint8Array(20);
+
+function writeDigits(out: Buffer, at: number, n: number): number {
+  let d = 0;
+  do {
+    const q = Math.floor(n / 10);
+    digitScratch[d++] = 48 + n - q * 10;
+    n = q;
+  } while (n > 0);
+  while (d > 0) out[at++] = digitScratch[--d] as number;
+  return at;
+}
+
+let cachedPrefixMs = Number.NaN;
+let cachedPrefixStream: LogStream | undefined;
+let cachedPrefix: Buffer = Buffer.alloc(0);
+
+/** `<ISO time> <stream> ` as bytes, remembered for the last millisecond and stream asked. */
+function prefixBytes(batch: LogBatch): Buffer {
+  if (batch.ts !== cachedPrefixMs || batch.stream !== cachedPrefixStream) {
+    cachedPrefixMs = batch.ts;
+    cachedPrefixStream = batch.stream;
+    cachedPrefix = Buffer.from(`${isoTime(batch.ts)} ${STREAM_FIELD[batch.stream]} `, 'latin1');
+  }
+  return cachedPrefix;
+}
+
 function escapeBreaks(line: string): string {
   return line.indexOf('\n') === -1 && line.indexOf('\r') === -1 ? line : line.replace(/\r?\n|\r/g, '\\n');
 }

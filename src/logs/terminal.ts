@@ -6,7 +6,8 @@
 //
 // Names are padded to the longest configured unit name; each unit keeps one colour (by its
 // position in the configured list, so it is the same every run). The per-unit prefixes are
-// built once; a batch becomes one string by one join (nothing per line) and one write.
+// built once (also as bytes); a batch of output is encoded line by line into one buffer and
+// written once (no string of the whole batch on the JS heap).
 
 import { fstatSync, statSync } from 'node:fs';
 import type { EventBus, LogBatch, StateEvent, SupervisorEvent, UnitStateName } from '../events.ts';
@@ -48,18 +49,32 @@ interface Prefixes {
   stdout: string;
   stderr: string;
   system: string;
+  /** stdout's and stderr's prefix as UTF-8 bytes, for printing a batch as bytes. */
+  stdoutBytes: Buffer;
+  stderrBytes: Buffer;
 }
 
+const NL = 10;
+/** Slack for the last lines of a batch whose worst case (3 bytes per code unit) is checked per line. */
+const SLACK = 1024;
+/** A reused print buffer larger than this (a burst of long lines) is let go. */
+const SCRATCH_MAX = 1024 * 1024;
+
 export class TerminalPrinter {
-  readonly #out: NodeJS.WritableStream;
+  readonly #out: NodeJS.WritableStream & { writableLength?: number; fd?: unknown };
   readonly #color: boolean;
   readonly #order: Map<string, number>;
   readonly #width: number;
   readonly #prefixes = new Map<string, Prefixes>();
   #broken = false;
+  /** Whether `out` writes to a descriptor (process.stdout), see printBatch. */
+  readonly #syncFd: boolean;
+  /** The last batch's buffer, when it may be reused. */
+  #scratch: Buffer | undefined;
 
   constructor(out: NodeJS.WritableStream, opts: TerminalPrinterOptions) {
     this.#out = out;
+    this.#syncFd = typeof (out as { fd?: unknown }).fd === 'number';
     this.#color = opts.color;
     this.#order = new Map(opts.unitNames.map((n, i) => [n, i]));
     this.#width = opts.unitNames.reduce((w, n) => Math.max(w, n.length), 0);
@@ -90,8 +105,15 @@ export class TerminalPrinter {
       text = '';
       for (let i = 0; i < n; i++) text += prefix + this.#paint(DIM, lines[i] as string) + '\n';
     } else {
-      // Every line of a batch has the same prefix: one native join builds the whole text flat.
-      text = prefix + lines.join('\n' + prefix) + '\n';
+      // Encoded into one buffer line by line: a string of the whole batch (a join, then its
+      // encoding by the stream) put ~90 KB per 64 KiB chunk on the JS heap for the GC.
+      const bytes = linesAsBytes(batch.stream === 'stderr' ? p.stderrBytes : p.stdoutBytes, lines, this.#scratch);
+      this.#write(bytes);
+      // A file or terminal descriptor written synchronously (process.stdout on Linux) is done
+      // with the buffer once write() returns and nothing is queued: the next batch reuses it,
+      // instead of leaving a fresh ~90 KB buffer per chunk for the GC to free.
+      this.#scratch = this.#syncFd && this.#out.writableLength === 0 && bytes.buffer.byteLength <= SCRATCH_MAX ? bytes : undefined;
+      return;
     }
     this.#write(text);
   }
@@ -137,13 +159,13 @@ export class TerminalPrinter {
       const name = unit.padEnd(this.#width);
       if (this.#color) {
         const colored = RESET + this.#colorOf(unit) + name + RESET;
-        p = {
+        p = withBytes({
           stdout: `${colored} ${DIM}|${RESET} `,
           stderr: `${colored} \x1b[2;31m!${RESET} `,
           system: `${colored} ${DIM}|${RESET} `,
-        };
+        });
       } else {
-        p = { stdout: `${name} | `, stderr: `${name} ! `, system: `${name} | ` };
+        p = withBytes({ stdout: `${name} | `, stderr: `${name} ! `, system: `${name} | ` });
       }
       this.#prefixes.set(unit, p);
     }
@@ -160,13 +182,46 @@ export class TerminalPrinter {
     return UNIT_COLORS[i % UNIT_COLORS.length] as string;
   }
 
-  #write(text: string): void {
+  #write(text: string | Buffer): void {
     try {
       this.#out.write(text);
     } catch {
       this.#broken = true;
     }
   }
+}
+
+function withBytes(p: Omit<Prefixes, 'stdoutBytes' | 'stderrBytes'>): Prefixes {
+  return { ...p, stdoutBytes: Buffer.from(p.stdout), stderrBytes: Buffer.from(p.stderr) };
+}
+
+/**
+ * `prefix + line + '\n'` for every line, as UTF-8 in one buffer (what writing the joined text
+ * would send); into `scratch` (a buffer returned by an earlier call) when it is large enough.
+ */
+export function linesAsBytes(prefix: Buffer, lines: readonly string[], scratch?: Buffer): Buffer {
+  const plen = prefix.length;
+  let units = 0;
+  for (let i = 0; i < lines.length; i++) units += (lines[i] as string).length;
+  const size = units + lines.length * (plen + 1) + SLACK;
+  // Never from Node's shared pool (allocUnsafeSlow): the scratch's whole allocation is ours.
+  const whole = scratch === undefined ? undefined : Buffer.from(scratch.buffer, 0, scratch.buffer.byteLength);
+  let out = whole !== undefined && whole.length >= size ? whole : Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const need = at + plen + line.length * 3 + 1;
+    if (need > out.length) {
+      // Not ASCII after all: room for the worst case of this line and the rest.
+      const grown = Buffer.allocUnsafeSlow(Math.max(need + SLACK, out.length * 2));
+      out.copy(grown, 0, 0, at);
+      out = grown;
+    }
+    for (let k = 0; k < plen; k++) out[at++] = prefix[k] as number;
+    if (line.length > 0) at += out.write(line, at, 'utf8');
+    out[at++] = NL;
+  }
+  return out.subarray(0, at);
 }
 
 /** Whether fd is open on /dev/null (same character device), i.e. whatever is written there is discarded. */
