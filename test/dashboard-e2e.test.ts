@@ -142,7 +142,10 @@ beforeAll(async () => {
   };
   const extra = {
     bulk: { description: `prints ${BULK_LINES} lines at start`, command: [process.execPath, join(FIXTURES, 'bulk.mjs')], env: { BULK_LINES: String(BULK_LINES) } },
-    flood: { description: 'floods its output on SIGUSR2', command: [process.execPath, join(FIXTURES, 'flood.mjs')] },
+    // 100-byte lines: the 100,000+ lines of the flood (~10 MB) stay within what the log files keep
+    // (10 MB × 6 files), so whatever the frozen page misses still exists and must reach it. With
+    // 1000-byte lines they would be rotated away and a gap would be the right answer.
+    flood: { description: 'floods its output on SIGUSR2', command: [process.execPath, join(FIXTURES, 'flood.mjs')], env: { FLOOD_LINE_BYTES: '100' } },
   };
   writeFileSync(
     join(dir, 'supervisor.config.ts'),

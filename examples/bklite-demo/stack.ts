@@ -147,14 +147,20 @@ export function demoConfig(opts: DemoOptions): UserConfig {
       },
       redis: {
         description: 'redis-server with a password (the password goes through a 0600 config file, not argv)',
-        command: `mkdir -p ${sq(redisDir)} && umask 077 && printf 'requirepass "%s"\\n' "$REDIS_PASSWORD" > ${sq(join(redisDir, 'redis.conf'))} && exec redis-server ${sq(join(redisDir, 'redis.conf'))} --port ${s.ports.redis} --bind 127.0.0.1 --dir ${sq(redisDir)} --save '' --appendonly no`,
+        command: `umask 022 && mkdir -p ${sq(redisDir)} && umask 077 && printf 'requirepass "%s"\\n' "$REDIS_PASSWORD" > ${sq(join(redisDir, 'redis.conf'))} && exec redis-server ${sq(join(redisDir, 'redis.conf'))} --port ${s.ports.redis} --bind 127.0.0.1 --dir ${sq(redisDir)} --save '' --appendonly no`,
         env: { REDIS_PASSWORD: s.redis.password },
         healthcheck: { redis: s.redis.url, password: s.redis.password, interval: '500ms' },
         restart: { policy: 'always' },
       },
       nats: {
         description: 'nats-server with JetStream (-js -sd <data>/nats)',
-        command: ['nats-server', '-a', '127.0.0.1', '-p', String(s.ports.nats), '-js', '-sd', join(s.dataDir, 'nats'), '-n', 'bklite-demo'],
+        // The data directory is made here, 0755: nats-server would make it 0750 when it is the
+        // first unit to need it, and PostgreSQL's account (as root, pg.sh runs it unprivileged)
+        // could then no longer reach the cluster beside it.
+        command: [
+          '/bin/sh', '-c', 'umask 022 && mkdir -p "$0" && exec nats-server "$@"', join(s.dataDir, 'nats'),
+          '-a', '127.0.0.1', '-p', String(s.ports.nats), '-js', '-sd', join(s.dataDir, 'nats'), '-n', 'bklite-demo',
+        ],
         healthcheck: { nats: s.nats.url, jetstream: true, interval: '500ms' },
         // nats-server exits 0 on SIGINT but 1 on SIGTERM; both shut down cleanly.
         stop: { signal: 'SIGINT' },
