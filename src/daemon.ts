@@ -10,10 +10,11 @@
 //   … until SIGINT/SIGTERM/SIGHUP or POST /api/shutdown
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
+import type { Logger } from 'pino';
 import { loadConfig, type LoadOptions } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { logHistory } from './control/history.ts';
-import { startControlServer } from './control/server.ts';
+import { startControlServer, type ControlServer } from './control/server.ts';
 import { SupervisorMetrics } from './metrics.ts';
 import { acquireDaemonLock, type LockResult } from './daemon-lock.ts';
 import { EventBus } from './events.ts';
@@ -98,13 +99,35 @@ interface Loaded {
   sources: readonly string[];
 }
 
+/** Before supervisor.log opens: where start-up says and logs what it finds. */
+interface StartUp {
+  opts: DaemonOptions;
+  config: ResolvedConfig;
+  early: EarlyLog;
+  say: (line: string) => void;
+}
+
+/** One run's parts once the units are starting: what the last steps use and take apart. */
+interface Run {
+  opts: DaemonOptions;
+  config: ResolvedConfig;
+  lock: DaemonLock;
+  mask: (text: string) => string;
+  say: (line: string) => void;
+  store: StateStore;
+  files: LogFiles;
+  sup: Supervisor;
+  live: LiveUpdates;
+  metrics: SupervisorMetrics;
+  logger: Logger;
+  /** Removes the signal handlers (nothing to remove when they were not installed). */
+  offSignals: () => void;
+  onExit: () => void;
+}
+
+/** The start-up steps in the order the header draws (each comment says why a step comes where it does). */
 async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, secrets: string[], mask: (text: string) => string): Promise<number> {
-  // Problems are warnings here: the units they concern will fail with the same reason, and
-  // everything else should still come up.
-  const pre = await runPreflight(loaded.config, { write: true });
-  const config = pre.config;
-  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${mask(note)}\n`);
-  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${mask(p.message)}\n`);
+  const config = await preflight(opts, loaded.config, mask);
 
   const store = new StateStore(config.stateDir);
   const bus = new EventBus();
@@ -113,6 +136,70 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const say = (line: string): void => {
     opts.out.write(`${line}\n`);
   };
+  const startUp: StartUp = { opts, config, early, say };
+  await reportInherited(startUp, store, lock);
+
+  // Every line of this run is stamped later than this; the files' older lines are earlier runs'.
+  const runStart = Date.now();
+  // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
+  let noteInUnitLog: (unit: string, line: string) => void = () => {};
+  const { files, ring } = wireLogs(startUp, bus, (unit, line) => noteInUnitLog(unit, line));
+
+  const sup = new Supervisor({
+    config,
+    bus,
+    store,
+    rerun: opts.rerun,
+    // Shared with the supervisor log and `mask`: a reload updates it in place.
+    secrets,
+    log: (level, msg, extra) => early[level](extra ?? {}, msg),
+  });
+  // A reload evaluates the config afresh (`bksup reload` by hand must not be answered from the memo).
+  const live = new LiveUpdates(sup, { ...loaded.loadOpts, fresh: true }, loaded.sources, (level, msg, extra) => early[level](extra ?? {}, msg));
+  noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
+  // Before any unit starts, so the counters cover the whole run.
+  const metrics = new SupervisorMetrics({ handle: sup });
+
+  // Before control.json exists: whoever sees it may signal us at once, and without a handler
+  // SIGTERM would kill the daemon outright (control.json and the lock left behind). A signal that
+  // arrives before the units start makes startAll a no-op and the run ends cleanly.
+  const offSignals = handleSignals(opts, sup, say);
+
+  // Whatever happens, the last lines reach the files.
+  const onExit = (): void => files.flushSync();
+  process.on('exit', onExit);
+
+  // The units first: the control API (a listening socket, control.json written and synced) and
+  // the metrics' first scrape are not on the path to the first unit starting.
+  const started = sup.startAll(opts.units);
+  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+  const { attachSupervisorLog, createSupervisorLogger, logEvent } = await import('./logs/supervisor-log.ts');
+  const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
+  early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
+
+  const run: Run = { opts, config, lock, mask, say, store, files, sup, live, metrics, logger, offSignals, onExit };
+  let control: ControlServer;
+  try {
+    control = await startControl(run, ring, runStart);
+  } catch (err) {
+    return await stopWithoutControl(run, err);
+  }
+  return await serve(run, control);
+}
+
+/**
+ * Problems are warnings here: the units they concern will fail with the same reason, and
+ * everything else should still come up. Returns the config as preflight completed it.
+ */
+async function preflight(opts: DaemonOptions, loaded: ResolvedConfig, mask: (text: string) => string): Promise<ResolvedConfig> {
+  const pre = await runPreflight(loaded, { write: true });
+  for (const note of pre.notes) opts.out.write(`bksup: preflight: ${mask(note)}\n`);
+  for (const p of pre.problems) opts.err.write(`bksup: preflight: ${p.unit ? `${p.unit}: ` : ''}${mask(p.message)}\n`);
+  return pre.config;
+}
+
+/** What a previous run left behind: an unreadable state file, a stale lock, leftover processes. */
+async function reportInherited({ opts, config, early, say }: StartUp, store: StateStore, lock: DaemonLock): Promise<void> {
   if (store.problem) {
     say(`bksup: ${store.problem}`);
     early.warn(store.problem);
@@ -133,11 +220,10 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     say(`bksup: ${msg}`);
     early.warn({ unit: l.unit, pid: l.pid }, msg);
   }
+}
 
-  // Every line of this run is stamped later than this; the files' older lines are earlier runs'.
-  const runStart = Date.now();
-  // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
-  let noteInUnitLog: (unit: string, line: string) => void = () => {};
+/** The bus's readers but supervisor.log: the log files, the ring, the terminal. */
+function wireLogs({ opts, config, early, say }: StartUp, bus: EventBus, noteInUnitLog: (unit: string, line: string) => void): { files: LogFiles; ring: LogRing } {
   const files = new LogFiles({
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
@@ -169,25 +255,11 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     const terminal = new TerminalPrinter(opts.out, { color: opts.color ?? Boolean(opts.out.isTTY && !process.env.NO_COLOR), unitNames: [...config.order] });
     terminal.attach(bus);
   }
+  return { files, ring };
+}
 
-  const sup = new Supervisor({
-    config,
-    bus,
-    store,
-    rerun: opts.rerun,
-    // Shared with the supervisor log and `mask`: a reload updates it in place.
-    secrets,
-    log: (level, msg, extra) => early[level](extra ?? {}, msg),
-  });
-  // A reload evaluates the config afresh (`bksup reload` by hand must not be answered from the memo).
-  const live = new LiveUpdates(sup, { ...loaded.loadOpts, fresh: true }, loaded.sources, (level, msg, extra) => early[level](extra ?? {}, msg));
-  noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
-  // Before any unit starts, so the counters cover the whole run.
-  const metrics = new SupervisorMetrics({ handle: sup });
-
-  // Before control.json exists: whoever sees it may signal us at once, and without a handler
-  // SIGTERM would kill the daemon outright (control.json and the lock left behind). A signal that
-  // arrives before the units start makes startAll a no-op and the run ends cleanly.
+/** The first signal shuts down cleanly, a second kills at once. Returns what removes the handlers. */
+function handleSignals(opts: DaemonOptions, sup: Supervisor, say: (line: string) => void): () => void {
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
@@ -200,58 +272,50 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     }
   };
   const handled: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  if (opts.handleSignals !== false) for (const s of handled) process.on(s, onSignal);
+  if (opts.handleSignals === false) return () => {};
+  for (const s of handled) process.on(s, onSignal);
+  return () => {
+    for (const s of handled) process.off(s, onSignal);
+  };
+}
 
-  // Whatever happens, the last lines reach the files.
-  const onExit = (): void => files.flushSync();
-  process.on('exit', onExit);
+function startControl({ config, sup, files, live, logger, metrics }: Run, ring: LogRing, runStart: number): Promise<ControlServer> {
+  return startControlServer({
+    host: config.control.host,
+    port: config.control.port,
+    allowRemote: config.control.allowRemote,
+    stateDir: config.stateDir,
+    handle: sup,
+    history: logHistory(ring, {
+      readFrom: async (unit, fromSeq, limits, cursor) => {
+        const r = await readLogLinesFrom(config.logs.dir, unit, fromSeq, { ...limits, runStart, at: cursor as FilePosition | undefined });
+        return { lines: r.lines, cursor: r.next };
+      },
+      flush: () => files.flush(),
+    }),
+    // The units started before this server: a client of an earlier run resumes from seq 1.
+    baseSeq: new Map(),
+    logger,
+    metrics,
+    metricsPublic: config.metrics.public,
+    reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
+  });
+}
 
-  // The units first: the control API (a listening socket, control.json written and synced) and
-  // the metrics' first scrape are not on the path to the first unit starting.
-  const started = sup.startAll(opts.units);
-  if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
-  const { attachSupervisorLog, createSupervisorLogger, logEvent } = await import('./logs/supervisor-log.ts');
-  const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
-  early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
+/** Nobody could reach or stop this daemon: stop what already started, and say why. */
+async function stopWithoutControl(run: Run, err: unknown): Promise<number> {
+  const why = err instanceof Error ? err.message : String(err);
+  run.opts.err.write(`bksup: ${why}; stopping every unit (fix control.host/control.port in ${run.config.file})\n`);
+  run.logger.error({ err: why }, 'control server failed: stopping every unit');
+  await run.sup.shutdown(`control server failed: ${why}`);
+  await run.store.settled();
+  await release(run);
+  return 1;
+}
 
-  let control: Awaited<ReturnType<typeof startControlServer>>;
-  try {
-    control = await startControlServer({
-      host: config.control.host,
-      port: config.control.port,
-      allowRemote: config.control.allowRemote,
-      stateDir: config.stateDir,
-      handle: sup,
-      history: logHistory(ring, {
-        readFrom: async (unit, fromSeq, limits, cursor) => {
-          const r = await readLogLinesFrom(config.logs.dir, unit, fromSeq, { ...limits, runStart, at: cursor as FilePosition | undefined });
-          return { lines: r.lines, cursor: r.next };
-        },
-        flush: () => files.flush(),
-      }),
-      // The units started before this server: a client of an earlier run resumes from seq 1.
-      baseSeq: new Map(),
-      logger,
-      metrics,
-      metricsPublic: config.metrics.public,
-      reload: { run: (trigger) => live.reloader.reload(trigger), last: () => live.reloader.last },
-    });
-  } catch (err) {
-    // Nobody could reach or stop this daemon: stop what already started, and say why.
-    const why = err instanceof Error ? err.message : String(err);
-    opts.err.write(`bksup: ${why}; stopping every unit (fix control.host/control.port in ${config.file})\n`);
-    logger.error({ err: why }, 'control server failed: stopping every unit');
-    await sup.shutdown(`control server failed: ${why}`);
-    await store.settled();
-    metrics.close();
-    await files.flush();
-    files.close();
-    logger.flush();
-    if (opts.handleSignals !== false) for (const s of handled) process.off(s, onSignal);
-    process.off('exit', onExit);
-    lock.release();
-    return 1;
-  }
+/** From the control API listening to the last unit stopped. */
+async function serve(run: Run, control: ControlServer): Promise<number> {
+  const { opts, config, sup, live, logger, say } = run;
   say(`bksup: supervising ${config.order.length} units from ${config.file}`);
   say(`bksup: control API on http://${control.host}:${control.port} (token in ${config.stateDir}/control.json); logs in ${config.logs.dir}`);
   // Only to the terminal (never to supervisor.log): a one-time link, useless once opened.
@@ -264,7 +328,7 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     logger.warn({ pausedMs: ms }, msg);
   });
 
-  runVerifyWhenHealthy(sup, config, say, mask);
+  runVerifyWhenHealthy(sup, config, say, run.mask);
   // After the units were asked to start: crawling the watched trees must not delay them.
   await live.start();
   const watched = config.order.filter((n) => config.units[n]!.enabled && config.units[n]!.watch);
@@ -273,6 +337,22 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   opts.onReady?.(sup, config);
 
   // A bug in the daemon must not leave children behind or logs unwritten.
+  const offFatal = handleFatal(run, control);
+
+  // The daemon lives until someone asks for the shutdown (signal or control API).
+  await sup.stopped;
+  await live.close();
+  stopPauseWatch();
+  await run.store.settled();
+  say('bksup: all units stopped');
+  logger.info('supervisor stopped');
+  await control.close();
+  await release(run, offFatal);
+  return 0;
+}
+
+/** Stops every unit on an uncaught error, then exits 70. Returns what removes the handlers. */
+function handleFatal({ opts, mask, sup, files, logger, lock }: Run, control: ControlServer): () => void {
   const onFatal = (err: unknown): void => {
     const text = mask(err instanceof Error ? (err.stack ?? err.message) : String(err));
     opts.err.write(`bksup: internal error, stopping every unit: ${text}\n`);
@@ -294,31 +374,25 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
         process.exit(70);
       });
   };
-  if (opts.handleSignals !== false) {
-    process.on('uncaughtException', onFatal);
-    process.on('unhandledRejection', onFatal);
-  }
-
-  // The daemon lives until someone asks for the shutdown (signal or control API).
-  await sup.stopped;
-  await live.close();
-  stopPauseWatch();
-  await store.settled();
-  say('bksup: all units stopped');
-  logger.info('supervisor stopped');
-  await control.close();
-  metrics.close();
-  await files.flush();
-  files.close();
-  logger.flush();
-  if (opts.handleSignals !== false) {
-    for (const s of handled) process.off(s, onSignal);
+  if (opts.handleSignals === false) return () => {};
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
+  return () => {
     process.off('uncaughtException', onFatal);
     process.off('unhandledRejection', onFatal);
-  }
-  process.off('exit', onExit);
-  lock.release();
-  return 0;
+  };
+}
+
+/** The last steps of either ending: every log on disk, the process handlers gone, the lock released. */
+async function release(run: Run, offFatal: () => void = () => {}): Promise<void> {
+  run.metrics.close();
+  await run.files.flush();
+  run.files.close();
+  run.logger.flush();
+  run.offSignals();
+  offFatal();
+  process.off('exit', run.onExit);
+  run.lock.release();
 }
 
 /**
