@@ -131,48 +131,13 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
     const kind: UnitKind = unit.kind ?? 'process';
     const unitFileEnv = unit.envFile ? readEnvFile(fromRoot(unit.envFile), ['units', name, 'envFile'], false) : {};
     const configEnv = { ...topConfigEnv, ...stringifyEnv(unit.env), ...unitFileEnv };
-    const common = {
-      name,
-      enabled: unit.enabled ?? true,
-      description: unit.description,
-      env: { ...inherited, ...configEnv },
-      configEnv,
-      dependsOn: Object.fromEntries(dependencyEntries(unit, user.units)),
-      healthcheck: resolveHealthcheck(unit, fromRoot),
-      restart: resolveRestart(unit.restart, kind),
-      stop: { signal: unit.stop?.signal ?? DEFAULTS.stop.signal, timeoutMs: ms(unit.stop?.timeout, DEFAULTS.stop.timeoutMs) },
-      onDependencyFailure: unit.onDependencyFailure ?? 'wait',
-      requires: (unit.requires ?? []).map((r) => ({
-        file: fromRoot(r.file),
-        hint: r.hint,
-        create: r.create && { ...r.create },
-        template: r.template === undefined ? undefined : fromRoot(r.template),
-        expect: { ...(r.expect ?? {}) },
-      })),
-      watch: unit.watch && {
-        paths: [...unit.watch.paths],
-        ignore: [...(unit.watch.ignore ?? [])],
-        debounceMs: ms(unit.watch.debounce, DEFAULTS.watchDebounceMs),
-        cascade: unit.watch.cascade ?? false,
-      },
-    };
+    const common = resolveCommon(name, unit, kind, user.units, { ...inherited, ...configEnv }, configEnv, fromRoot);
     units[name] = resolveKind(unit, common, fromRoot, root, composeFile, composeProject);
   }
 
   if (issues.length > 0) return { ok: false, issues };
 
-  const verify: ResolvedVerifyCheck[] = (user.verify ?? []).map((c) => ({
-    name: c.name,
-    method: (c.method ?? (c.body !== undefined ? 'POST' : 'GET')).toUpperCase(),
-    url: c.url ?? '',
-    browser: c.browser && { url: c.browser.url, steps: [...(c.browser.steps ?? [])], executablePath: c.browser.executablePath },
-    hint: c.hint,
-    headers: { ...(c.headers ?? {}) },
-    body: c.body,
-    expectStatus: c.expectStatus,
-    expect: { ...(c.expect ?? {}) },
-    timeoutMs: ms(c.timeout, DEFAULTS.verifyTimeoutMs),
-  }));
+  const verify = (user.verify ?? []).map(resolveVerifyCheck);
 
   const config: ResolvedConfig = {
     file: opts.file,
@@ -198,6 +163,58 @@ export function resolveUserConfig(user: UserConfig, opts: ResolveOptions): Resol
     envFiles: [...new Set([fromRoot(topEnvFileName), ...Object.values(user.units).flatMap((u) => (u.envFile ? [fromRoot(u.envFile)] : []))])],
   };
   return { ok: true, config: deepFreeze(config) };
+}
+
+/** What every kind of unit has, resolved (paths from root, durations in ms, defaults filled in). */
+function resolveCommon(
+  name: string,
+  unit: UserConfig['units'][string],
+  kind: UnitKind,
+  all: UserConfig['units'],
+  env: Record<string, string>,
+  configEnv: Record<string, string>,
+  fromRoot: (p: string) => string,
+) {
+  return {
+    name,
+    enabled: unit.enabled ?? true,
+    description: unit.description,
+    env,
+    configEnv,
+    dependsOn: Object.fromEntries(dependencyEntries(unit, all)),
+    healthcheck: resolveHealthcheck(unit, fromRoot),
+    restart: resolveRestart(unit.restart, kind),
+    stop: { signal: unit.stop?.signal ?? DEFAULTS.stop.signal, timeoutMs: ms(unit.stop?.timeout, DEFAULTS.stop.timeoutMs) },
+    onDependencyFailure: unit.onDependencyFailure ?? 'wait',
+    requires: (unit.requires ?? []).map((r) => ({
+      file: fromRoot(r.file),
+      hint: r.hint,
+      create: r.create && { ...r.create },
+      template: r.template === undefined ? undefined : fromRoot(r.template),
+      expect: { ...(r.expect ?? {}) },
+    })),
+    watch: unit.watch && {
+      paths: [...unit.watch.paths],
+      ignore: [...(unit.watch.ignore ?? [])],
+      debounceMs: ms(unit.watch.debounce, DEFAULTS.watchDebounceMs),
+      cascade: unit.watch.cascade ?? false,
+    },
+  };
+}
+
+function resolveVerifyCheck(c: NonNullable<UserConfig['verify']>[number]): ResolvedVerifyCheck {
+  return {
+    name: c.name,
+    method: (c.method ?? (c.body !== undefined ? 'POST' : 'GET')).toUpperCase(),
+    url: c.url ?? '',
+    browser: c.browser && { url: c.browser.url, steps: [...(c.browser.steps ?? [])], executablePath: c.browser.executablePath },
+    hint: c.hint,
+    headers: { ...(c.headers ?? {}) },
+    body: c.body,
+    expectStatus: c.expectStatus,
+    expect: { ...(c.expect ?? {}) },
+    timeoutMs: ms(c.timeout, DEFAULTS.verifyTimeoutMs),
+  };
 }
 
 function sizeOrThrow(value: string | number): number {
