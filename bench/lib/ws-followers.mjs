@@ -8,6 +8,7 @@
 // scanned, not parsed: the clients should cost as little CPU as possible, since they share the
 // machine's two cores with the daemon being measured.
 import WebSocket from 'ws';
+import { closeTallies, countFrame, newTally } from './ws-tally.mjs';
 
 const [port, token, unit, nClients, expected, timeoutMs] = process.argv.slice(2);
 const n = Number(nClients);
@@ -16,22 +17,16 @@ const now = () => performance.timeOrigin + performance.now();
 const results = [];
 let hellos = 0;
 let done = 0;
-const STDOUT = '"stream":"stdout"';
-const LINE = '"line":"';
 
 const finish = () => {
-  for (const r of results) {
-    r.lost = want - r.inOrder;
-    delete r.inOrder;
-    delete r.next;
-  }
+  closeTallies(results, want);
   console.log(JSON.stringify({ clients: results }));
   process.exit(0);
 };
 setTimeout(finish, Number(timeoutMs)).unref();
 
 for (let i = 0; i < n; i++) {
-  const r = { doneAt: null, lines: 0, gaps: 0, droppedLines: 0, lost: 0, inOrder: 0, next: 1 };
+  const r = newTally();
   results.push(r);
   const ws = new WebSocket(`ws://127.0.0.1:${port}/api/logs?units=${unit}&follow=1&token=${token}`);
   ws.on('message', (data) => {
@@ -40,21 +35,7 @@ for (let i = 0; i < n; i++) {
       if (++hellos === n) console.log('ready');
       return;
     }
-    if (text.startsWith('{"type":"gap"')) {
-      r.gaps++;
-      const m = /"dropped":(\d+)/.exec(text);
-      if (m) r.droppedLines += Number(m[1]);
-      return;
-    }
-    for (let at = text.indexOf(STDOUT); at !== -1; at = text.indexOf(STDOUT, at + STDOUT.length)) {
-      r.lines++;
-      // The writer's number: the first 7 characters of the line (the field after stream).
-      const l = text.indexOf(LINE, at) + LINE.length;
-      if (Number(text.slice(l, l + 7)) === r.next) {
-        r.inOrder++;
-        r.next++;
-      }
-    }
+    countFrame(r, text);
     if (r.doneAt === null && r.lines >= want) {
       r.doneAt = now();
       if (++done === n) finish();

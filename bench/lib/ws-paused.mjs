@@ -8,29 +8,24 @@
 //   { paused: { doneAt, lines, gaps, droppedLines, lost }, normal: { … }, resumedAt }
 // `lost`: lines not received in order (the writer numbers its lines 1, 2, …).
 import WebSocket from 'ws';
+import { closeTallies, countFrame, newTally } from './ws-tally.mjs';
 
 const [port, token, unit, expected, pauseMs, timeoutMs] = process.argv.slice(2);
 const want = Number(expected);
 const now = () => performance.timeOrigin + performance.now();
-const STDOUT = '"stream":"stdout"';
-const LINE = '"line":"';
 let hellos = 0;
 let resumedAt = null;
 const clients = {};
 
 const finish = () => {
-  for (const r of Object.values(clients)) {
-    r.lost = want - r.inOrder;
-    delete r.inOrder;
-    delete r.next;
-  }
+  closeTallies(Object.values(clients), want);
   console.log(JSON.stringify({ ...clients, resumedAt }));
   process.exit(0);
 };
 setTimeout(finish, Number(timeoutMs)).unref();
 
 for (const name of ['paused', 'normal']) {
-  const r = { doneAt: null, lines: 0, gaps: 0, droppedLines: 0, lost: 0, inOrder: 0, next: 1 };
+  const r = newTally();
   clients[name] = r;
   const ws = new WebSocket(`ws://127.0.0.1:${port}/api/logs?units=${unit}&follow=1&token=${token}`);
   ws.on('message', (data) => {
@@ -47,20 +42,7 @@ for (const name of ['paused', 'normal']) {
       if (++hellos === 2) console.log('ready');
       return;
     }
-    if (text.startsWith('{"type":"gap"')) {
-      r.gaps++;
-      const m = /"dropped":(\d+)/.exec(text);
-      if (m) r.droppedLines += Number(m[1]);
-      return;
-    }
-    for (let at = text.indexOf(STDOUT); at !== -1; at = text.indexOf(STDOUT, at + STDOUT.length)) {
-      r.lines++;
-      const l = text.indexOf(LINE, at) + LINE.length;
-      if (Number(text.slice(l, l + 7)) === r.next) {
-        r.inOrder++;
-        r.next++;
-      }
-    }
+    countFrame(r, text);
     if (r.doneAt === null && r.lines >= want) {
       r.doneAt = now();
       if (clients.paused.doneAt !== null && clients.normal.doneAt !== null) finish();
