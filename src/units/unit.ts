@@ -205,7 +205,7 @@ export abstract class UnitBase {
     if (lines.length === 0) return;
     // A child that prints its own DSN or password must not put it into files and clients.
     // Only units with secrets (in their env or config) pay for this scan.
-    if (this.#secrets.length && stream !== 'system' && maskSecrets(lines, this.#secrets)) joined = undefined;
+    if (this.#secrets.length && stream !== 'system' && maskSecrets(lines, presentIn(joined, this.#secrets))) joined = undefined;
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
     if (stream !== 'system') {
@@ -255,6 +255,17 @@ export abstract class UnitBase {
     const out = this.lastOutput(5);
     return out.length ? `${prefix}; last output:\n  ${out.join('\n  ')}` : prefix;
   }
+}
+
+/**
+ * The secrets that may occur in a batch, judged on its pre-joined text (two native searches a
+ * secret for the whole batch) instead of every line: the stack's list of secrets is shared by
+ * every unit, and almost no batch holds one. Without the joined text, all of them.
+ */
+function presentIn(joined: readonly [string, string] | undefined, secrets: readonly string[]): readonly string[] {
+  if (joined === undefined) return secrets;
+  const [head, body] = joined;
+  return secrets.filter((s) => head.includes(s) || body.includes(s) || (head.slice(1 - s.length) + body.slice(0, s.length - 1)).includes(s));
 }
 
 /** Masks in place; true when a line changed (the batch's pre-joined text is then stale). */
