@@ -233,23 +233,13 @@ export class Supervisor implements SupervisorHandle {
     if (!['running', 'healthy', 'unhealthy', 'completed', 'skipped', 'failed'].includes(unit.state)) return 'deferred';
     const dependents = cascade ? this.#transitiveDependents(name).filter((d) => this.#launched.has(d) && !['stopped', 'disabled'].includes(this.#units.get(d)!.state)) : [];
     this.#cycling.add(name);
-    const memo = new Map<string, Promise<void>>();
-    const stopOne = (d: string): Promise<void> => {
-      let p = memo.get(d);
-      if (!p) {
-        const after = (this.#dependents.get(d) ?? []).filter((x) => dependents.includes(x));
-        p = Promise.all(after.map(stopOne)).then(() => {
-          const u = this.#units.get(d);
-          if (!u || this.#shutdown) return;
-          u.setRestartNote(`${note} (cascade from ${name})`);
-          return u.stop(`${note} (cascade from ${name})`);
-        });
-        memo.set(d, p);
-      }
-      return p;
-    };
     for (const d of dependents) this.#launched.delete(d);
-    void Promise.all(dependents.map(stopOne)).then(() => {
+    void this.#stopDependentsFirst(dependents, (d) => {
+      const u = this.#units.get(d);
+      if (!u || this.#shutdown) return;
+      u.setRestartNote(`${note} (cascade from ${name})`);
+      return u.stop(`${note} (cascade from ${name})`);
+    }).then(() => {
       if (this.#shutdown || this.#units.get(name) !== unit) {
         // Replaced by a reload meanwhile: the new unit starts on its own; nobody waits for this one.
         this.#cycling.delete(name);
@@ -285,18 +275,9 @@ export class Supervisor implements SupervisorHandle {
       this.#launched.delete(n);
       this.#cycling.delete(n);
     }
-    const memo = new Map<string, Promise<void>>();
-    const stopOne = (name: string): Promise<void> => {
-      let p = memo.get(name);
-      if (!p) {
-        const after = (this.#dependents.get(name) ?? []).filter((d) => going.has(d));
-        const why = plan.removed.includes(name) ? 'removed from the config (reload)' : 'its config changed (reload)';
-        p = Promise.all(after.map(stopOne)).then(() => this.#units.get(name)?.stop(why));
-        memo.set(name, p);
-      }
-      return p;
-    };
-    await Promise.all([...going].map(stopOne));
+    await this.#stopDependentsFirst([...going], (name) =>
+      this.#units.get(name)?.stop(plan.removed.includes(name) ? 'removed from the config (reload)' : 'its config changed (reload)'),
+    );
     if (this.#shutdown) return;
     this.#config = next;
     // In place: every unit, the supervisor log and the daemon's own messages share this list.
@@ -336,20 +317,31 @@ export class Supervisor implements SupervisorHandle {
     return { ok: true, terminal: unit.terminal };
   }
 
-  shutdown(reason: string): Promise<void> {
-    if (this.#shutdown) return this.#shutdown;
-    this.#wanted.clear();
+  /**
+   * Stops every unit of `names`, each only once those of its dependents that are among `names`
+   * have stopped (independent branches in parallel): shutdown, reload and watch cascades.
+   */
+  #stopDependentsFirst(names: readonly string[], stop: (name: string) => Promise<void> | undefined): Promise<void> {
+    const among = new Set(names);
     const memo = new Map<string, Promise<void>>();
     const stopOne = (name: string): Promise<void> => {
       let p = memo.get(name);
       if (!p) {
-        const deps = this.#dependents.get(name) ?? [];
-        p = Promise.all(deps.map(stopOne)).then(() => this.#units.get(name)!.stop(reason));
+        const after = (this.#dependents.get(name) ?? []).filter((d) => among.has(d));
+        p = Promise.all(after.map(stopOne)).then(async () => {
+          await stop(name);
+        });
         memo.set(name, p);
       }
       return p;
     };
-    this.#shutdown = Promise.all(this.config.order.map(stopOne))
+    return Promise.all(names.map(stopOne)).then(() => undefined);
+  }
+
+  shutdown(reason: string): Promise<void> {
+    if (this.#shutdown) return this.#shutdown;
+    this.#wanted.clear();
+    this.#shutdown = this.#stopDependentsFirst(this.config.order, (name) => this.#units.get(name)!.stop(reason))
       .then(() => this.#projects.closeAll())
       // Shutdown is over when state.json says no child is left.
       .then(() => this.#store.settled())

@@ -28,7 +28,7 @@ import * as path from 'node:path';
 
 import type { EventBus, LogBatch } from '../events.ts';
 import { type FormatCursor, formatBatchInto, RECORD_OVERHEAD } from './format.ts';
-import { ensureLogDir, logModes, type LogModes } from './mode.ts';
+import { ensureLogDir, logModes, openLogFile, type LogModes } from './mode.ts';
 
 export interface LogFilesOptions {
   dir: string;
@@ -460,16 +460,8 @@ export class LogFiles {
 
   #open(u: UnitLog): void {
     ensureLogDir(this.#dir, this.#modes);
-    const fd = fs.openSync(u.file, 'a', this.#modes.file);
-    try {
-      const st = fs.fstatSync(fd);
-      // Exact (the umask does not cut it), and tightened when an earlier run left it readable.
-      if ((st.mode & 0o777) !== this.#modes.file) fs.fchmodSync(fd, this.#modes.file);
-      u.size = st.size;
-    } catch (err) {
-      fs.closeSync(fd);
-      throw err;
-    }
+    const { fd, size } = openLogFile(u.file, this.#modes);
+    u.size = size;
     u.fd = fd;
     if (!u.modesChecked) {
       u.modesChecked = true;

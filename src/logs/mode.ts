@@ -33,13 +33,14 @@ export function ensureLogDir(dir: string, modes: LogModes): void {
  * Opens a log file for appending with exactly `mode` (not cut by the umask, and tightened when
  * an earlier version or run left it readable by others).
  */
-export function openLogFile(file: string, modes: LogModes): number {
+export function openLogFile(file: string, modes: LogModes): { fd: number; size: number } {
   const fd = fs.openSync(file, 'a', modes.file);
   try {
-    if ((fs.fstatSync(fd).mode & 0o777) !== modes.file) fs.fchmodSync(fd, modes.file);
+    const st = fs.fstatSync(fd);
+    if ((st.mode & 0o777) !== modes.file) fs.fchmodSync(fd, modes.file);
+    return { fd, size: st.size };
   } catch (err) {
     fs.closeSync(fd);
     throw err;
   }
-  return fd;
 }

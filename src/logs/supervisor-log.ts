@@ -93,7 +93,7 @@ export function createSupervisorLogger(dir: string, opts: SupervisorLoggerOption
   try {
     const modes = logModes(opts.fileMode);
     ensureLogDir(dir, modes);
-    fd = openLogFile(supervisorLogPath(dir), modes);
+    fd = openLogFile(supervisorLogPath(dir), modes).fd;
   } catch (err) {
     reportError(err);
   }

@@ -25,10 +25,6 @@ export function nextMarker(unit: string): string {
   return `${RUN_ID}:${unit}:${++starts}`;
 }
 
-/** The prefix shared by every mark of `unit` in run `run`. */
-export function unitPrefix(unit: string, run = RUN_ID): string {
-  return `${run}:${unit}:`;
-}
 
 /** The unit a mark of run `run` belongs to (what lies between the run and the last ':'), or undefined. */
 export function unitOfMarker(marker: string, run: string): string | undefined {

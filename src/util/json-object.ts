@@ -1,6 +1,8 @@
 // A JSON text that must be an object (a protocol frame): its fields, or undefined for anything else.
 // Frames come from clients and servers we do not control: malformed text is a value, not a throw.
 
+import { isPlainObject } from './plain-object.ts';
+
 export function parseJsonObject(text: string): Record<string, unknown> | undefined {
   let v: unknown;
   try {
@@ -8,5 +10,5 @@ export function parseJsonObject(text: string): Record<string, unknown> | undefin
   } catch {
     return undefined;
   }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return isPlainObject(v) ? v : undefined;
 }
