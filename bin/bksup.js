@@ -20,6 +20,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 // Settings that bin/bksup (the launcher) gave this process only: gone before any child starts.
 for (const name of (process.env.BKSUP_UNSET_ENV ?? '').split(' ')) if (name) delete process.env[name];
 delete process.env.BKSUP_UNSET_ENV;
+// NODE_EXTRA_CA_CERTS, which bin/bksup kept from Node's start-up (`up` only): back in the
+// environment for the children; this process's TLS trusts it through src/util/extra-ca.ts.
+if (process.env.BKSUP_EXTRA_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.BKSUP_EXTRA_CA_CERTS;
+  globalThis[Symbol.for('bk-supervisor.extraCaCerts')] = process.env.BKSUP_EXTRA_CA_CERTS;
+  delete process.env.BKSUP_EXTRA_CA_CERTS;
+}
 
 const self = fileURLToPath(import.meta.url);
 const root = join(dirname(self), '..');

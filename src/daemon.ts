@@ -33,6 +33,7 @@ import { liveTree } from './units/child.ts';
 import { RUN_ID } from './units/marker.ts';
 import { redactText } from './util/redact.ts';
 import { daemonSecrets } from './util/secrets.ts';
+import { trustExtraCaCerts } from './util/extra-ca.ts';
 import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
@@ -173,6 +174,8 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   // the metrics' first scrape are not on the path to the first unit starting.
   const started = sup.startAll(opts.units);
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
+  // In this same turn: the first TLS connection (an https probe of a unit just started) comes later.
+  trustExtraCaCerts((line) => opts.err.write(`bksup: ${line}\n`));
   const { attachSupervisorLog, createSupervisorLogger, logEvent } = await import('./logs/supervisor-log.ts');
   const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
   early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));

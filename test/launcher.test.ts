@@ -1,8 +1,10 @@
 // bin/bksup, the launcher users run (npm scripts, the package's bin): the daemon gets its
 // memory settings, the children get the environment they would have had without them.
 
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { ROOT, waitForControl, writeConfig } from './helpers/daemon.ts';
@@ -15,10 +17,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function upWithEnvPrinter(env: NodeJS.ProcessEnv): Promise<{ daemonArgs: string[]; daemonEnv: string[]; childEnv: string[] }> {
-  const dir = tempDir();
+async function upWithEnvPrinter(env: NodeJS.ProcessEnv, opts: { dir?: string; extraUnits?: string } = {}): Promise<{ daemonArgs: string[]; daemonEnv: string[]; childEnv: string[]; dir: string }> {
+  const dir = opts.dir ?? tempDir();
   cleanups.push(() => removeDir(dir));
-  writeConfig(dir, `{ control: { port: 0 }, units: { printer: { command: 'env; echo ENV-DONE', restart: { policy: 'never' } } } }`);
+  writeConfig(dir, `{ control: { port: 0 }, units: { printer: { command: 'env; echo ENV-DONE', restart: { policy: 'never' } }, ${opts.extraUnits ?? ''} } }`);
   const child = spawn(LAUNCHER, ['up', '--no-color'], { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   cleanups.push(async () => {
@@ -42,6 +44,7 @@ async function upWithEnvPrinter(env: NodeJS.ProcessEnv): Promise<{ daemonArgs: s
     daemonArgs: proc('cmdline'),
     daemonEnv: proc('environ'),
     childEnv: text.split('\n').map((l) => l.replace(/^\S+ stdout \d+ /, '')),
+    dir,
   };
 }
 
@@ -57,4 +60,40 @@ it('keeps a MALLOC_MMAP_THRESHOLD_ the user set, for the daemon and the children
   const { daemonEnv, childEnv } = await upWithEnvPrinter({ MALLOC_MMAP_THRESHOLD_: '131072', BKSUP_UNSET_ENV: undefined });
   expect(daemonEnv).toContain('MALLOC_MMAP_THRESHOLD_=131072');
   expect(childEnv).toContain('MALLOC_MMAP_THRESHOLD_=131072');
+});
+
+/** A CA and a certificate it signed for 127.0.0.1, made by openssl in `dir`. */
+function makeCa(dir: string): { caFile: string; key: string; cert: string } {
+  const f = (name: string): string => join(dir, name);
+  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=bksup test CA', '-keyout', f('ca.key'), '-out', f('ca.pem'));
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('srv.key'), '-out', f('srv.csr'));
+  writeFileSync(f('srv.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl('x509', '-req', '-in', f('srv.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('srv.ext'), '-out', f('srv.pem'));
+  return { caFile: f('ca.pem'), key: readFileSync(f('srv.key'), 'utf8'), cert: readFileSync(f('srv.pem'), 'utf8') };
+}
+
+it('keeps NODE_EXTRA_CA_CERTS from the daemon\'s start-up, yet its https probes trust that CA and the children inherit the variable', async () => {
+  const dir = tempDir();
+  const { caFile, key, cert } = makeCa(dir);
+  const server = https.createServer({ key, cert }, (_req, res) => res.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  const secured = `secured: { command: 'exec sleep 60', healthcheck: { http: 'https://127.0.0.1:${port}/', interval: '100ms' } },`;
+  const { daemonEnv, childEnv } = await upWithEnvPrinter({ NODE_EXTRA_CA_CERTS: caFile, NODE_OPTIONS: '' }, { dir, extraUnits: secured });
+  expect(daemonEnv.filter((l) => l.startsWith('NODE_EXTRA_CA_CERTS='))).toEqual([]);
+  expect(childEnv).toContain(`NODE_EXTRA_CA_CERTS=${caFile}`);
+  expect(childEnv.filter((l) => l.startsWith('BKSUP_EXTRA_CA_CERTS'))).toEqual([]);
+  // Only a daemon that trusts the test CA sees the probe pass (the certificate is signed by nothing else).
+  await waitFor(
+    () => {
+      try {
+        return /● healthy/.test(readFileSync(join(dir, 'logs', 'secured.log'), 'utf8'));
+      } catch {
+        return false;
+      }
+    },
+    { message: 'the https probe passed', timeout: 20_000 },
+  );
 });
