@@ -13,28 +13,26 @@
 import type { Logger } from 'pino';
 import { loadConfig, type LoadOptions } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
-import { logHistory } from './control/history.ts';
-import { startControlServer, type ControlServer } from './control/server.ts';
+import type { ControlServer } from './control/server.ts';
 import { SupervisorMetrics } from './metrics.ts';
 import { acquireDaemonLock, type LockResult } from './daemon-lock.ts';
 import { EventBus } from './events.ts';
 import { stopLeftovers } from './leftovers.ts';
 import { runPreflight } from './preflight-run.ts';
 import { LogFiles } from './logs/files.ts';
-import { readLogLinesFrom, type FilePosition } from './logs/read-file.ts';
+import type { FilePosition } from './logs/read-file.ts';
 import { LogRing } from './logs/ring.ts';
 import { EarlyLog } from './logs/early-log.ts';
 import { isDevNull, TerminalPrinter } from './logs/terminal.ts';
 import { watchPauses } from './util/pause-watch.ts';
 import { StateStore } from './state-store.ts';
 import { Supervisor } from './supervisor.ts';
-import { LiveUpdates } from './watch/live.ts';
+import type { LiveUpdates } from './watch/live.ts';
 import { liveTree } from './units/child.ts';
 import { RUN_ID } from './units/marker.ts';
 import { redactText } from './util/redact.ts';
 import { daemonSecrets } from './util/secrets.ts';
 import { trustExtraCaCerts } from './util/extra-ca.ts';
-import { runVerify } from './verify.ts';
 
 export interface DaemonOptions {
   cwd: string;
@@ -155,8 +153,6 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
     secrets,
     log: (level, msg, extra) => early[level](extra ?? {}, msg),
   });
-  // A reload evaluates the config afresh (`bksup reload` by hand must not be answered from the memo).
-  const live = new LiveUpdates(sup, { ...loaded.loadOpts, fresh: true }, loaded.sources, (level, msg, extra) => early[level](extra ?? {}, msg));
   noteInUnitLog = (unit, line) => sup.unit(unit)?.note(line);
   // Before any unit starts, so the counters cover the whole run.
   const metrics = new SupervisorMetrics({ handle: sup });
@@ -176,7 +172,12 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   if (!started.ok) opts.err.write(`bksup: ${started.error}\n`);
   // In this same turn: the first TLS connection (an https probe of a unit just started) comes later.
   trustExtraCaCerts((line) => opts.err.write(`bksup: ${line}\n`));
-  const { attachSupervisorLog, createSupervisorLogger, logEvent } = await import('./logs/supervisor-log.ts');
+  // What only comes after the units were asked to start is loaded now, not with this module: pino,
+  // the watchers (picomatch, the first CommonJS module and its loader: ~10 ms), the control
+  // server (node:http, node:crypto) and verify.
+  const [{ attachSupervisorLog, createSupervisorLogger, logEvent }, { LiveUpdates }] = await Promise.all([import('./logs/supervisor-log.ts'), import('./watch/live.ts')]);
+  // A reload evaluates the config afresh (`bksup reload` by hand must not be answered from the memo).
+  const live = new LiveUpdates(sup, { ...loaded.loadOpts, fresh: true }, loaded.sources, (level, msg, extra) => early[level](extra ?? {}, msg));
   const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
   early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
 
@@ -282,7 +283,8 @@ function handleSignals(opts: DaemonOptions, sup: Supervisor, say: (line: string)
   };
 }
 
-function startControl({ config, sup, files, live, logger, metrics }: Run, ring: LogRing, runStart: number): Promise<ControlServer> {
+async function startControl({ config, sup, files, live, logger, metrics }: Run, ring: LogRing, runStart: number): Promise<ControlServer> {
+  const [{ startControlServer }, { logHistory }, { readLogLinesFrom }] = await Promise.all([import('./control/server.ts'), import('./control/history.ts'), import('./logs/read-file.ts')]);
   return startControlServer({
     host: config.control.host,
     port: config.control.port,
@@ -412,7 +414,7 @@ function runVerifyWhenHealthy(sup: Supervisor, config: ResolvedConfig, say: (lin
     done = true;
     off();
     say('bksup: every unit is up; running verify');
-    void runVerify(config.verify).then((report) => {
+    void import('./verify.ts').then(({ runVerify }) => runVerify(config.verify)).then((report) => {
       sup.bus.publishEvent({ type: 'verify', ts: Date.now(), ok: report.ok, results: report.results.map((r) => ({ name: r.name, ok: r.ok, detail: mask(r.detail) })) });
     });
   };
