@@ -90,6 +90,7 @@ export class Supervisor implements SupervisorHandle {
       // A unit restarted for a change is back on its way up: its dependents may follow it.
       if (this.#cycling.has(e.unit) && e.state !== 'stopping' && e.state !== 'stopped') this.#cycling.delete(e.unit);
       this.#propagate(e.unit, e.state);
+      if (e.state === 'healthy') this.#hintCoDependencies(e.unit);
       this.#scheduleEvaluate();
     });
   }
@@ -427,6 +428,24 @@ export class Supervisor implements SupervisorHandle {
           break;
         case 'ignore':
           break;
+      }
+    }
+  }
+
+  /**
+   * `dep` became healthy: the other dependencies its waiting dependents need healthy, still
+   * before their first passing probe, probe now instead of at their next timer (each waits up to
+   * ~2% of its start-up time between attempts, and a dependent waits for the last of them).
+   */
+  #hintCoDependencies(dep: string): void {
+    if (this.#shutdown) return;
+    const hinted = new Set<string>([dep]);
+    for (const name of this.#dependents.get(dep) ?? []) {
+      if (this.#launched.has(name) || !this.#wanted.has(name)) continue;
+      for (const [other, cond] of Object.entries(this.config.units[name]!.dependsOn)) {
+        if (cond !== 'healthy' || hinted.has(other)) continue;
+        hinted.add(other);
+        this.#units.get(other)?.hintReady();
       }
     }
   }

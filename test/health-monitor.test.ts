@@ -115,6 +115,23 @@ describe('HealthMonitor (virtual clock)', () => {
     m.stop();
   });
 
+  it('poke(): an attempt at once before the first pass, not within POKE_MIN_GAP_MS of the last unless asked (poke(0): a co-dependency passed), never while one runs', async () => {
+    const { sched, m, rel } = monitor([fail('refused'), fail('refused'), { takeMs: 50, then: { ok: false, reason: 'slow' } }, fail('refused')], { intervalMs: 1000 });
+    m.start(); // attempt at 0, next due at 1000
+    await sched.advance(3);
+    m.poke(); // 3 ms after the last attempt began: too soon for a printed line
+    await sched.advance(1);
+    expect(rel()).toEqual([0]);
+    m.poke(0); // a unit started with it just passed: probe now
+    await sched.advance(1);
+    expect(rel()).toEqual([0, 4]);
+    await sched.advance(1000); // next attempt (slow) at 1004, in flight until 1054
+    m.poke(0);
+    await sched.advance(10);
+    expect(rel()).toEqual([0, 4, 1004]);
+    m.stop();
+  });
+
   it('attempts never overlap: next attempt is `interval` after the previous one ended', async () => {
     const { sched, probe, m, rel } = monitor([{ takeMs: 3000, then: { ok: true } }], { intervalMs: 1000, timeoutMs: 5000 });
     m.start();

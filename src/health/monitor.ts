@@ -185,13 +185,14 @@ export class HealthMonitor {
   }
 
   /**
-   * Something suggests the unit may have become ready (it printed a line): before the first
-   * pass, attempt now instead of at the next timer, unless an attempt is already running.
+   * Something suggests the unit may have become ready (it printed a line, or a unit started with
+   * it passed): before the first pass, attempt now instead of at the next timer, unless an attempt
+   * is already running or one began less than `minGapMs` ago.
    */
-  poke(): void {
+  poke(minGapMs = POKE_MIN_GAP_MS): void {
     if (this.#state.name !== 'starting' || this.#inFlight !== undefined || this.#nextTimer === undefined) return;
     // A chatty unit must not turn this into back-to-back attempts.
-    if (this.#scheduler.now() - this.#lastAttemptAt < POKE_MIN_GAP_MS) return;
+    if (this.#scheduler.now() - this.#lastAttemptAt < minGapMs) return;
     this.#scheduler.clearTimeout(this.#nextTimer);
     this.#runAttempt();
   }

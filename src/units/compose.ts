@@ -312,6 +312,11 @@ export class ComposeUnit extends UnitBase {
     c.monitor.start();
   }
 
+  override hintReady(): void {
+    const s = this.#state;
+    if (s.name === 'running') s.c.monitor?.poke(0);
+  }
+
   /** Still attached to `c` in this generation (running, healthy or unhealthy; not recreating). */
   #current(gen: number, c: Attached): boolean {
     const s = this.#state;

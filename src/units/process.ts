@@ -288,6 +288,11 @@ export class ProcessUnit extends UnitBase {
     });
   }
 
+  override hintReady(): void {
+    const s = this.#state;
+    if (s.name === 'running') s.run.monitor?.poke(0);
+  }
+
   #isCurrent(run: Run): boolean {
     const s = this.#state;
     return (s.name === 'running' || s.name === 'healthy' || s.name === 'unhealthy') && s.run === run;

@@ -130,6 +130,12 @@ export abstract class UnitBase {
     this.#restartNote = note;
   }
 
+  /**
+   * A unit that gates the same dependents just became healthy: units started together are often
+   * ready together, so a unit still waiting for its first passing probe probes at once.
+   */
+  hintReady(): void {}
+
   /** Notes (or clears, with null) that a dependency is down while this unit keeps running. */
   noteDependency(note: string | null): void {
     if (note === this.#dependencyNote) return;
