@@ -75,8 +75,12 @@ type State =
   | { name: 'stopping'; run: Run; cause: EndCause; done: Promise<void> }
   | { name: 'backoff'; timer: NodeJS.Timeout | NodeJS.Immediate };
 
-/** First wait between health attempts before the first pass (see HealthTimingMs.startIntervalMs). */
-const START_PROBE_MS = 2;
+/**
+ * First wait between health attempts before the first pass (see HealthTimingMs.startIntervalMs).
+ * 1 ms rather than 2: the waits stay at 1 ms for the first ~20 attempts, which halves the wait at
+ * a 200 ms start-up for 17% more attempts over a 5 s one (a refused connect costs ~0.15 ms of CPU).
+ */
+const START_PROBE_MS = 1;
 const START_PROBE_SPAWNING_MS = 50;
 
 /** How long after an exit the background scan for leftovers outside the group runs. */
