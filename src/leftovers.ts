@@ -42,11 +42,13 @@ export async function stopLeftovers(
   // Marked processes of units with no live recorded leader (a task, or a unit whose leader exited
   // and left a daemonized child): stopped by their mark alone.
   const covered = new Set(found.map((c) => c.unit));
-  for (const [unit, pid] of runs.length ? markedUnits(all, unitOf) : []) {
+  // A mark of those runs is only on processes started after their daemon.
+  const since = store.runsSince();
+  for (const [unit, pid] of runs.length ? markedUnits(since ? all.filter((p) => p.startTime >= since) : all, unitOf) : []) {
     if (!covered.has(unit)) stops.push(stopOne(unit, undefined, stopOf, marksOf(unit), () => Promise.resolve(), pid));
   }
   const reports = await Promise.all(stops);
-  store.beginRun(RUN_ID);
+  store.beginRun(RUN_ID, all.find((p) => p.pid === process.pid)?.startTime);
   return reports;
 }
 

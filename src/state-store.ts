@@ -31,6 +31,12 @@ interface StateFile {
   children: ChildRecord[];
   /** Run ids of daemons whose processes may still be running (see src/units/marker.ts). */
   runs: string[];
+  /**
+   * When the daemon of `runs` started (clock ticks after boot, as /proc/PID/stat counts): every
+   * process carrying one of their marks started later, so the next `up` reads the environment
+   * only of processes that did (~half of its leftover scan on a machine that runs for a while).
+   */
+  runsSince?: number;
 }
 
 export class StateStore implements TaskStore {
@@ -100,10 +106,20 @@ export class StateStore implements TaskStore {
     return this.#data.runs;
   }
 
-  /** Everything of earlier runs was stopped: from now on only this run's children and marks count. */
-  beginRun(runId: string): void {
+  /** Processes started before this (clock ticks after boot) carry no mark of runs(); 0 when unknown. */
+  runsSince(): number {
+    return this.#data.runsSince ?? 0;
+  }
+
+  /**
+   * Everything of earlier runs was stopped: from now on only this run's children and marks count.
+   * `startTime`: this daemon's own (clock ticks after boot), when known.
+   */
+  beginRun(runId: string, startTime?: number): void {
     this.#data.children = [];
     this.#data.runs = [runId];
+    if (startTime === undefined) delete this.#data.runsSince;
+    else this.#data.runsSince = startTime;
     this.#save();
   }
 
@@ -178,7 +194,8 @@ function load(path: string): { data: StateFile; problem?: string } {
       : [];
     // Hex only: a run id is matched as the prefix of an environment value.
     const runs = Array.isArray(raw.runs) ? raw.runs.filter((r): r is string => typeof r === 'string' && /^[0-9a-f]{8,}$/.test(r)) : [];
-    return { data: { version: 1, tasks, children, runs } };
+    const since = Number.isInteger(raw.runsSince) && (raw.runsSince as number) >= 0 ? { runsSince: raw.runsSince as number } : {};
+    return { data: { version: 1, tasks, children, runs, ...since } };
   } catch (err) {
     const aside = `${path}.bad-${Date.now()}`;
     try {
