@@ -558,13 +558,16 @@ export async function timeToHealthy(tool: Tool, ctx: Ctx, healthIntervalMs: numb
       60_000,
       20,
     );
+    // A probe can connect before the unit's listen callback has written its record (a loaded machine).
+    const openFile = (name: string): string => join(ctx.dir, `open-${name}.txt`);
+    await waitFor(() => units.every((u) => existsSync(openFile(u.name)) && readFileSync(openFile(u.name), 'utf8').includes('\n')) || undefined, 'every port-open record', 10_000, 5);
     const firstStart = Math.min(...units.map((u) => stateTimes(u.name, 'starting')[0] ?? Infinity));
     const critical = LEVELS * OPEN_AFTER_MS;
     let childShareMs = 0;
     for (let level = 1; level <= LEVELS; level++) {
       const names = units.filter((u) => u.name.startsWith(`l${level}u`)).map((u) => u.name);
       const levelStart = Math.min(...names.map((n) => stateTimes(n, 'starting')[0] ?? Infinity));
-      const levelOpen = Math.max(...names.map((n) => Number(readFileSync(join(ctx.dir, `open-${n}.txt`), 'utf8').trim().split(' ')[1])));
+      const levelOpen = Math.max(...names.map((n) => Number(readFileSync(openFile(n), 'utf8').trim().split(' ')[1])));
       childShareMs += levelOpen - levelStart - OPEN_AFTER_MS;
     }
     const graphOverheadMs = healthyAt - firstStart - critical;
