@@ -99,6 +99,19 @@ describe('client commands find the daemon where up put it', () => {
     expect(after.output).toContain(`no supervisor is running in ${root} (looked for .supervisor/control.json there: the root of ${file} (from --config))`);
   });
 
+  it('names the variables the config read to place the daemon, never a secret among them', async () => {
+    const root = dir();
+    writeFileSync(
+      join(root, 'supervisor.config.ts'),
+      `const _ = [process.env.DB_PASSWORD, process.env.STACK_DSN, process.env.STACK_NAME];\nexport default { units: { a: { command: 'sleep 1' } } };\n`,
+    );
+    const env = { ...clean, BKSUP_CACHE_DIR: join(dir(), 'cache'), DB_PASSWORD: 'pw-top-secret-1', STACK_DSN: 'postgres://u:dsn-secret-2@127.0.0.1/db', STACK_NAME: 'demo' };
+    const r = await runCli(root, ['status'], env);
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('evaluated with DB_PASSWORD=*** STACK_DSN=postgres://u:***@127.0.0.1/db STACK_NAME=demo');
+    expect(r.output).not.toMatch(/pw-top-secret-1|dsn-secret-2/);
+  });
+
   it("BKLITE_ROOT through the repository's supervisor.config.ts: the checkout's .supervisor, also for a terminal without BKLITE_ROOT", async () => {
     // A BK-Lite-shaped checkout; with no docker, uv or pnpm on PATH every unit fails or waits,
     // and the daemon keeps running: enough to be found.
@@ -129,6 +142,11 @@ describe('client commands find the daemon where up put it', () => {
     const plain = await runCli(ROOT, ['status'], { ...env, BKLITE_ROOT: undefined });
     expect(plain.code, plain.output).toBe(0);
     expect(plain.output).toMatch(/^postgres\s+compose\s+/m);
+
+    // `bksup` on PATH, run inside the checkout: bk-supervisor's own config, the same daemon.
+    const inside = await runCli(join(checkout, 'server'), ['status'], { ...env, BKLITE_ROOT: undefined });
+    expect(inside.code, inside.output).toBe(0);
+    expect(inside.output).toMatch(/^postgres\s+compose\s+/m);
 
     const token = (JSON.parse(readFileSync(controlJson(checkout), 'utf8')) as { token: string }).token;
     expect(status.output + plain.output).not.toContain(token);
