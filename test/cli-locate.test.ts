@@ -76,6 +76,12 @@ describe('client commands find the daemon where up put it', () => {
     expect(byDir.code, byDir.output).toBe(0);
     expect(byDir.output).toContain('restart app');
 
+    // From a directory below the config's, as git or npm would: the nearest config above.
+    mkdirSync(join(confDir, 'deep', 'er'), { recursive: true });
+    const below = await runCli(join(confDir, 'deep', 'er'), ['status'], env);
+    expect(below.code, below.output).toBe(0);
+    expect(below.output).toMatch(/^app\s+process\s+/m);
+
     // A client whose memo is empty evaluates the config itself, and finds the same place.
     const cold = await runCli(other, ['--config', file, 'logs', '-n', '5', 'app'], { ...env, BKSUP_CACHE_DIR: join(base, 'cold') });
     expect(cold.code, cold.output).toBe(0);
@@ -88,7 +94,7 @@ describe('client commands find the daemon where up put it', () => {
     // Without a config, a client says where it looked and why.
     const none = await runCli(other, ['status'], env);
     expect(none.code).toBe(1);
-    expect(none.output).toContain(`no supervisor is running in ${other} (looked for .supervisor/control.json there: no supervisor.config.ts is there either`);
+    expect(none.output).toContain(`no supervisor is running in ${other} (looked for .supervisor/control.json there: no supervisor.config.ts is there or above it either`);
 
     const down = await runCli(other, ['down'], { ...env, SUPERVISOR_CONFIG: file });
     expect(down.code, down.output).toBe(0);

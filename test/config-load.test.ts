@@ -128,7 +128,7 @@ describe('finding the file', () => {
   test('no config file', async () => {
     expect(await loadConfig({ cwd: dir, env: {} })).toEqual({
       ok: false,
-      errors: [`no supervisor.config.ts in ${dir}: create one (see README), pass --config, or run inside a BK-Lite checkout (or set BKLITE_ROOT) for bk-supervisor's BK-Lite config`],
+      errors: [`no supervisor.config.ts in ${dir} or above it: create one (see README), pass --config, or run inside a BK-Lite checkout (or set BKLITE_ROOT) for bk-supervisor's BK-Lite config`],
     });
   });
 
@@ -140,7 +140,10 @@ describe('finding the file', () => {
     expect(findConfigFile({ cwd: join(checkout, 'server', 'apps'), env: {} })).toEqual(own);
     expect(findConfigFile({ cwd: dir, env: { BKLITE_ROOT: checkout } })).toEqual(own);
     expect(existsSync(OWN_CONFIG)).toBe(true);
-    // A config of the checkout's own still wins, and --config always does.
+    // A config of the checkout's own still wins (here, or in a directory above), and --config always does.
+    mkdirSync(join(checkout, 'server', 'apps', 'core'));
+    writeFileSync(join(checkout, 'server', 'supervisor.config.ts'), 'export default { units: {} };\n');
+    expect(findConfigFile({ cwd: join(checkout, 'server', 'apps', 'core'), env: {} })).toEqual({ ok: true, file: join(checkout, 'server', 'supervisor.config.ts'), via: 'parent' });
     writeFileSync(join(checkout, 'server', 'apps', 'supervisor.config.ts'), 'export default { units: {} };\n');
     expect(findConfigFile({ cwd: join(checkout, 'server', 'apps'), env: {} })).toEqual({ ok: true, file: join(checkout, 'server', 'apps', 'supervisor.config.ts'), via: 'dir' });
     expect(findConfigFile({ cwd: checkout, env: { BKLITE_ROOT: checkout }, configPath: join(checkout, 'server', 'apps', 'supervisor.config.ts') }).ok).toBe(true);

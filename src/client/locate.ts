@@ -26,6 +26,7 @@ const SOURCE: Record<ConfigSource, string> = {
   '--config': 'from --config',
   SUPERVISOR_CONFIG: 'from $SUPERVISOR_CONFIG',
   dir: 'found in the project directory',
+  parent: 'found above the current directory',
   bklite: "bk-supervisor's BK-Lite config: none in the directory",
 };
 
@@ -45,7 +46,7 @@ export async function locateDaemon(opts: LocateOptions): Promise<LocateResult> {
     // Without a config to ask, the directory itself is the guess (a daemon may have been started
     // here with a config kept elsewhere); the message says why.
     if (opts.config !== undefined || env.SUPERVISOR_CONFIG) return { ok: false, error: found.error };
-    return { ok: true, place: { root: resolve(opts.dir), how: `no supervisor.config.ts is there either (run in the project, or pass -C or --config)` } };
+    return { ok: true, place: { root: resolve(opts.dir), how: `no supervisor.config.ts is there or above it either (run in the project, or pass -C or --config)` } };
   }
   const how = (deps: readonly Dep[]): string => `the root of ${found.file} (${SOURCE[found.via]}${envNote(deps)})`;
   const memo = findMemo(found.file, env);
