@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { INDEX, runCli, startCli, type RunningCli } from './helpers/daemon.ts';
+import { INDEX, runCli, startCli, waitForControl, type RunningCli } from './helpers/daemon.ts';
 import { removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
 import { isAlive } from '../src/util/proc.ts';
@@ -80,6 +80,8 @@ describe('bksup up', () => {
       const before = lines(started).length;
       const d = daemon(project, { ...env, ...extra });
       await waitFor(() => lines(started).length > before, { message: 'the unit starting', timeout: 60_000 });
+      // The units start before the control API listens: `down` needs control.json.
+      await waitForControl(project);
       const down = await runCli(project, ['down'], { ...env, ...extra });
       expect(down.code, down.output).toBe(0);
       expect(await d.exited).toBe(0);
