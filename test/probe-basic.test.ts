@@ -2,7 +2,7 @@
 // the registry and the subset rule. Real sockets, real child processes.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { createHttpProbe } from '../src/health/http.ts';
 import { createLogProbe } from '../src/health/log.ts';
 import { createProbe, PROBE_KINDS, probeKind, probeOnce } from '../src/health/registry.ts';
 import { isSubset, subsetMismatch } from '../src/health/subset.ts';
-import { createTcpProbe, parseHostPort } from '../src/health/tcp.ts';
+import { createTcpProbe, isSelfConnection, parseHostPort } from '../src/health/tcp.ts';
 import type { ProbeContext } from '../src/health/types.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -175,6 +175,29 @@ describe('tcp probe', () => {
     const ac = new AbortController();
     ac.abort(new Error('monitor stopped'));
     expect(await createTcpProbe({ tcp: 1 }, ctx()).check(ac.signal)).toEqual({ ok: false, reason: 'tcp 127.0.0.1:1: monitor stopped' });
+  });
+
+  it('tells a connection that reached itself (source port = the closed target port) from one a listener accepted', async () => {
+    const connected = (opts: { port: number; localPort?: number }): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = netConnect({ host: '127.0.0.1', localAddress: '127.0.0.1', ...opts });
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      });
+    // What the kernel does by chance when it picks the target's own port as the source: forced here.
+    const port = await freePort();
+    const self = await connected({ port, localPort: port });
+    expect(isSelfConnection(self)).toBe(true);
+    self.destroy();
+    const server = createNetServer((s) => s.end());
+    const served = await listen(server);
+    try {
+      const other = await connected({ port: served });
+      expect(isSelfConnection(other)).toBe(false);
+      other.destroy();
+    } finally {
+      await close(server);
+    }
   });
 });
 
