@@ -9,8 +9,11 @@
 // Adding a client command: a row in FAST_COMMANDS (flags as commander spells them) and the
 // same command in src/cli.ts.
 
-import { DEFAULT_TAIL, controlCommand, dashboardCommand, downCommand, logsCommand, statusCommand, type DaemonPlace } from './index.ts';
-import { locateDaemon } from './locate.ts';
+import type { DaemonPlace } from './index.ts';
+
+// The client's modules (its HTTP client, formatting, node:http) are imported by the client
+// commands only: `up` does not load them on its way to the first unit starting (bench/NOTES.md).
+const client = (): Promise<typeof import('./index.ts')> => import('./index.ts');
 
 export interface FastArgs {
   /** `-C`, default cwd. */
@@ -54,13 +57,14 @@ const io = (): { out: NodeJS.WriteStream; err: NodeJS.WriteStream } => ({ out: p
 
 export const FAST_COMMANDS: Record<string, ClientCommand> = {
   up: { client: false, units: 'any', flags: { '--no-color': 'no-color' }, run: (_place, a) => up(a) },
-  status: { client: true, units: 'none', flags: { '--json': 'json' }, run: (place, a) => statusCommand(place, { json: a.flags.has('json') }, io()) },
+  status: { client: true, units: 'none', flags: { '--json': 'json' }, run: async (place, a) => (await client()).statusCommand(place, { json: a.flags.has('json') }, io()) },
   logs: {
     client: true,
     units: 'any',
     flags: { '-f': 'follow', '--follow': 'follow', '--json': 'json' },
     values: { '-n': 'lines', '--lines': 'lines' },
-    run: (place, a) => {
+    run: async (place, a) => {
+      const { DEFAULT_TAIL, logsCommand } = await client();
       // Ctrl-C ends a follow cleanly (exit 0) instead of killing the process mid-line.
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
@@ -68,11 +72,11 @@ export const FAST_COMMANDS: Record<string, ClientCommand> = {
       return logsCommand(place, a.units, { follow: a.flags.has('follow'), n, json: a.flags.has('json') }, { ...io(), signal: abort.signal });
     },
   },
-  restart: { client: true, units: 'some', run: (place, a) => controlCommand(place, 'restart', a.units, io()) },
-  stop: { client: true, units: 'some', run: (place, a) => controlCommand(place, 'stop', a.units, io()) },
-  start: { client: true, units: 'some', run: (place, a) => controlCommand(place, 'start', a.units, io()) },
-  dashboard: { client: true, units: 'none', run: (place) => dashboardCommand(place, io()) },
-  down: { client: true, units: 'none', run: (place) => downCommand(place, io()) },
+  restart: { client: true, units: 'some', run: async (place, a) => (await client()).controlCommand(place, 'restart', a.units, io()) },
+  stop: { client: true, units: 'some', run: async (place, a) => (await client()).controlCommand(place, 'stop', a.units, io()) },
+  start: { client: true, units: 'some', run: async (place, a) => (await client()).controlCommand(place, 'start', a.units, io()) },
+  dashboard: { client: true, units: 'none', run: async (place) => (await client()).dashboardCommand(place, io()) },
+  down: { client: true, units: 'none', run: async (place) => (await client()).downCommand(place, io()) },
 };
 
 const GLOBAL_VALUES: Record<string, 'dir' | 'config'> = { '-C': 'dir', '--dir': 'dir', '-c': 'config', '--config': 'config' };
@@ -120,6 +124,8 @@ export async function runFast(argv: readonly string[]): Promise<boolean> {
     process.exitCode = await command.run({ root: args.dir }, args);
     return true;
   }
+  // Both at once: the command runs right after the daemon is found.
+  const [{ locateDaemon }] = await Promise.all([import('./locate.ts'), client()]);
   const located = await locateDaemon({ dir: args.dir, ...(args.config !== undefined ? { config: args.config } : {}) });
   if (!located.ok) {
     process.stderr.write(`${located.error}\n`);
