@@ -97,3 +97,24 @@ it('keeps NODE_EXTRA_CA_CERTS from the daemon\'s start-up, yet its https probes 
     { message: 'the https probe passed', timeout: 20_000 },
   );
 });
+
+it('client commands start without NODE_EXTRA_CA_CERTS (no TLS there): Node does not read the file', async () => {
+  const dir = tempDir();
+  cleanups.push(() => removeDir(dir));
+  writeConfig(dir, `{ units: { app: { command: 'exec sleep 60' } } }`);
+  const missing = join(dir, 'no-such-ca.pem');
+  const run = (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; err: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(LAUNCHER, args, { cwd: dir, env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('exit', (code) => resolve({ code, err }));
+    });
+  // Node warns at start-up about an extra-CA file it cannot read: only when it was asked to read one.
+  const direct = await run(['check'], { NODE_EXTRA_CA_CERTS: missing });
+  expect(direct.err).toContain('Ignoring extra certs');
+  const status = await run(['status'], { NODE_EXTRA_CA_CERTS: missing });
+  expect(status.code).toBe(1); // no daemon runs here
+  expect(status.err).toMatch(/no supervisor is running/);
+  expect(status.err).not.toContain('Ignoring extra certs');
+});
