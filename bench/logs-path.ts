@@ -1,7 +1,7 @@
 // Micro benchmark of the log hot path: LineSplitter → LogBatch → EventBus → LogFiles,
-// 500,000 lines of 100 bytes from one child, delivered as 64 KiB pipe chunks, one chunk per
-// event-loop turn as a pipe's 'data' events would, pausing on bus.logBackpressure as a unit
-// does. Not a test: prints wall and CPU time, GC time and peak RSS, then checks (untimed)
+// 500,000 lines of 100 bytes from one child, delivered as 64 KiB pipe chunks (through the
+// splitter's pushRaw, as a unit's pipe), one chunk per event-loop turn as 'data' events would,
+// pausing on bus.logBackpressure as a unit does. Not a test: prints wall and CPU time, GC time and peak RSS, then checks (untimed)
 // that the files hold every line once, in order.
 //
 //   node --import tsx bench/logs-path.ts [lines] [--ring] [--terminal | --terminal-file]
@@ -17,9 +17,9 @@ import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 
-import { EventBus } from '../src/events.ts';
+import { EventBus, RawBatch } from '../src/events.ts';
 import { LogFiles } from '../src/logs/files.ts';
-import { LineSplitter } from '../src/logs/line-splitter.ts';
+import { LineSplitter, RawLines } from '../src/logs/line-splitter.ts';
 import { LogRing } from '../src/logs/ring.ts';
 import { TerminalPrinter } from '../src/logs/terminal.ts';
 
@@ -86,10 +86,14 @@ while (sent < totalBytes) {
   let chunk = chunks[c++ % chunks.length] as Buffer;
   if (totalBytes - sent < chunk.length) chunk = chunk.subarray(0, totalBytes - sent);
   sent += chunk.length;
-  const lines = splitter.push(chunk);
-  if (lines.length > 0) {
-    bus.publishLogs({ unit: 'bench', stream: 'stdout', firstSeq: seq, ts: Date.now(), lines });
-    seq += lines.length;
+  // As a unit's pipe does (UnitBase.pipeStream): the lines as bytes when they need no change.
+  const got = splitter.pushRaw(chunk);
+  if (got instanceof RawLines) {
+    bus.publishLogs(new RawBatch('bench', 'stdout', seq, Date.now(), got));
+    seq += got.count;
+  } else if (got.length > 0) {
+    bus.publishLogs({ unit: 'bench', stream: 'stdout', firstSeq: seq, ts: Date.now(), lines: got });
+    seq += got.length;
   }
   // What a unit does with its pipe: pause while the disk lags (the child waits), resume after.
   const wait = bus.logBackpressure?.('bench');

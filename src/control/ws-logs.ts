@@ -8,7 +8,7 @@
 // reads what it needs itself. Nothing is queued per client, so nothing is ever dropped.
 
 import type { WebSocket } from 'ws';
-import type { EventBus } from '../events.ts';
+import { type EventBus, lineCount } from '../events.ts';
 import type { SupervisorHandle } from '../units/types.ts';
 import type { LogHistory } from './history.ts';
 import { DEFAULT_LOG_STREAM_LIMITS, LogFollower, type LogClientStats, type LogsRequest, type LogStreamLimits, type RecentBatches } from './log-follower.ts';
@@ -117,7 +117,7 @@ export class LogStreamHub {
     this.#opts = opts;
     this.limits = { ...DEFAULT_LOG_STREAM_LIMITS, ...opts.limits };
     this.#unsubscribe = opts.bus.onLogs((batch) => {
-      if (this.#followers.size === 0 || batch.lines.length === 0) return;
+      if (this.#followers.size === 0 || lineCount(batch) === 0) return;
       let wanted = false;
       for (const f of this.#followers) {
         if (f.wants(batch.unit)) {

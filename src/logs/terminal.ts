@@ -10,7 +10,8 @@
 // written once (no string of the whole batch on the JS heap).
 
 import { fstatSync, statSync } from 'node:fs';
-import type { EventBus, LogBatch, StateEvent, SupervisorEvent, UnitStateName } from '../events.ts';
+import { type EventBus, type LogBatch, lineCount, type StateEvent, type SupervisorEvent, type UnitStateName } from '../events.ts';
+import type { RawLines } from './line-splitter.ts';
 import { redactText } from '../util/redact.ts';
 
 export interface TerminalPrinterOptions {
@@ -95,19 +96,20 @@ export class TerminalPrinter {
   }
 
   printBatch(batch: LogBatch): void {
-    const lines = batch.lines;
-    const n = lines.length;
+    const n = lineCount(batch);
     if (n === 0 || this.#broken || batch.stateEcho) return;
     const p = this.#prefixesOf(batch.unit);
     const prefix = p[batch.stream];
     let text: string;
     if (batch.stream === 'system') {
       text = '';
-      for (let i = 0; i < n; i++) text += prefix + this.#paint(DIM, lines[i] as string) + '\n';
+      for (let i = 0; i < n; i++) text += prefix + this.#paint(DIM, batch.lines[i] as string) + '\n';
     } else {
-      // Encoded into one buffer line by line: a string of the whole batch (a join, then its
-      // encoding by the stream) put ~90 KB per 64 KiB chunk on the JS heap for the GC.
-      const bytes = linesAsBytes(batch.stream === 'stderr' ? p.stderrBytes : p.stdoutBytes, lines, this.#scratch);
+      // Into one buffer line by line, copied from the pipe's bytes when the batch has them: a
+      // string of the whole batch (a join, then its encoding by the stream) put ~90 KB per
+      // 64 KiB chunk on the JS heap for the GC.
+      const prefixBytes = batch.stream === 'stderr' ? p.stderrBytes : p.stdoutBytes;
+      const bytes = batch.raw !== undefined ? rawAsBytes(prefixBytes, batch.raw, this.#scratch) : linesAsBytes(prefixBytes, batch.lines, this.#scratch);
       this.#write(bytes);
       // A file or terminal descriptor written synchronously (process.stdout on Linux) is done
       // with the buffer once write() returns and nothing is queued: the next batch reuses it,
@@ -220,6 +222,30 @@ export function linesAsBytes(prefix: Buffer, lines: readonly string[], scratch?:
     for (let k = 0; k < plen; k++) out[at++] = prefix[k] as number;
     if (line.length > 0) at += out.write(line, at, 'utf8');
     out[at++] = NL;
+  }
+  return out.subarray(0, at);
+}
+
+/**
+ * linesAsBytes for a raw batch (see LineSplitter.pushRaw), from its bytes: they are copied in
+ * one go behind the room the prefixes take, then each line is moved into place behind its
+ * prefix (copyWithin: no allocation per line; see formatRawInto in format.ts).
+ */
+export function rawAsBytes(prefix: Buffer, raw: RawLines, scratch?: Buffer): Buffer {
+  const plen = prefix.length;
+  const size = raw.count * plen + raw.length;
+  const whole = scratch === undefined ? undefined : Buffer.from(scratch.buffer, 0, scratch.buffer.byteLength);
+  const out = whole !== undefined && whole.length >= size ? whole : Buffer.allocUnsafeSlow(size);
+  let src = raw.count * plen;
+  raw.copyTo(out, src);
+  let at = 0;
+  for (let i = 0; i < raw.count; i++) {
+    const end = out.indexOf(NL, src) + 1;
+    out.set(prefix, at);
+    at += plen;
+    out.copyWithin(at, src, end);
+    at += end - src;
+    src = end;
   }
   return out.subarray(0, at);
 }
