@@ -146,7 +146,7 @@ describe('linesAsBytes', () => {
     }
   });
 
-  it('prints every batch intact to a descriptor written synchronously, reusing its buffer', () => {
+  it('prints every batch intact, in order, to a file descriptor (written off the main thread), reusing its buffer', async () => {
     // Like process.stdout on a file: a descriptor, written before write() returns.
     const dir = mkdtempSync(join(tmpdir(), 'bksup-term-'));
     const fd = openSync(join(dir, 'out'), 'w');
@@ -161,7 +161,8 @@ describe('linesAsBytes', () => {
         { fd },
       );
       const bus = new EventBus();
-      new TerminalPrinter(out, { color: false, unitNames: ['web'] }).attach(bus);
+      const printer = new TerminalPrinter(out, { color: false, unitNames: ['web'] });
+      printer.attach(bus);
       const batches = [Array.from({ length: 700 }, (_, i) => `big ${i} ${'x'.repeat(90)}`), ['small'], ['ünïcödé 🙂', ''], Array.from({ length: 300 }, (_, i) => `€${i}`), ['z'.repeat(200_000)]];
       let seq = 1;
       // As strings and as a pipe's raw bytes, alternately: both share the reused buffer.
@@ -170,8 +171,10 @@ describe('linesAsBytes', () => {
         bus.publishLogs(i % 2 === 0 ? { unit: 'web', stream: 'stdout', firstSeq: seq, ts: 0, lines } : new RawBatch('web', 'stdout', seq, 0, raw));
         seq += lines.length;
       }
+      printer.write('bksup: the daemon\'s own line, after them\n');
+      await printer.flush();
       const once = batches.map((lines) => lines.map((l) => `web | ${l}\n`).join('')).join('');
-      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe(once + once);
+      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe(once + once + "bksup: the daemon's own line, after them\n");
     } finally {
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });

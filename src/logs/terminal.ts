@@ -11,6 +11,7 @@
 
 import { fstatSync, statSync } from 'node:fs';
 import { type EventBus, type LogBatch, lineCount, type StateEvent, type SupervisorEvent, type UnitStateName } from '../events.ts';
+import { FileSink } from './file-sink.ts';
 import type { RawLines } from './line-splitter.ts';
 import { redactText } from '../util/redact.ts';
 
@@ -70,12 +71,21 @@ export class TerminalPrinter {
   #broken = false;
   /** Whether `out` writes to a descriptor (process.stdout), see printBatch. */
   readonly #syncFd: boolean;
+  /** When `out` is a regular file: its writes, off the main thread (src/logs/file-sink.ts). */
+  readonly #sink: FileSink | undefined;
   /** The last batch's buffer, when it may be reused. */
   #scratch: Buffer | undefined;
 
   constructor(out: NodeJS.WritableStream, opts: TerminalPrinterOptions) {
     this.#out = out;
-    this.#syncFd = typeof (out as { fd?: unknown }).fd === 'number';
+    const fd = (out as { fd?: unknown }).fd;
+    this.#syncFd = typeof fd === 'number';
+    this.#sink =
+      typeof fd === 'number' && FileSink.suits(fd)
+        ? new FileSink(fd, () => {
+            this.#broken = true;
+          })
+        : undefined;
     this.#color = opts.color;
     this.#order = new Map(opts.unitNames.map((n, i) => [n, i]));
     this.#width = opts.unitNames.reduce((w, n) => Math.max(w, n.length), 0);
@@ -111,10 +121,11 @@ export class TerminalPrinter {
       const prefixBytes = batch.stream === 'stderr' ? p.stderrBytes : p.stdoutBytes;
       const bytes = batch.raw !== undefined ? rawAsBytes(prefixBytes, batch.raw, this.#scratch) : linesAsBytes(prefixBytes, batch.lines, this.#scratch);
       this.#write(bytes);
-      // A file or terminal descriptor written synchronously (process.stdout on Linux) is done
-      // with the buffer once write() returns and nothing is queued: the next batch reuses it,
-      // instead of leaving a fresh ~90 KB buffer per chunk for the GC to free.
-      this.#scratch = this.#syncFd && this.#out.writableLength === 0 && bytes.buffer.byteLength <= SCRATCH_MAX ? bytes : undefined;
+      // The file sink copies; a descriptor written synchronously (process.stdout on a pipe or
+      // terminal on Linux) is done with the buffer once write() returns and nothing is queued:
+      // the next batch reuses it, instead of leaving a fresh ~90 KB buffer per chunk for the GC.
+      const reusable = this.#sink !== undefined || (this.#syncFd && this.#out.writableLength === 0);
+      this.#scratch = reusable && bytes.buffer.byteLength <= SCRATCH_MAX ? bytes : undefined;
       return;
     }
     this.#write(text);
@@ -184,7 +195,29 @@ export class TerminalPrinter {
     return UNIT_COLORS[i % UNIT_COLORS.length] as string;
   }
 
+  /**
+   * Other text for the same output (the daemon's own `bksup: …` lines): through here, it stays
+   * in order with the lines printed before it.
+   */
+  write(text: string): void {
+    if (!this.#broken) this.#write(text);
+  }
+
+  /** Resolves once what was printed so far is written (at once unless stdout is a file). */
+  flush(): Promise<void> {
+    return this.#sink?.flush() ?? Promise.resolve();
+  }
+
+  /** Writes what is still pending, synchronously: for exit paths. */
+  flushSync(): void {
+    this.#sink?.flushSync();
+  }
+
   #write(text: string | Buffer): void {
+    if (this.#sink !== undefined) {
+      this.#sink.write(text);
+      return;
+    }
     try {
       this.#out.write(text);
     } catch {
