@@ -23,7 +23,7 @@ describe('LogRing', () => {
     ring.push({ unit: 'u', stream: 'stdout', firstSeq: 1, ts: 5, lines: samples });
     // As a unit's pipe hands them over: the bytes of whole lines, each followed by '\n'.
     const lines = ['tail+first é', 'second 😀', '', 'third'];
-    ring.push(new RawBatch('u', 'stdout', 7, 6, new RawLines(Buffer.from(lines[0] + '\n'), Buffer.from(lines.slice(1).join('\n') + '\n'), lines.length)));
+    ring.push(new RawBatch('u', 'stdout', 7, 6, RawLines.of(Buffer.from(lines[0] + '\n'), Buffer.from(lines.slice(1).join('\n') + '\n'))));
     const utf8 = (l: string): string => Buffer.from(l).toString();
     expect(ring.read('u', {}).lines.map((l) => [l.seq, l.line])).toEqual([...samples, ...lines].map((l, i) => [i + 1, utf8(l)]));
   });

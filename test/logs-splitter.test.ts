@@ -25,6 +25,8 @@ function splitAllRaw(chunks: Buffer[], max?: number): { lines: string[]; raw: nu
     if (got instanceof RawLines) {
       raw++;
       expect(got.count).toBe(got.lines.length);
+      let end = 0;
+      expect([...got.ends]).toEqual(got.lines.map((l) => (end += Buffer.byteLength(l) + 1)));
       expect(Buffer.concat([got.head, got.body]).equals(Buffer.from(got.lines.map((l) => l + '\n').join('')))).toBe(true);
       lines.push(...got.lines);
     } else {
@@ -150,11 +152,11 @@ describe('LineSplitter', () => {
   });
 
   it('RawLines.lastLines decodes only the newest lines', () => {
-    const raw = new RawLines(Buffer.alloc(0), Buffer.from('one\ntwo é\n\nfour\n'), 4);
+    const raw = RawLines.of(Buffer.alloc(0), Buffer.from('one\ntwo é\n\nfour\n'));
     expect(raw.lastLines(2)).toEqual(['', 'four']);
     expect(raw.lastLines(3)).toEqual(['two é', '', 'four']);
     expect(raw.lastLines(9)).toEqual(['one', 'two é', '', 'four']);
-    const withHead = new RawLines(Buffer.from('zero\n'), Buffer.from('one\ntwo\n'), 3);
+    const withHead = RawLines.of(Buffer.from('zero\n'), Buffer.from('one\ntwo\n'));
     expect(withHead.lines).toEqual(['zero', 'one', 'two']);
     expect(withHead.lastLines(1)).toEqual(['two']);
     expect(withHead.lastLines(2)).toEqual(['one', 'two']);
@@ -219,7 +221,7 @@ describe('log line format', () => {
     for (const firstSeq of [1, 9, 99_999_999, Number.MAX_SAFE_INTEGER - 3000]) {
       for (const lines of cases) {
         // The first line as the head (completed from a previous chunk), the others as the body.
-        const raw = new RawLines(Buffer.from(lines[0] + '\n'), Buffer.from(lines.slice(1).map((l) => l + '\n').join('')), lines.length);
+        const raw = RawLines.of(Buffer.from(lines[0] + '\n'), Buffer.from(lines.slice(1).map((l) => l + '\n').join('')));
         const batch = new RawBatch('u', 'stderr', firstSeq, ts, raw);
         const want = Buffer.from(formatBatch({ unit: 'u', stream: 'stderr', firstSeq, ts, lines }));
         // Behind some bytes already pending, in a buffer of exactly the room asked for.

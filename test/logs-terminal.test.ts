@@ -138,7 +138,7 @@ describe('linesAsBytes', () => {
         const want = lines.length === 0 ? '' : prefix + lines.join('\n' + prefix) + '\n';
         expect(linesAsBytes(Buffer.from(prefix), lines).equals(Buffer.from(want))).toBe(true);
         if (lines.some((l) => l.includes('\ud800'))) continue; // not what a pipe's valid UTF-8 can hold
-        const raw = new RawLines(Buffer.alloc(0), Buffer.from(lines.map((l) => l + '\n').join('')), lines.length);
+        const raw = RawLines.of(Buffer.alloc(0), Buffer.from(lines.map((l) => l + '\n').join('')));
         expect(rawAsBytes(Buffer.from(prefix), raw).equals(Buffer.from(want))).toBe(true);
         // Into a reused buffer larger than needed, too.
         expect(rawAsBytes(Buffer.from(prefix), raw, Buffer.allocUnsafeSlow(want.length * 2 + 10)).equals(Buffer.from(want))).toBe(true);
@@ -167,7 +167,7 @@ describe('linesAsBytes', () => {
       let seq = 1;
       // As strings and as a pipe's raw bytes, alternately: both share the reused buffer.
       for (const [i, lines] of [...batches, ...batches].entries()) {
-        const raw = new RawLines(Buffer.alloc(0), Buffer.from(lines.map((l) => l + '\n').join('')), lines.length);
+        const raw = RawLines.of(Buffer.alloc(0), Buffer.from(lines.map((l) => l + '\n').join('')));
         bus.publishLogs(i % 2 === 0 ? { unit: 'web', stream: 'stdout', firstSeq: seq, ts: 0, lines } : new RawBatch('web', 'stdout', seq, 0, raw));
         seq += lines.length;
       }

@@ -108,12 +108,14 @@ export function formatBatchInto(batch: LogBatch, out: Buffer, cur: FormatCursor)
 export function formatRawInto(batch: LogBatch, raw: RawLines, out: Buffer, at: number): number {
   const prefix = prefixBytes(batch);
   const plen = prefix.length;
-  const n = raw.count;
-  let src = at + n * RECORD_OVERHEAD;
-  raw.copyTo(out, src);
+  const ends = raw.ends;
+  const n = ends.length;
+  const base = at + n * RECORD_OVERHEAD;
+  raw.copyTo(out, base);
+  let src = base;
   let seq = batch.firstSeq;
   for (let i = 0; i < n; i++) {
-    const end = out.indexOf(NL, src) + 1;
+    const end = base + (ends[i] as number);
     out.set(prefix, at);
     at = writeDigits(out, at + plen, seq++);
     out[at++] = SPACE;

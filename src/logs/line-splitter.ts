@@ -22,18 +22,31 @@ const EMPTY = Buffer.alloc(0);
 const NO_LINES: string[] = [];
 
 /**
- * Whole lines as bytes: each line's UTF-8 followed by '\n', `count` lines in all, in two
- * pieces: `head`, the line completed from the previous chunk's tail (empty if none), then
- * `body`, a view of this chunk's lines (no copy of the chunk). The strings are made on first
- * use of `lines` (a WebSocket follower, a log health check), not before.
+ * Whole lines as bytes: each line's UTF-8 followed by '\n', in two pieces: `head`, the line
+ * completed from the previous chunk's tail (empty if none), then `body`, a view of this
+ * chunk's lines (no copy of the chunk). `ends[i]` is where line i ends (after its '\n') in
+ * head + body: found once by the splitter, so formatting needs no search. The strings are made
+ * on first use of `lines` (a WebSocket follower, a log health check), not before.
  */
 export class RawLines {
   #lines: string[] | undefined;
   constructor(
     readonly head: Buffer,
     readonly body: Buffer,
-    readonly count: number,
+    readonly ends: Int32Array,
   ) {}
+
+  /** For tests and tools: the lines of `head` + `body` (whole lines, none to be altered). */
+  static of(head: Buffer, body: Buffer): RawLines {
+    const n = scanLines(head, Infinity, 0, 0);
+    const all = n < 0 ? -1 : scanLines(body, Infinity, n, head.length);
+    if (all < 0 || !isUtf8(head) || !isUtf8(body)) throw new Error('RawLines.of: not plain whole lines');
+    return new RawLines(head, body, scratch.slice(0, all));
+  }
+
+  get count(): number {
+    return this.ends.length;
+  }
 
   /** Bytes in all (each line's '\n' included). */
   get length(): number {
@@ -60,11 +73,9 @@ export class RawLines {
   lastLines(n: number): string[] {
     const inBody = this.count - (this.head.length > 0 ? 1 : 0);
     if (this.#lines !== undefined || n >= inBody) return this.lines.slice(-n);
-    const b = this.body;
-    let from = b.length - 1;
-    // inBody > n: there are n earlier '\n' to find.
-    for (let k = 0; k < n; k++) from = b.lastIndexOf(NL, from - 1);
-    return b.toString('utf8', from + 1, b.length - 1).split('\n');
+    const h = this.head.length;
+    const from = (this.ends[this.count - n - 1] as number) - h;
+    return this.body.toString('utf8', from, this.body.length - 1).split('\n');
   }
 }
 
@@ -133,10 +144,10 @@ export class LineSplitter {
     }
     // A copy: a view would keep the whole chunk alive for the few bytes of its last line.
     this.#tailBytes = rest > 0 ? Buffer.from(chunk.subarray(nl + 1)) : EMPTY;
-    const inHead = plainLineCount(head, max);
-    const inBody = plainLineCount(body, max);
+    const inHead = scanLines(head, max, 0, 0);
+    const all = inHead < 0 ? -1 : scanLines(body, max, inHead, head.length);
     // Each piece is whole lines: each is valid UTF-8 alone exactly when both are together.
-    if (inHead >= 0 && inBody >= 0 && isUtf8(head) && isUtf8(body)) return new RawLines(head, body, inHead + inBody);
+    if (all >= 0 && isUtf8(head) && isUtf8(body)) return new RawLines(head, body, scratch.slice(0, all));
     // The string side is empty here and this ends with '\n': it is empty again afterwards.
     return this.push(head.length > 0 ? Buffer.concat([head, body]) : body);
   }
@@ -216,19 +227,27 @@ export class LineSplitter {
   }
 }
 
+/** Line ends found by scanLines; RawLines takes a copy of its part. */
+let scratch = new Int32Array(1024);
+
 /**
- * The number of lines in `block` (empty, or ending with '\n'), or -1 when one of them ends in
- * '\r' or is longer than `max` bytes: those need `push`'s string rules. One native search a line.
+ * Stores the end (after its '\n', plus `base`) of every line of `block` (empty, or ending with
+ * '\n') in `scratch` from index `k`; returns the index after the last, or -1 when a line ends
+ * in '\r' or is longer than `max` bytes: those need `push`'s string rules. One native search a line.
  */
-function plainLineCount(block: Buffer, max: number): number {
-  let count = 0;
+function scanLines(block: Buffer, max: number, k: number, base: number): number {
   let start = 0;
   for (let e = block.indexOf(NL); e !== -1; e = block.indexOf(NL, start)) {
     if (e - start > max || (e > start && block[e - 1] === CR)) return -1;
-    count++;
+    if (k === scratch.length) {
+      const grown = new Int32Array(scratch.length * 2);
+      grown.set(scratch);
+      scratch = grown;
+    }
     start = e + 1;
+    scratch[k++] = base + start;
   }
-  return count;
+  return k;
 }
 
 /** A cut position ≤ `at` that does not separate the two halves of a surrogate pair. */

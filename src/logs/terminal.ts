@@ -269,11 +269,13 @@ export function rawAsBytes(prefix: Buffer, raw: RawLines, scratch?: Buffer): Buf
   const size = raw.count * plen + raw.length;
   const whole = scratch === undefined ? undefined : Buffer.from(scratch.buffer, 0, scratch.buffer.byteLength);
   const out = whole !== undefined && whole.length >= size ? whole : Buffer.allocUnsafeSlow(size);
-  let src = raw.count * plen;
-  raw.copyTo(out, src);
+  const ends = raw.ends;
+  const base = ends.length * plen;
+  raw.copyTo(out, base);
+  let src = base;
   let at = 0;
-  for (let i = 0; i < raw.count; i++) {
-    const end = out.indexOf(NL, src) + 1;
+  for (let i = 0; i < ends.length; i++) {
+    const end = base + (ends[i] as number);
     out.set(prefix, at);
     at += plen;
     out.copyWithin(at, src, end);

@@ -71,6 +71,11 @@ export abstract class UnitBase {
 
   #seq = 0;
   readonly #tail: string[] = [];
+  /**
+   * The newest raw batch, not yet decoded into #tail: only read when someone asks for the last
+   * lines, and a batch of TAIL_LINES or more replaces it undecoded (a flood decodes nothing).
+   */
+  #tailRaw: RawLines | undefined;
   /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
   #dependencyNote: string | null = null;
   /** Why the current run exists (`restarted: server/x.py changed`); shown until a failure or a user's command. */
@@ -161,6 +166,7 @@ export abstract class UnitBase {
 
   /** Last lines of output, newest last (for failure reasons). */
   lastOutput(n = 5): string[] {
+    this.#settleTail();
     return this.#tail.slice(-n);
   }
 
@@ -212,7 +218,10 @@ export abstract class UnitBase {
   #publishLines(stream: LogStream, lines: string[]): void {
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
-    if (stream !== 'system') this.#keepTail(lines.length > TAIL_LINES ? lines.slice(-TAIL_LINES) : lines);
+    if (stream !== 'system') {
+      this.#settleTail();
+      this.#keepTail(lines.length > TAIL_LINES ? lines.slice(-TAIL_LINES) : lines);
+    }
     this.bus.publishLogs({ unit: this.name, stream, firstSeq, ts: Date.now(), lines });
   }
 
@@ -230,8 +239,16 @@ export abstract class UnitBase {
     }
     const firstSeq = this.#seq + 1;
     this.#seq += raw.count;
-    this.#keepTail(raw.lastLines(TAIL_LINES));
+    if (raw.count < TAIL_LINES) this.#settleTail();
+    this.#tailRaw = raw;
     this.bus.publishLogs(new RawBatch(this.name, stream, firstSeq, Date.now(), raw));
+  }
+
+  #settleTail(): void {
+    const raw = this.#tailRaw;
+    if (raw === undefined) return;
+    this.#tailRaw = undefined;
+    this.#keepTail(raw.lastLines(TAIL_LINES));
   }
 
   #keepTail(lines: readonly string[]): void {
