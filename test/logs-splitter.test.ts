@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { type LogBatch, RawBatch } from '../src/events.ts';
-import { formatBatch, formatBatchInto, type FormatCursor, formatRawInto, isoTime, parseLine, RECORD_OVERHEAD } from '../src/logs/format.ts';
+import { formatBatch, formatBatchInto, type FormatCursor, formatRawInto, isoTime, parseLine, RAW_SCRATCH, RECORD_OVERHEAD } from '../src/logs/format.ts';
 import { DEFAULT_MAX_LINE_LENGTH, LineSplitter, RawLines } from '../src/logs/line-splitter.ts';
 
 /** The lines of `chunks` through push(); pushRaw() on the same chunks must give the same. */
@@ -225,7 +225,7 @@ describe('log line format', () => {
         const batch = new RawBatch('u', 'stderr', firstSeq, ts, raw);
         const want = Buffer.from(formatBatch({ unit: 'u', stream: 'stderr', firstSeq, ts, lines }));
         // Behind some bytes already pending, in a buffer of exactly the room asked for.
-        const out = Buffer.alloc(7 + raw.count * RECORD_OVERHEAD + raw.length);
+        const out = Buffer.alloc(7 + raw.count * RECORD_OVERHEAD + raw.length + RAW_SCRATCH);
         const end = formatRawInto(batch, raw, out, 7);
         expect(out.subarray(7, end).equals(want)).toBe(true);
       }

@@ -27,7 +27,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { type EventBus, type LogBatch, lineCount } from '../events.ts';
-import { type FormatCursor, formatBatchInto, formatRawInto, RECORD_OVERHEAD } from './format.ts';
+import { type FormatCursor, formatBatchInto, formatRawInto, RAW_SCRATCH, RECORD_OVERHEAD } from './format.ts';
 import { ensureLogDir, logModes, openLogFile, type LogModes } from './mode.ts';
 
 export interface LogFilesOptions {
@@ -137,7 +137,7 @@ class UnitLog {
   append(batch: LogBatch): void {
     const raw = batch.raw;
     if (raw !== undefined) {
-      this.reserve(this.len + raw.count * RECORD_OVERHEAD + raw.length);
+      this.reserve(this.len + raw.count * RECORD_OVERHEAD + raw.length + RAW_SCRATCH);
       this.len = formatRawInto(batch, raw, this.buf, this.len);
       this.batchEnds.push(this.len);
       this.batchLines.push(raw.count);

@@ -96,35 +96,56 @@ export function formatBatchInto(batch: LogBatch, out: Buffer, cur: FormatCursor)
   cur.at = at;
 }
 
+/** Bytes formatRawInto needs besides the records: room for the record head it keeps. */
+export const RAW_SCRATCH = RECORD_OVERHEAD + 14;
+
 /**
  * formatBatchInto's bytes for a batch that came as raw bytes (see LineSplitter.pushRaw), from
  * those bytes: no line is decoded or encoded. `out` must have room for
- * `at + raw.count * RECORD_OVERHEAD + raw.length` bytes; returns the end of what was
- * written. The lines are first copied in one go to the end of that room, then each moved into
- * place behind its prefix by copyWithin: two native copies per line and no allocation (a view
- * of the source per line, which Buffer.copy and set() need, costs more than the copy itself).
- * Records never overtake the source: each takes at most RECORD_OVERHEAD bytes besides its line.
+ * `at + raw.count * RECORD_OVERHEAD + raw.length + RAW_SCRATCH` bytes; returns the end of
+ * what was written. The lines are first copied in one go behind the room the records take,
+ * the record head (`<time> <stream> <seq> `) after them; then per line two copyWithin (the
+ * head, the line) and the head's digits counted up in place: no allocation (a view of the
+ * source per line, which Buffer.copy and set() need, costs more than the copy itself) and no
+ * division per digit. Records never overtake the source: each takes at most RECORD_OVERHEAD
+ * bytes besides its line, and the head sits behind all of the source.
  */
 export function formatRawInto(batch: LogBatch, raw: RawLines, out: Buffer, at: number): number {
   const prefix = prefixBytes(batch);
-  const plen = prefix.length;
   const ends = raw.ends;
   const n = ends.length;
   const base = at + n * RECORD_OVERHEAD;
-  raw.copyTo(out, base);
+  const head = raw.copyTo(out, base);
+  out.set(prefix, head);
+  const digits = head + prefix.length;
+  let headEnd = writeDigits(out, digits, batch.firstSeq);
+  out[headEnd++] = SPACE;
   let src = base;
-  let seq = batch.firstSeq;
   for (let i = 0; i < n; i++) {
     const end = base + (ends[i] as number);
-    out.set(prefix, at);
-    at = writeDigits(out, at + plen, seq++);
-    out[at++] = SPACE;
+    out.copyWithin(at, head, headEnd);
+    at += headEnd - head;
     out.copyWithin(at, src, end);
     at += end - src;
     src = end;
+    // seq + 1, in the head's decimal digits: trailing 9s become 0s, then one digit goes up
+    // (or a '1' goes in front when they were all 9s).
+    let k = headEnd - 2;
+    while (k >= digits && out[k] === NINE) out[k--] = ZERO;
+    if (k >= digits) {
+      out[k] = (out[k] as number) + 1;
+    } else {
+      out.copyWithin(digits + 1, digits, headEnd);
+      out[digits] = ONE;
+      headEnd++;
+    }
   }
   return at;
 }
+
+const ZERO = 48;
+const ONE = 49;
+const NINE = 57;
 
 const NL = 10;
 const SPACE = 32;
