@@ -11,7 +11,7 @@
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
 import type { Logger } from 'pino';
-import { loadConfig, type LoadOptions } from './config/load.ts';
+import { findConfigFile, loadConfig, type LoadOptions } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { logHistory } from './control/history.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
@@ -53,6 +53,9 @@ type DaemonLock = Extract<LockResult, { ok: true }>;
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const loadOpts = { cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) };
+  const found = findConfigFile(loadOpts);
+  if (found.ok && found.via === 'bklite') opts.err.write(`bksup: no supervisor.config.ts in ${opts.cwd} or above it: using bk-supervisor's BK-Lite config ${found.file}\n`);
+  if (found.ok && found.via === 'parent') opts.err.write(`bksup: using ${found.file} (found above ${opts.cwd})\n`);
   const loaded = await loadConfig(loadOpts);
   if (!loaded.ok) {
     opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
