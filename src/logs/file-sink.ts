@@ -53,11 +53,21 @@ export class FileSink {
 
   /** Takes a copy of `bytes`: the caller may reuse its buffer at once. */
   write(bytes: Uint8Array | string): void {
-    if (this.#failed) return;
     const b = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-    if (this.#buf.length < this.#len + b.length) this.#grow(this.#len + b.length);
-    this.#buf.set(b, this.#len);
-    this.#len += b.length;
+    this.writeWith(b.length, (out, at) => {
+      out.set(b, at);
+      return at + b.length;
+    });
+  }
+
+  /**
+   * Lets `fill` write at most `size` bytes straight into the pending buffer, from `at`; it
+   * returns the end of what it wrote.
+   */
+  writeWith(size: number, fill: (out: Buffer, at: number) => number): void {
+    if (this.#failed) return;
+    if (this.#buf.length < this.#len + size) this.#grow(this.#len + size);
+    this.#len = fill(this.#buf, this.#len);
     if (this.#inFlight) return;
     if (this.#len >= SYNC_AT) this.flushSync();
     else if (this.#len >= FLUSH_AT) this.#start();

@@ -119,7 +119,13 @@ export class TerminalPrinter {
       // string of the whole batch (a join, then its encoding by the stream) put ~90 KB per
       // 64 KiB chunk on the JS heap for the GC.
       const prefixBytes = batch.stream === 'stderr' ? p.stderrBytes : p.stdoutBytes;
-      const bytes = batch.raw !== undefined ? rawAsBytes(prefixBytes, batch.raw, this.#scratch) : linesAsBytes(prefixBytes, batch.lines, this.#scratch);
+      const raw = batch.raw;
+      if (raw !== undefined && this.#sink !== undefined) {
+        // Straight into the file sink's pending bytes: no buffer of our own, no copy.
+        this.#sink.writeWith(rawPrintSize(prefixBytes, raw), (out, at) => rawInto(prefixBytes, raw, out, at));
+        return;
+      }
+      const bytes = raw !== undefined ? rawAsBytes(prefixBytes, raw, this.#scratch) : linesAsBytes(prefixBytes, batch.lines, this.#scratch);
       this.#write(bytes);
       // The file sink copies; a descriptor written synchronously (process.stdout on a pipe or
       // terminal on Linux) is done with the buffer once write() returns and nothing is queued:
@@ -265,15 +271,23 @@ export function linesAsBytes(prefix: Buffer, lines: readonly string[], scratch?:
  * prefix (copyWithin: no allocation per line; see formatRawInto in format.ts).
  */
 export function rawAsBytes(prefix: Buffer, raw: RawLines, scratch?: Buffer): Buffer {
-  const plen = prefix.length;
-  const size = raw.count * plen + raw.length;
+  const size = rawPrintSize(prefix, raw);
   const whole = scratch === undefined ? undefined : Buffer.from(scratch.buffer, 0, scratch.buffer.byteLength);
   const out = whole !== undefined && whole.length >= size ? whole : Buffer.allocUnsafeSlow(size);
+  return out.subarray(0, rawInto(prefix, raw, out, 0));
+}
+
+function rawPrintSize(prefix: Buffer, raw: RawLines): number {
+  return raw.count * prefix.length + raw.length;
+}
+
+/** rawAsBytes's bytes written into `out` at `at` (room for rawPrintSize bytes); returns the end. */
+function rawInto(prefix: Buffer, raw: RawLines, out: Buffer, at: number): number {
+  const plen = prefix.length;
   const ends = raw.ends;
-  const base = ends.length * plen;
+  const base = at + ends.length * plen;
   raw.copyTo(out, base);
   let src = base;
-  let at = 0;
   for (let i = 0; i < ends.length; i++) {
     const end = base + (ends[i] as number);
     out.set(prefix, at);
@@ -282,7 +296,7 @@ export function rawAsBytes(prefix: Buffer, raw: RawLines, scratch?: Buffer): Buf
     at += end - src;
     src = end;
   }
-  return out.subarray(0, at);
+  return at;
 }
 
 /** Whether fd is open on /dev/null (same character device), i.e. whatever is written there is discarded. */
