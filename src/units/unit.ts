@@ -8,6 +8,7 @@ import { type EventBus, type LogStream, RawBatch, type StateEvent, type UnitStat
 import { detach, LineSplitter, type RawLines } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
 import type { ProcStat } from '../util/proc.ts';
+import { readBytes } from '../util/gc-pacer.ts';
 import { redactText } from '../util/redact.ts';
 import { unitSecrets } from '../util/secrets.ts';
 import type { UnitSnapshot } from './types.ts';
@@ -275,6 +276,7 @@ export abstract class UnitBase {
         const got = splitter.pushRaw(chunk);
         if (Array.isArray(got)) this.emitLines(name, got);
         else this.#emitRaw(name, got);
+        readBytes(chunk.length);
         // The disk is behind: stop reading until it catches up, so the child (blocked on a full
         // pipe) waits instead of its lines being dropped. Never set while writes are failing.
         const wait = this.bus.logBackpressure?.(this.name);
