@@ -369,7 +369,10 @@ function handleFatal({ opts, mask, sup, files, logger, lock }: Run, control: Con
     const text = mask(err instanceof Error ? (err.stack ?? err.message) : String(err));
     opts.err.write(`bksup: internal error, stopping every unit: ${text}\n`);
     logger.fatal({ err: text }, 'internal error: stopping every unit');
-    files.flushSync();
+    // What is pending goes to the files now, behind the write in flight: a synchronous write
+    // here could interleave with that one, or (slow disk) block the daemon before the units
+    // are stopped. The 'exit' handler's flushSync stays the last resort (30 s timer below).
+    void files.flush();
     setTimeout(() => {
       forceKill(sup);
       process.exit(70);
@@ -379,8 +382,10 @@ function handleFatal({ opts, mask, sup, files, logger, lock }: Run, control: Con
       // control.json must not outlive the daemon: clients would try a dead port.
       .finally(() => control.close())
       .catch(() => undefined)
+      // The lines printed while the units stopped, and the writes still in flight: process.exit
+      // would not wait for them.
+      .then(() => files.flush())
       .finally(() => {
-        files.flushSync();
         logger.flush();
         lock.release();
         process.exit(70);

@@ -25,16 +25,19 @@
 //     │              bytes), one process.stdout.write per batch
 //     │              (not attached at all when stdout is /dev/null)
 //     ├─ Metrics   : line and byte counters, per batch
-//     └─ WebSocket : the hub keeps this turn's batches (references) and pumps every follower once
-//                    per turn; a follower is a cursor (unit, seq): caught up, it sends ranges of
-//                    these batches (a frame JSON-serialised once for every client at the same
-//                    place); behind, it reads from the ring, or from the log files (rotated ones
-//                    included) once the ring has moved on; a full socket is not sent more until
-//                    it drains (nothing queued per client, nothing dropped); `gap` only for lines
-//                    gone from the files too (src/control/log-follower.ts)
+//     └─ WebSocket : the hub keeps the batches (references) until a frame's worth is waiting
+//                    (then right after this fan-out, in a microtask) or the turn ends, and then
+//                    pumps every follower; a follower is a cursor (unit, seq): caught up, it
+//                    sends ranges of those batches (a frame JSON-serialised once for every
+//                    client at the same place); behind, it reads from the ring, or from the log
+//                    files (rotated ones included) once the ring has moved on; a full socket is
+//                    not sent more until it drains (nothing queued per client, nothing
+//                    dropped); `gap` only for lines gone from the files too
+//                    (src/control/log-follower.ts)
 //
-// Nothing keeps a line past its batch except the ring's bytes, the files, this turn's batch
-// list and the unit's last few lines (copied: a view would pin the whole 64 KiB chunk).
+// Nothing keeps a line past its batch except the ring's bytes, the files, the hub's batch list
+// (a frame's worth at most, under a flood) and the unit's last few lines (copied: a view would
+// pin the whole 64 KiB chunk).
 //
 // State changes travel on the same bus as `StateEvent`s.
 
