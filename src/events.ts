@@ -36,8 +36,8 @@
 //                    (src/control/log-follower.ts)
 //
 // Nothing keeps a line past its batch except the ring's bytes, the files, the hub's batch list
-// (a frame's worth at most, under a flood) and the unit's last few lines (copied: a view would
-// pin the whole 64 KiB chunk).
+// (a frame's worth at most, under a flood) and the unit's last few lines (its newest raw batch,
+// one chunk, until they are asked for; then copies: a view would pin the whole 64 KiB chunk).
 //
 // State changes travel on the same bus as `StateEvent`s.
 
