@@ -45,10 +45,9 @@ async function upWithEnvPrinter(env: NodeJS.ProcessEnv): Promise<{ daemonArgs: s
   };
 }
 
-it('starts the daemon with a small young generation, gc exposed (for the read buffers) and the mmap threshold, and the children do not inherit it', async () => {
+it('starts the daemon with a small young generation and the mmap threshold, and the children do not inherit it', async () => {
   const { daemonArgs, daemonEnv, childEnv } = await upWithEnvPrinter({ MALLOC_MMAP_THRESHOLD_: undefined, BKSUP_UNSET_ENV: undefined });
   expect(daemonArgs).toContain('--max-semi-space-size=1');
-  expect(daemonArgs).toContain('--expose-gc');
   expect(daemonEnv).toContain('MALLOC_MMAP_THRESHOLD_=65536');
   expect(childEnv.filter((l) => l.startsWith('MALLOC_') || l.startsWith('BKSUP_UNSET_ENV'))).toEqual([]);
   expect(childEnv).toContain('NO_COLOR=1'); // the rest of the environment still arrives
