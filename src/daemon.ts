@@ -118,6 +118,8 @@ interface Run {
   say: (line: string) => void;
   store: StateStore;
   files: LogFiles;
+  /** The terminal printer, unless stdout is /dev/null. */
+  terminal: TerminalPrinter | undefined;
   sup: Supervisor;
   live: LiveUpdates;
   metrics: SupervisorMetrics;
@@ -135,9 +137,11 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const bus = new EventBus();
   // supervisor.log opens once the units are starting (src/logs/early-log.ts): until then, `early`.
   const early = new EarlyLog(bus);
-  const say = (line: string): void => {
-    opts.out.write(`${line}\n`);
+  // Through the terminal printer once it exists: then these lines stay in order with the units'.
+  let print = (text: string): void => {
+    opts.out.write(text);
   };
+  const say = (line: string): void => print(`${line}\n`);
   const startUp: StartUp = { opts, config, early, say };
   await reportInherited(startUp, store, lock);
 
@@ -145,7 +149,8 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const runStart = Date.now();
   // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
   let noteInUnitLog: (unit: string, line: string) => void = () => {};
-  const { files, ring } = wireLogs(startUp, bus, (unit, line) => noteInUnitLog(unit, line));
+  const { files, ring, terminal } = wireLogs(startUp, bus, (unit, line) => noteInUnitLog(unit, line));
+  if (terminal !== undefined) print = (text) => terminal.write(text);
 
   const sup = new Supervisor({
     config,
@@ -166,7 +171,10 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const offSignals = handleSignals(opts, sup, say);
 
   // Whatever happens, the last lines reach the files.
-  const onExit = (): void => files.flushSync();
+  const onExit = (): void => {
+    files.flushSync();
+    terminal?.flushSync();
+  };
   process.on('exit', onExit);
 
   // The units first: the control API (a listening socket, control.json written and synced) and
@@ -184,7 +192,7 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
   early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
 
-  const run: Run = { opts, config, lock, mask, say, store, files, sup, live, metrics, logger, offSignals, onExit };
+  const run: Run = { opts, config, lock, mask, say, store, files, terminal, sup, live, metrics, logger, offSignals, onExit };
   let control: ControlServer;
   try {
     control = await startControl(run, ring, runStart);
@@ -230,7 +238,7 @@ async function reportInherited({ opts, config, early, say }: StartUp, store: Sta
 }
 
 /** The bus's readers but supervisor.log: the log files, the ring, the terminal. */
-function wireLogs({ opts, config, early, say }: StartUp, bus: EventBus, noteInUnitLog: (unit: string, line: string) => void): { files: LogFiles; ring: LogRing } {
+function wireLogs({ opts, config, early, say }: StartUp, bus: EventBus, noteInUnitLog: (unit: string, line: string) => void): { files: LogFiles; ring: LogRing; terminal?: TerminalPrinter } {
   const files = new LogFiles({
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
@@ -261,6 +269,7 @@ function wireLogs({ opts, config, early, say }: StartUp, bus: EventBus, noteInUn
   if (!(opts.out === process.stdout && isDevNull(1))) {
     const terminal = new TerminalPrinter(opts.out, { color: opts.color ?? Boolean(opts.out.isTTY && !process.env.NO_COLOR), unitNames: [...config.order] });
     terminal.attach(bus);
+    return { files, ring, terminal };
   }
   return { files, ring };
 }
@@ -401,6 +410,8 @@ async function release(run: Run, offFatal: () => void = () => {}): Promise<void>
   run.metrics.close();
   await run.files.flush();
   run.files.close();
+  // In order behind everything printed before (a synchronous write could overtake one in flight).
+  await run.terminal?.flush();
   run.logger.flush();
   run.offSignals();
   offFatal();

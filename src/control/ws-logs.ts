@@ -9,7 +9,7 @@
 // Nothing is queued per client, so nothing is ever dropped.
 
 import type { WebSocket } from 'ws';
-import type { EventBus } from '../events.ts';
+import { type EventBus, lineCount } from '../events.ts';
 import type { SupervisorHandle } from '../units/types.ts';
 import type { LogHistory } from './history.ts';
 import { DEFAULT_LOG_STREAM_LIMITS, LogFollower, type LogClientStats, type LogsRequest, type LogStreamLimits, type RecentBatches } from './log-follower.ts';
@@ -121,7 +121,7 @@ export class LogStreamHub {
     this.#opts = opts;
     this.limits = { ...DEFAULT_LOG_STREAM_LIMITS, ...opts.limits };
     this.#unsubscribe = opts.bus.onLogs((batch) => {
-      if (this.#followers.size === 0 || batch.lines.length === 0) return;
+      if (this.#followers.size === 0 || lineCount(batch) === 0) return;
       let wanted = false;
       for (const f of this.#followers) {
         if (f.wants(batch.unit)) {
@@ -134,9 +134,9 @@ export class LogStreamHub {
       recent.batches.push(batch);
       if (!recent.first.has(batch.unit)) recent.first.set(batch.unit, batch.firstSeq);
       // Measured as frames are packed (text plus LINE_OVERHEAD_BYTES a line); the text is
-      // estimated when the batch has no joined text (system lines, masked secrets: rare).
-      const n = batch.lines.length;
-      this.#held += (batch.joined === undefined ? n * 80 : batch.joined[0].length + batch.joined[1].length) + n * LINE_OVERHEAD_BYTES;
+      // estimated when the batch has no raw bytes (system lines, masked secrets: rare).
+      const n = lineCount(batch);
+      this.#held += (batch.raw === undefined ? n * 80 : batch.raw.length) + n * LINE_OVERHEAD_BYTES;
       if (this.#held >= this.limits.frameBytes) {
         // A frame's worth is waiting: send it as soon as this batch's fan-out is over (the
         // ring and the files have it then). Waiting for the turn's end would pin every chunk of
