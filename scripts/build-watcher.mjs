@@ -99,6 +99,9 @@ async function main() {
 try {
   await main();
 } catch (err) {
-  const detail = err && typeof err === 'object' && 'stderr' in err && err.stderr ? String(err.stderr).trim().split('\n').slice(-3).join(' | ') : String(err instanceof Error ? err.message : err);
+  // node-gyp ends with lines about its own versions and cwd: the cause is before them.
+  const noise = /gyp ERR! (node -v|node-gyp -v|not ok|cwd|command|System|stack)/;
+  const stderr = err && typeof err === 'object' && 'stderr' in err && err.stderr ? String(err.stderr).trim().split('\n').filter((l) => !noise.test(l)) : [];
+  const detail = stderr.length ? stderr.slice(-2).join(' | ') : String(err instanceof Error ? err.message : err);
   say(`failed (${detail}): using the prebuilt binary, whose watcher thread wakes every 500 ms`);
 }
