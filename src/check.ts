@@ -6,7 +6,8 @@ import { loadConfig } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { renderGraph } from './graph.ts';
 import { runPreflight } from './preflight-run.ts';
-import { redactText, redactUrl, secretValues, urlPasswords } from './util/redact.ts';
+import { redactText, redactUrl } from './util/redact.ts';
+import { daemonSecrets } from './util/secrets.ts';
 
 export interface CheckOptions {
   cwd: string;
@@ -22,26 +23,28 @@ export async function checkCommand(opts: CheckOptions, out: NodeJS.WritableStrea
   }
   const config = loaded.config;
   out.write(`config ${config.file}: ${config.order.length} units, valid\n\n${renderGraph(config)}\n`);
-  out.write(`\n${describeRuns(config)}`);
+  // The same secrets the daemon masks: a command may carry an inherited secret the config read
+  // from process.env, or a probe's password; `check` output is pasted into issues and chats.
+  const secrets = daemonSecrets(config);
+  out.write(`\n${describeRuns(config, secrets)}`);
   if (!opts.preflight) return 0;
   const result = await runPreflight(config);
-  for (const note of result.notes) out.write(`  note: ${note}\n`);
+  for (const note of result.notes) out.write(`  note: ${redactText(note, secrets)}\n`);
   if (result.problems.length === 0) {
     out.write('\npreflight: all checks passed\n');
     return 0;
   }
   err.write(`\npreflight found ${result.problems.length} problem(s):\n`);
-  for (const p of result.problems) err.write(`  ${p.unit ? `${p.unit}: ` : ''}${p.message}\n`);
+  for (const p of result.problems) err.write(`  ${p.unit ? `${p.unit}: ` : ''}${redactText(p.message, secrets)}\n`);
   return 1;
 }
 
 /** What each unit runs, and the verify checks: what `up` will do, readable before it does it. */
-export function describeRuns(config: ResolvedConfig): string {
+function describeRuns(config: ResolvedConfig, secrets: readonly string[]): string {
   const lines = ['commands:'];
   for (const name of config.order) {
     const u = config.units[name]!;
     if (!u.enabled) continue;
-    const secrets = [...secretValues(u.configEnv), ...urlPasswords(Object.values(u.configEnv))];
     const flags = u.kind === 'task' ? [u.once ? 'once' : '', u.optional ? 'optional' : ''].filter(Boolean) : [];
     const tag = flags.length ? ` [${flags.join(', ')}]` : '';
     const cwd = relative(config.root, u.kind === 'compose' ? config.root : u.cwd) || '.';

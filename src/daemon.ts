@@ -11,7 +11,7 @@
 //   stop dependents first, flush every log, remove control.json and the lock, exit 0
 
 import type { Logger } from 'pino';
-import { loadConfig, type LoadOptions } from './config/load.ts';
+import { findConfigFile, loadConfig, type LoadOptions } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { logHistory } from './control/history.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
@@ -53,6 +53,9 @@ type DaemonLock = Extract<LockResult, { ok: true }>;
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const loadOpts = { cwd: opts.cwd, ...(opts.configPath ? { configPath: opts.configPath } : {}) };
+  const found = findConfigFile(loadOpts);
+  if (found.ok && found.via === 'bklite') opts.err.write(`bksup: no supervisor.config.ts in ${opts.cwd} or above it: using bk-supervisor's BK-Lite config ${found.file}\n`);
+  if (found.ok && found.via === 'parent') opts.err.write(`bksup: using ${found.file} (found above ${opts.cwd})\n`);
   const loaded = await loadConfig(loadOpts);
   if (!loaded.ok) {
     opts.err.write(`bksup: the config is not valid, nothing was started:\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`);
@@ -116,6 +119,8 @@ interface Run {
   say: (line: string) => void;
   store: StateStore;
   files: LogFiles;
+  /** The terminal printer, unless stdout is /dev/null. */
+  terminal: TerminalPrinter | undefined;
   sup: Supervisor;
   live: LiveUpdates;
   metrics: SupervisorMetrics;
@@ -133,9 +138,11 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const bus = new EventBus();
   // supervisor.log opens once the units are starting (src/logs/early-log.ts): until then, `early`.
   const early = new EarlyLog(bus);
-  const say = (line: string): void => {
-    opts.out.write(`${line}\n`);
+  // Through the terminal printer once it exists: then these lines stay in order with the units'.
+  let print = (text: string): void => {
+    opts.out.write(text);
   };
+  const say = (line: string): void => print(`${line}\n`);
   const startUp: StartUp = { opts, config, early, say };
   await reportInherited(startUp, store, lock);
 
@@ -143,7 +150,8 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const runStart = Date.now();
   // Bound once the supervisor exists (the files are set up before it, to catch its first lines).
   let noteInUnitLog: (unit: string, line: string) => void = () => {};
-  const { files, ring } = wireLogs(startUp, bus, (unit, line) => noteInUnitLog(unit, line));
+  const { files, ring, terminal } = wireLogs(startUp, bus, (unit, line) => noteInUnitLog(unit, line));
+  if (terminal !== undefined) print = (text) => terminal.write(text);
 
   const sup = new Supervisor({
     config,
@@ -166,7 +174,10 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const offSignals = handleSignals(opts, sup, say);
 
   // Whatever happens, the last lines reach the files.
-  const onExit = (): void => files.flushSync();
+  const onExit = (): void => {
+    files.flushSync();
+    terminal?.flushSync();
+  };
   process.on('exit', onExit);
 
   // The units first: the control API (a listening socket, control.json written and synced) and
@@ -177,7 +188,7 @@ async function supervise(opts: DaemonOptions, loaded: Loaded, lock: DaemonLock, 
   const logger = createSupervisorLogger(config.logs.dir, { fileMode: config.logs.fileMode, secrets });
   early.open(logger, logEvent, () => attachSupervisorLog(bus, logger));
 
-  const run: Run = { opts, config, lock, mask, say, store, files, sup, live, metrics, logger, offSignals, onExit };
+  const run: Run = { opts, config, lock, mask, say, store, files, terminal, sup, live, metrics, logger, offSignals, onExit };
   let control: ControlServer;
   try {
     control = await startControl(run, ring, runStart);
@@ -223,7 +234,7 @@ async function reportInherited({ opts, config, early, say }: StartUp, store: Sta
 }
 
 /** The bus's readers but supervisor.log: the log files, the ring, the terminal. */
-function wireLogs({ opts, config, early, say }: StartUp, bus: EventBus, noteInUnitLog: (unit: string, line: string) => void): { files: LogFiles; ring: LogRing } {
+function wireLogs({ opts, config, early, say }: StartUp, bus: EventBus, noteInUnitLog: (unit: string, line: string) => void): { files: LogFiles; ring: LogRing; terminal?: TerminalPrinter } {
   const files = new LogFiles({
     dir: config.logs.dir,
     maxSizeBytes: config.logs.maxSizeBytes,
@@ -254,6 +265,7 @@ function wireLogs({ opts, config, early, say }: StartUp, bus: EventBus, noteInUn
   if (!(opts.out === process.stdout && isDevNull(1))) {
     const terminal = new TerminalPrinter(opts.out, { color: opts.color ?? Boolean(opts.out.isTTY && !process.env.NO_COLOR), unitNames: [...config.order] });
     terminal.attach(bus);
+    return { files, ring, terminal };
   }
   return { files, ring };
 }
@@ -357,7 +369,10 @@ function handleFatal({ opts, mask, sup, files, logger, lock }: Run, control: Con
     const text = mask(err instanceof Error ? (err.stack ?? err.message) : String(err));
     opts.err.write(`bksup: internal error, stopping every unit: ${text}\n`);
     logger.fatal({ err: text }, 'internal error: stopping every unit');
-    files.flushSync();
+    // What is pending goes to the files now, behind the write in flight: a synchronous write
+    // here could interleave with that one, or (slow disk) block the daemon before the units
+    // are stopped. The 'exit' handler's flushSync stays the last resort (30 s timer below).
+    void files.flush();
     setTimeout(() => {
       forceKill(sup);
       process.exit(70);
@@ -367,8 +382,10 @@ function handleFatal({ opts, mask, sup, files, logger, lock }: Run, control: Con
       // control.json must not outlive the daemon: clients would try a dead port.
       .finally(() => control.close())
       .catch(() => undefined)
+      // The lines printed while the units stopped, and the writes still in flight: process.exit
+      // would not wait for them.
+      .then(() => files.flush())
       .finally(() => {
-        files.flushSync();
         logger.flush();
         lock.release();
         process.exit(70);
@@ -388,6 +405,8 @@ async function release(run: Run, offFatal: () => void = () => {}): Promise<void>
   run.metrics.close();
   await run.files.flush();
   run.files.close();
+  // In order behind everything printed before (a synchronous write could overtake one in flight).
+  await run.terminal?.flush();
   run.logger.flush();
   run.offSignals();
   offFatal();

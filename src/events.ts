@@ -6,37 +6,43 @@
 //   child stdout/stderr pipe
 //     │  'data' Buffer chunk (up to 64 KiB)
 //     ▼
-//   LineSplitter (src/logs/line-splitter.ts)   one splitter per stream; keeps the partial tail
-//     │  string[] of whole lines for this chunk (views into the decoded chunk), plus the same
-//     │  text as two pieces (`joined`: carried-over tail + this chunk's lines) for free
+//   LineSplitter.pushRaw (src/logs/line-splitter.ts)   one splitter per stream; keeps the
+//     │  partial tail. The chunk's whole lines as the bytes they came in (RawLines: one native
+//     │  search per line, one UTF-8 validation per chunk, no string), or as strings for chunks
+//     │  whose lines must be altered (CRLF, over-long lines, invalid UTF-8)
 //     ▼
-//   Unit.#emitLines → LogBatch { unit, stream, firstSeq, ts, lines, joined? }   one object per
-//     │                                                  chunk, seq = firstSeq + index
+//   Unit.#emitRaw / #emitLines → LogBatch { unit, stream, firstSeq, ts, lines, raw? }   one
+//     │                 object per chunk, seq = firstSeq + index; with `raw`, `lines` is
+//     │                 decoded only if a subscriber reads it
 //     ▼
 //   EventBus.publishLogs(batch) ── synchronous fan-out, same batch object to every subscriber:
 //     ├─ LogFiles  : formats the batch straight into the unit's pending buffer as bytes (prefix
-//     │              and seq digits stored, each line encoded into place: no string of the
-//     │              batch); one fs write per unit per flush (setImmediate / 256 KiB),
-//     │              rotation between writes
-//     ├─ LogRing   : copies `joined` (or the joined lines) into the unit's byte arena
-//     ├─ Terminal  : `unit | line` with colours, encoded line by line into one buffer, one
-//     │              process.stdout.write per batch
+//     │              and seq digits stored, each line copied (raw) or encoded into place);
+//     │              one fs write per unit per flush (setImmediate / 256 KiB), rotation
+//     │              between writes
+//     ├─ LogRing   : copies the raw bytes (or the joined lines) into the unit's byte arena
+//     ├─ Terminal  : `unit | line` with colours, into one buffer (lines copied from the raw
+//     │              bytes), one process.stdout.write per batch
 //     │              (not attached at all when stdout is /dev/null)
 //     ├─ Metrics   : line and byte counters, per batch
-//     └─ WebSocket : the hub keeps this turn's batches (references) and pumps every follower once
-//                    per turn; a follower is a cursor (unit, seq): caught up, it sends ranges of
-//                    these batches (a frame JSON-serialised once for every client at the same
-//                    place); behind, it reads from the ring, or from the log files (rotated ones
-//                    included) once the ring has moved on; a full socket is not sent more until
-//                    it drains (nothing queued per client, nothing dropped); `gap` only for lines
-//                    gone from the files too (src/control/log-follower.ts)
+//     └─ WebSocket : the hub keeps the batches (references) until a frame's worth is waiting
+//                    (then right after this fan-out, in a microtask) or the turn ends, and then
+//                    pumps every follower; a follower is a cursor (unit, seq): caught up, it
+//                    sends ranges of those batches (a frame JSON-serialised once for every
+//                    client at the same place); behind, it reads from the ring, or from the log
+//                    files (rotated ones included) once the ring has moved on; a full socket is
+//                    not sent more until it drains (nothing queued per client, nothing
+//                    dropped); `gap` only for lines gone from the files too
+//                    (src/control/log-follower.ts)
 //
-// Nothing keeps a line past its batch except the ring's bytes, the files, this turn's batch
-// list and the unit's last few lines (copied: a view would pin the whole 64 KiB chunk).
+// Nothing keeps a line past its batch except the ring's bytes, the files, the hub's batch list
+// (a frame's worth at most, under a flood) and the unit's last few lines (its newest raw batch,
+// one chunk, until they are asked for; then copies: a view would pin the whole 64 KiB chunk).
 //
 // State changes travel on the same bus as `StateEvent`s.
 
 import type { UnitKind } from './config/types.ts';
+import type { RawLines } from './logs/line-splitter.ts';
 
 export type UnitStateName =
   | 'disabled'
@@ -61,12 +67,13 @@ export interface LogBatch {
   firstSeq: number;
   /** ms since epoch, one stamp for the whole chunk (lines of one read arrived together). */
   ts: number;
-  lines: string[];
+  /** With `raw`, decoded from it on first access: hot-path subscribers use `raw` instead. */
+  readonly lines: string[];
   /**
-   * `lines.join('\n')`, when the splitter has it for free, as two pieces to be concatenated
-   * (see LineSplitter.joined). Absent for system lines and after secrets were masked.
+   * The lines exactly as read from the pipe (UTF-8, each followed by '\n'), when they needed
+   * no change (see LineSplitter.pushRaw). Absent for system lines and after secrets were masked.
    */
-  joined?: readonly [string, string];
+  readonly raw?: RawLines;
   /** System lines that restate a StateEvent (for the files and log clients); the terminal,
    *  which prints the StateEvent itself, skips them. */
   stateEcho?: true;
@@ -119,6 +126,26 @@ export interface ProbeAttempt {
   unit: string;
   durationMs: number;
   ok: boolean;
+}
+
+/** A batch of lines read from a pipe as bytes; `lines` is decoded only if someone reads it. */
+export class RawBatch implements LogBatch {
+  constructor(
+    readonly unit: string,
+    readonly stream: LogStream,
+    readonly firstSeq: number,
+    readonly ts: number,
+    readonly raw: RawLines,
+  ) {}
+
+  get lines(): string[] {
+    return this.raw.lines;
+  }
+}
+
+/** The number of lines in a batch, without decoding a raw one. */
+export function lineCount(batch: LogBatch): number {
+  return batch.raw === undefined ? batch.lines.length : batch.raw.count;
 }
 
 type Listener<T> = (value: T) => void;

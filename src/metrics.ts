@@ -280,9 +280,14 @@ export class SupervisorMetrics implements MetricsEndpoint {
       t = { lines: 0, bytes: 0 };
       streams.set(batch.stream, t);
     }
+    const raw = batch.raw;
+    if (raw !== undefined) {
+      t.lines += raw.count;
+      t.bytes += raw.length; // the newlines included, as below
+      return;
+    }
     let bytes = batch.lines.length; // the newlines
-    if (batch.joined) bytes += Buffer.byteLength(batch.joined[0]) + Buffer.byteLength(batch.joined[1]) - (batch.lines.length - 1);
-    else for (const line of batch.lines) bytes += Buffer.byteLength(line);
+    for (const line of batch.lines) bytes += Buffer.byteLength(line);
     t.lines += batch.lines.length;
     t.bytes += bytes;
   }

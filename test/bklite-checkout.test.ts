@@ -172,6 +172,21 @@ describe('overrides change everything that uses the value', () => {
   });
 });
 
+describe('bksup run inside the checkout (on PATH, no --config)', () => {
+  it("uses bk-supervisor's BK-Lite config for the checkout around it, says so, and the client commands find the same place", async () => {
+    const root = fakeCheckout();
+    const inside = join(root, 'server', 'apps');
+    const { code, output } = await runCli(inside, ['check', '--no-preflight'], { BKLITE_ROOT: '' });
+    expect(code, output).toBe(0);
+    expect(output).toContain(`BK-Lite checkout ${root}: running the real stack`);
+    expect(output).toContain(`config ${ROOT_CONFIG}: `);
+    expect(output).toContain('server: uv run uvicorn asgi:application');
+    const status = await runCli(inside, ['status'], { BKLITE_ROOT: '' });
+    expect(status.code).toBe(1);
+    expect(status.output).toContain(`no supervisor is running in ${root} (looked for .supervisor/control.json there: the root of ${ROOT_CONFIG} (bk-supervisor's BK-Lite config: none in the directory))`);
+  });
+});
+
 describe('other checkouts', () => {
   it('an upstream checkout (no dev.sh, no docker-compose.dev.yml) is named with what is missing, not run as the demo', async () => {
     const root = fakeCheckout({ upstream: true });

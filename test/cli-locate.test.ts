@@ -76,6 +76,12 @@ describe('client commands find the daemon where up put it', () => {
     expect(byDir.code, byDir.output).toBe(0);
     expect(byDir.output).toContain('restart app');
 
+    // From a directory below the config's, as git or npm would: the nearest config above.
+    mkdirSync(join(confDir, 'deep', 'er'), { recursive: true });
+    const below = await runCli(join(confDir, 'deep', 'er'), ['status'], env);
+    expect(below.code, below.output).toBe(0);
+    expect(below.output).toMatch(/^app\s+process\s+/m);
+
     // A client whose memo is empty evaluates the config itself, and finds the same place.
     const cold = await runCli(other, ['--config', file, 'logs', '-n', '5', 'app'], { ...env, BKSUP_CACHE_DIR: join(base, 'cold') });
     expect(cold.code, cold.output).toBe(0);
@@ -88,7 +94,7 @@ describe('client commands find the daemon where up put it', () => {
     // Without a config, a client says where it looked and why.
     const none = await runCli(other, ['status'], env);
     expect(none.code).toBe(1);
-    expect(none.output).toContain(`no supervisor is running in ${other} (looked for .supervisor/control.json there: no supervisor.config.ts is there either`);
+    expect(none.output).toContain(`no supervisor is running in ${other} (looked for .supervisor/control.json there: no supervisor.config.ts is there or above it either`);
 
     const down = await runCli(other, ['down'], { ...env, SUPERVISOR_CONFIG: file });
     expect(down.code, down.output).toBe(0);
@@ -97,6 +103,19 @@ describe('client commands find the daemon where up put it', () => {
     const after = await runCli(other, ['--config', file, 'status'], env);
     expect(after.code).toBe(1);
     expect(after.output).toContain(`no supervisor is running in ${root} (looked for .supervisor/control.json there: the root of ${file} (from --config))`);
+  });
+
+  it('names the variables the config read to place the daemon, never a secret among them', async () => {
+    const root = dir();
+    writeFileSync(
+      join(root, 'supervisor.config.ts'),
+      `const _ = [process.env.DB_PASSWORD, process.env.STACK_DSN, process.env.STACK_NAME];\nexport default { units: { a: { command: 'sleep 1' } } };\n`,
+    );
+    const env = { ...clean, BKSUP_CACHE_DIR: join(dir(), 'cache'), DB_PASSWORD: 'pw-top-secret-1', STACK_DSN: 'postgres://u:dsn-secret-2@127.0.0.1/db', STACK_NAME: 'demo' };
+    const r = await runCli(root, ['status'], env);
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('evaluated with DB_PASSWORD=*** STACK_DSN=postgres://u:***@127.0.0.1/db STACK_NAME=demo');
+    expect(r.output).not.toMatch(/pw-top-secret-1|dsn-secret-2/);
   });
 
   it("BKLITE_ROOT through the repository's supervisor.config.ts: the checkout's .supervisor, also for a terminal without BKLITE_ROOT", async () => {
@@ -129,6 +148,11 @@ describe('client commands find the daemon where up put it', () => {
     const plain = await runCli(ROOT, ['status'], { ...env, BKLITE_ROOT: undefined });
     expect(plain.code, plain.output).toBe(0);
     expect(plain.output).toMatch(/^postgres\s+compose\s+/m);
+
+    // `bksup` on PATH, run inside the checkout: bk-supervisor's own config, the same daemon.
+    const inside = await runCli(join(checkout, 'server'), ['status'], { ...env, BKLITE_ROOT: undefined });
+    expect(inside.code, inside.output).toBe(0);
+    expect(inside.output).toMatch(/^postgres\s+compose\s+/m);
 
     const token = (JSON.parse(readFileSync(controlJson(checkout), 'utf8')) as { token: string }).token;
     expect(status.output + plain.output).not.toContain(token);

@@ -47,7 +47,7 @@ async function startDaemon(opts: { instance?: string; sup?: FakeSupervisor; hist
 
 describe('findDaemon', () => {
   it('no control.json, a stale one (dead pid) or a broken one all mean no supervisor', async () => {
-    const msg = `no supervisor is running in ${dir}: start one with npm run supervise`;
+    const msg = `no supervisor is running in ${dir}: start one with bksup up (npm run supervise in the bk-supervisor checkout)`;
     expect(await findDaemon(dir)).toEqual({ ok: false, error: msg });
     await mkdir(join(dir, '.supervisor'));
     const gone = spawnSync('true').pid as number; // exited and reaped: its pid is dead
@@ -56,7 +56,7 @@ describe('findDaemon', () => {
     await writeFile(join(dir, '.supervisor', 'control.json'), '{"host":');
     const broken = await findDaemon(dir);
     expect(broken.ok).toBe(false);
-    expect(!broken.ok && broken.error).toMatch(/^no supervisor is running in .*: start one with npm run supervise \(.*not valid JSON\)$/);
+    expect(!broken.ok && broken.error).toMatch(/^no supervisor is running in .*: start one with bksup up \(npm run supervise in the bk-supervisor checkout\) \(.*not valid JSON\)$/);
   });
 
   it('finds a running one', async () => {
@@ -73,7 +73,7 @@ describe('findDaemon', () => {
     expect(await logsCommand(dir, [], { follow: true }, io)).toBe(1);
     expect(await controlCommand(dir, 'restart', ['server'], io)).toBe(1);
     expect(await downCommand(dir, io)).toBe(1);
-    expect(err.lines()).toEqual(Array(4).fill(`no supervisor is running in ${dir}: start one with npm run supervise`));
+    expect(err.lines()).toEqual(Array(4).fill(`no supervisor is running in ${dir}: start one with bksup up (npm run supervise in the bk-supervisor checkout)`));
     expect(out.text).toBe('');
   });
 });

@@ -1,9 +1,11 @@
 // Real config files, written as TypeScript into temp dirs and loaded the way `bksup` does.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { OWN_CONFIG } from '../src/config/find.ts';
 import { findConfigFile, loadConfig } from '../src/config/load.ts';
 
 const INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url));
@@ -126,8 +128,25 @@ describe('finding the file', () => {
   test('no config file', async () => {
     expect(await loadConfig({ cwd: dir, env: {} })).toEqual({
       ok: false,
-      errors: [`no supervisor.config.ts in ${dir}: create one (see README) or pass --config`],
+      errors: [`no supervisor.config.ts in ${dir} or above it: create one (see README), pass --config, or run inside a BK-Lite checkout (or set BKLITE_ROOT) for bk-supervisor's BK-Lite config`],
     });
+  });
+
+  test("inside a BK-Lite checkout without a config of its own, or with BKLITE_ROOT: bk-supervisor's own config", () => {
+    const checkout = join(dir, 'bk-lite');
+    mkdirSync(join(checkout, 'server', 'apps'), { recursive: true });
+    writeFileSync(join(checkout, 'docker-compose.dev.yml'), 'services: {}\n');
+    const own = { ok: true, file: OWN_CONFIG, via: 'bklite' };
+    expect(findConfigFile({ cwd: join(checkout, 'server', 'apps'), env: {} })).toEqual(own);
+    expect(findConfigFile({ cwd: dir, env: { BKLITE_ROOT: checkout } })).toEqual(own);
+    expect(existsSync(OWN_CONFIG)).toBe(true);
+    // A config of the checkout's own still wins (here, or in a directory above), and --config always does.
+    mkdirSync(join(checkout, 'server', 'apps', 'core'));
+    writeFileSync(join(checkout, 'server', 'supervisor.config.ts'), 'export default { units: {} };\n');
+    expect(findConfigFile({ cwd: join(checkout, 'server', 'apps', 'core'), env: {} })).toEqual({ ok: true, file: join(checkout, 'server', 'supervisor.config.ts'), via: 'parent' });
+    writeFileSync(join(checkout, 'server', 'apps', 'supervisor.config.ts'), 'export default { units: {} };\n');
+    expect(findConfigFile({ cwd: join(checkout, 'server', 'apps'), env: {} })).toEqual({ ok: true, file: join(checkout, 'server', 'apps', 'supervisor.config.ts'), via: 'dir' });
+    expect(findConfigFile({ cwd: checkout, env: { BKLITE_ROOT: checkout }, configPath: join(checkout, 'server', 'apps', 'supervisor.config.ts') }).ok).toBe(true);
   });
 
   test('an explicit file that does not exist', async () => {

@@ -321,7 +321,7 @@ describe('bksup dashboard', () => {
     let text = '';
     err.on('data', (d: Buffer) => (text += d.toString()));
     expect(await dashboardCommand(dir, { out, err })).toBe(1);
-    expect(text).toMatch(/no supervisor is running in .*: start one with npm run supervise/);
+    expect(text).toMatch(/no supervisor is running in .*: start one with bksup up \(npm run supervise in the bk-supervisor checkout\)/);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { EventBus, type LogBatch } from '../src/events.ts';
+import { EventBus, type LogBatch, RawBatch } from '../src/events.ts';
+import { RawLines } from '../src/logs/line-splitter.ts';
 import { LogRing } from '../src/logs/ring.ts';
 
 /** Publishes lines `from..to` of `unit` in batches of `size`; line text is `<unit> <seq>`. */
@@ -16,13 +17,13 @@ const seqs = (r: { lines: { seq: number }[] }): number[] => r.lines.map((l) => l
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 describe('LogRing', () => {
-  it('stores the splitter pieces (`joined`) and every kind of text byte-exact', () => {
+  it('stores raw batches (the bytes of a pipe) and every kind of text byte-exact', () => {
     const ring = new LogRing(100);
     const samples = ['plain ascii', 'café über', '日本語', 'emoji 😀', 'lone \ud800 x', ''];
     ring.push({ unit: 'u', stream: 'stdout', firstSeq: 1, ts: 5, lines: samples });
-    // As the splitter hands them over: the tail of the previous chunk + this chunk's lines.
-    const lines = ['tail+first é', 'second 😀', 'third'];
-    ring.push({ unit: 'u', stream: 'stdout', firstSeq: 7, ts: 6, lines, joined: ['tail+', 'first é\nsecond 😀\nthird'] });
+    // As a unit's pipe hands them over: the bytes of whole lines, each followed by '\n'.
+    const lines = ['tail+first é', 'second 😀', '', 'third'];
+    ring.push(new RawBatch('u', 'stdout', 7, 6, RawLines.of(Buffer.from(lines[0] + '\n'), Buffer.from(lines.slice(1).join('\n') + '\n'))));
     const utf8 = (l: string): string => Buffer.from(l).toString();
     expect(ring.read('u', {}).lines.map((l) => [l.seq, l.line])).toEqual([...samples, ...lines].map((l, i) => [i + 1, utf8(l)]));
   });

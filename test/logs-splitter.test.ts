@@ -1,15 +1,40 @@
 import { describe, expect, it } from 'vitest';
 
-import type { LogBatch } from '../src/events.ts';
-import { formatBatch, formatBatchInto, type FormatCursor, isoTime, parseLine } from '../src/logs/format.ts';
-import { DEFAULT_MAX_LINE_LENGTH, LineSplitter } from '../src/logs/line-splitter.ts';
+import { type LogBatch, RawBatch } from '../src/events.ts';
+import { formatBatch, formatBatchInto, type FormatCursor, formatRawInto, isoTime, parseLine, RAW_SCRATCH, RECORD_OVERHEAD } from '../src/logs/format.ts';
+import { DEFAULT_MAX_LINE_LENGTH, LineSplitter, RawLines } from '../src/logs/line-splitter.ts';
 
+/** The lines of `chunks` through push(); pushRaw() on the same chunks must give the same. */
 function splitAll(chunks: (string | Buffer)[], max?: number): string[] {
+  const bufs = chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
   const s = new LineSplitter(max);
   const out: string[] = [];
-  for (const c of chunks) out.push(...s.push(typeof c === 'string' ? Buffer.from(c) : c));
+  for (const c of bufs) out.push(...s.push(c));
   out.push(...s.end());
+  expect(splitAllRaw(bufs, max).lines).toEqual(out);
   return out;
+}
+
+/** The lines through pushRaw(), checking every RawLines against its own lines. */
+function splitAllRaw(chunks: Buffer[], max?: number): { lines: string[]; raw: number } {
+  const s = new LineSplitter(max);
+  const lines: string[] = [];
+  let raw = 0;
+  for (const c of chunks) {
+    const got = s.pushRaw(c);
+    if (got instanceof RawLines) {
+      raw++;
+      expect(got.count).toBe(got.lines.length);
+      let end = 0;
+      expect([...got.ends]).toEqual(got.lines.map((l) => (end += Buffer.byteLength(l) + 1)));
+      expect(Buffer.concat([got.head, got.body]).equals(Buffer.from(got.lines.map((l) => l + '\n').join('')))).toBe(true);
+      lines.push(...got.lines);
+    } else {
+      lines.push(...got);
+    }
+  }
+  lines.push(...s.end());
+  return { lines, raw };
 }
 
 describe('LineSplitter', () => {
@@ -90,42 +115,55 @@ describe('LineSplitter', () => {
     for (const piece of out) expect(piece).not.toMatch(/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/);
   });
 
-  it('offers the batch text as two pieces that join to exactly the lines, whatever the chunking', () => {
-    const text = Array.from({ length: 300 }, (_, i) => (i % 7 === 0 ? '' : `line ${i} ` + 'é€'.repeat(i % 5))).join('\n') + '\nlast';
+  it('pushRaw gives the lines as the bytes they came in, whatever the chunking', () => {
+    const text = Array.from({ length: 300 }, (_, i) => (i % 7 === 0 ? '' : `line ${i} ` + 'é€😀'.repeat(i % 5))).join('\n') + '\nlast';
     const bytes = Buffer.from(text);
     let seed = 7;
     const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     for (let round = 0; round < 50; round++) {
-      const s = new LineSplitter();
-      const all: string[] = [];
-      let withPieces = 0;
+      const chunks: Buffer[] = [];
       for (let at = 0; at < bytes.length; ) {
         const next = Math.min(bytes.length, at + 1 + Math.floor(random() * 200));
-        const lines = s.push(bytes.subarray(at, next));
-        if (s.joined) {
-          withPieces++;
-          expect(s.joined[0] + s.joined[1]).toBe(lines.join('\n'));
-        } else {
-          expect(lines).toEqual([]); // only a chunk without a line end has no pieces
-        }
-        all.push(...lines);
+        chunks.push(bytes.subarray(at, next));
         at = next;
       }
-      all.push(...s.end());
-      expect(s.joined).toBeUndefined();
-      expect(all).toEqual(text.split('\n'));
-      expect(withPieces).toBeGreaterThan(0);
+      const { lines, raw } = splitAllRaw(chunks);
+      expect(lines).toEqual(text.split('\n'));
+      expect(raw).toBeGreaterThan(0);
     }
   });
 
-  it('offers no pieces when it had to change the lines (CRLF, over-long lines)', () => {
+  it('pushRaw falls back to strings where the lines must change, and gives the same lines as push', () => {
+    const cases: { chunks: (string | Buffer)[]; max?: number }[] = [
+      { chunks: ['a\r\nb\n', 'ok\n'] },
+      { chunks: ['x'.repeat(12) + '\n', 'ok\n', 'y'.repeat(25), 'z\nw\n'], max: 10 },
+      { chunks: [Buffer.from([0x61, 0xff, 0x0a, 0x62, 0x0a]), 'ok\n'] },
+      { chunks: [Buffer.from([0x61, 0xe2, 0x82]), Buffer.from([0x0a, 0x62, 0x0a])] },
+      { chunks: ['half', ' line\r', '\nnext\n'] },
+      { chunks: ['ab', 'cdefghijkl', 'mn\nop\n'], max: 10 },
+    ];
+    for (const c of cases) splitAll(c.chunks, c.max);
+    // After a fallback, plain chunks come as bytes again.
     const s = new LineSplitter(10);
-    expect(s.push(Buffer.from('a\r\nb\n'))).toEqual(['a', 'b']);
-    expect(s.joined).toBeUndefined();
-    expect(s.push(Buffer.from('x'.repeat(12) + '\n'))).toEqual(['x'.repeat(10), 'xx']);
-    expect(s.joined).toBeUndefined();
-    expect(s.push(Buffer.from('ok\n'))).toEqual(['ok']);
-    expect(s.joined).toEqual(['', 'ok']);
+    expect(s.pushRaw(Buffer.from('a\r\n'))).toEqual(['a']);
+    const next = s.pushRaw(Buffer.from('b\nc\n'));
+    expect(next).toBeInstanceOf(RawLines);
+    expect((next as RawLines).lines).toEqual(['b', 'c']);
+  });
+
+  it('RawLines.lastLines decodes only the newest lines', () => {
+    const raw = RawLines.of(Buffer.alloc(0), Buffer.from('one\ntwo é\n\nfour\n'));
+    expect(raw.lastLines(2)).toEqual(['', 'four']);
+    expect(raw.lastLines(3)).toEqual(['two é', '', 'four']);
+    expect(raw.lastLines(9)).toEqual(['one', 'two é', '', 'four']);
+    const withHead = RawLines.of(Buffer.from('zero\n'), Buffer.from('one\ntwo\n'));
+    expect(withHead.lines).toEqual(['zero', 'one', 'two']);
+    expect(withHead.lastLines(1)).toEqual(['two']);
+    expect(withHead.lastLines(2)).toEqual(['one', 'two']);
+    expect(withHead.lastLines(3)).toEqual(['zero', 'one', 'two']);
+    expect(withHead.includes('zero')).toBe(true);
+    expect(withHead.includes('two')).toBe(true);
+    expect(withHead.includes('ero\none')).toBe(false);
   });
 
   it('rejects a silly maximum', () => {
@@ -175,6 +213,22 @@ describe('log line format', () => {
     for (const batch of batches) {
       const want = Buffer.from(formatBatch(batch));
       for (const size of [0, 60, 4096, want.length + 1024]) expect(bytesOf(batch, size).equals(want)).toBe(true);
+    }
+  });
+
+  it('formats a raw batch (the pipe bytes) to the same bytes as its lines, seq digits of every width included', () => {
+    const cases = [['hello', '', 'wörld', '日本語', '🙂 emoji', 'tab\there \r inside'], Array.from({ length: 3000 }, (_, i) => `line ${i} ${'x'.repeat(i % 97)}`), ['ü€𝄞'.repeat(30_000), 'after', '']];
+    for (const firstSeq of [1, 9, 99_999_999, Number.MAX_SAFE_INTEGER - 3000]) {
+      for (const lines of cases) {
+        // The first line as the head (completed from a previous chunk), the others as the body.
+        const raw = RawLines.of(Buffer.from(lines[0] + '\n'), Buffer.from(lines.slice(1).map((l) => l + '\n').join('')));
+        const batch = new RawBatch('u', 'stderr', firstSeq, ts, raw);
+        const want = Buffer.from(formatBatch({ unit: 'u', stream: 'stderr', firstSeq, ts, lines }));
+        // Behind some bytes already pending, in a buffer of exactly the room asked for.
+        const out = Buffer.alloc(7 + raw.count * RECORD_OVERHEAD + raw.length + RAW_SCRATCH);
+        const end = formatRawInto(batch, raw, out, 7);
+        expect(out.subarray(7, end).equals(want)).toBe(true);
+      }
     }
   });
 

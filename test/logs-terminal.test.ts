@@ -5,8 +5,9 @@ import { Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { EventBus, type StateEvent } from '../src/events.ts';
-import { isDevNull, linesAsBytes, TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
+import { EventBus, RawBatch, type StateEvent } from '../src/events.ts';
+import { RawLines } from '../src/logs/line-splitter.ts';
+import { isDevNull, linesAsBytes, rawAsBytes, TerminalPrinter, terminalWantsColor } from '../src/logs/terminal.ts';
 
 class Capture extends Writable {
   writes: string[] = [];
@@ -136,11 +137,16 @@ describe('linesAsBytes', () => {
       for (const lines of cases) {
         const want = lines.length === 0 ? '' : prefix + lines.join('\n' + prefix) + '\n';
         expect(linesAsBytes(Buffer.from(prefix), lines).equals(Buffer.from(want))).toBe(true);
+        if (lines.some((l) => l.includes('\ud800'))) continue; // not what a pipe's valid UTF-8 can hold
+        const raw = RawLines.of(Buffer.alloc(0), Buffer.from(lines.map((l) => l + '\n').join('')));
+        expect(rawAsBytes(Buffer.from(prefix), raw).equals(Buffer.from(want))).toBe(true);
+        // Into a reused buffer larger than needed, too.
+        expect(rawAsBytes(Buffer.from(prefix), raw, Buffer.allocUnsafeSlow(want.length * 2 + 10)).equals(Buffer.from(want))).toBe(true);
       }
     }
   });
 
-  it('prints every batch intact to a descriptor written synchronously, reusing its buffer', () => {
+  it('prints every batch intact, in order, to a file descriptor (written off the main thread), reusing its buffer', async () => {
     // Like process.stdout on a file: a descriptor, written before write() returns.
     const dir = mkdtempSync(join(tmpdir(), 'bksup-term-'));
     const fd = openSync(join(dir, 'out'), 'w');
@@ -155,14 +161,20 @@ describe('linesAsBytes', () => {
         { fd },
       );
       const bus = new EventBus();
-      new TerminalPrinter(out, { color: false, unitNames: ['web'] }).attach(bus);
+      const printer = new TerminalPrinter(out, { color: false, unitNames: ['web'] });
+      printer.attach(bus);
       const batches = [Array.from({ length: 700 }, (_, i) => `big ${i} ${'x'.repeat(90)}`), ['small'], ['ünïcödé 🙂', ''], Array.from({ length: 300 }, (_, i) => `€${i}`), ['z'.repeat(200_000)]];
       let seq = 1;
-      for (const lines of batches) {
-        bus.publishLogs({ unit: 'web', stream: 'stdout', firstSeq: seq, ts: 0, lines });
+      // As strings and as a pipe's raw bytes, alternately: both share the reused buffer.
+      for (const [i, lines] of [...batches, ...batches].entries()) {
+        const raw = RawLines.of(Buffer.alloc(0), Buffer.from(lines.map((l) => l + '\n').join('')));
+        bus.publishLogs(i % 2 === 0 ? { unit: 'web', stream: 'stdout', firstSeq: seq, ts: 0, lines } : new RawBatch('web', 'stdout', seq, 0, raw));
         seq += lines.length;
       }
-      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe(batches.map((lines) => lines.map((l) => `web | ${l}\n`).join('')).join(''));
+      printer.write('bksup: the daemon\'s own line, after them\n');
+      await printer.flush();
+      const once = batches.map((lines) => lines.map((l) => `web | ${l}\n`).join('')).join('');
+      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe(once + once + "bksup: the daemon's own line, after them\n");
     } finally {
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });

@@ -57,6 +57,26 @@ describe('bksup check', () => {
     expect((await runCli(dir, ['check'], { HOME: home, PATH })).code).toBe(0);
   });
 
+  it('masks what the daemon masks: an inherited secret the config put into a command, a URL password in env', async () => {
+    const { dir, home } = setup();
+    // `--token VALUE` (a space, not `=`) is not caught by the text patterns: only knowing the
+    // inherited secret's value masks it.
+    writeConfig(
+      dir,
+      `{ units: {
+        a: { command: \`sh -c 'tool --token \${process.env.MY_API_TOKEN}'\` },
+        b: { command: 'sleep 1', env: { REDIS_URL: 'redis://u:url-pass-4711@127.0.0.1:1' } },
+        c: { command: \`missing-tool-\${process.env.MY_API_TOKEN}\` },
+      } }`,
+    );
+    const { code, output } = await runCli(dir, ['check'], { HOME: home, PATH, MY_API_TOKEN: 'tok-very-secret-9' });
+    expect(code).toBe(1);
+    expect(output).toContain("a: sh -c 'tool --token ***' (in .)");
+    expect(output).toContain('c: program "missing-tool-***" not found');
+    expect(output).not.toContain('tok-very-secret-9');
+    expect(output).not.toContain('url-pass-4711');
+  });
+
   it('check --no-preflight only validates and prints the graph', async () => {
     const { dir, home } = setup();
     writeConfig(dir, `{ units: { a: { command: 'nope-nope' }, b: { command: 'nope', dependsOn: { a: 'healthy' } } } }`);

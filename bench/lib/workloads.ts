@@ -328,19 +328,7 @@ export interface UngatedResult extends LogResult {
  * since they started (start-up included: here it competes with the flood).
  */
 export async function logUngated(tool: Tool, ctx: Ctx, withPrinter = false): Promise<UngatedResult> {
-  const lines = join(ctx.dir, 'lines.txt');
-  const fd = openSync(lines, 'w');
-  const block: string[] = [];
-  for (let i = 1; i <= LOG_LINES; i++) {
-    block.push(`${String(i).padStart(7, '0')} ${PAYLOAD}\n`);
-    if (block.length === 10_000) writeSync(fd, block.splice(0).join(''));
-  }
-  if (block.length) writeSync(fd, block.join(''));
-  closeSync(fd);
-  const started = join(ctx.dir, 'writer-started');
-  const ended = join(ctx.dir, 'writer-ended');
-  const script = `date +%s%N > ${started}; dd if=${lines} bs=${UNGATED_WRITE_BYTES} status=none; date +%s%N > ${ended}`;
-  const logFile = join(ctx.dir, 'logs', 'writer.log');
+  const { script, started, ended, logFile } = ungatedWriter(ctx);
   // Polled from before the tool starts: the whole burst may be over before start() returns.
   const done = waitForLastLine(logFile, 120_000).then(() => statSync(logFile).mtimeMs);
   done.catch(() => undefined);
@@ -355,6 +343,49 @@ export async function logUngated(tool: Tool, ctx: Ctx, withPrinter = false): Pro
     return { ms: doneAt - t0, writerMs: stamp(ended) - t0, ...checkLog(logFile, tool.name), cpuS, peakRssMiB: peakOf(own) / 2 ** 20 };
   } finally {
     await s.close();
+  }
+}
+
+/** The numbered lines in a file, and the shell script that floods them out through `dd`. */
+function ungatedWriter(ctx: Ctx): { script: string; started: string; ended: string; logFile: string } {
+  const lines = join(ctx.dir, 'lines.txt');
+  const fd = openSync(lines, 'w');
+  const block: string[] = [];
+  for (let i = 1; i <= LOG_LINES; i++) {
+    block.push(`${String(i).padStart(7, '0')} ${PAYLOAD}\n`);
+    if (block.length === 10_000) writeSync(fd, block.splice(0).join(''));
+  }
+  if (block.length) writeSync(fd, block.join(''));
+  closeSync(fd);
+  const started = join(ctx.dir, 'writer-started');
+  const ended = join(ctx.dir, 'writer-ended');
+  const script = `date +%s%N > ${started}; dd if=${lines} bs=${UNGATED_WRITE_BYTES} status=none; date +%s%N > ${ended}`;
+  return { script, started, ended, logFile: join(ctx.dir, 'logs', 'writer.log') };
+}
+
+/**
+ * The floor of the ungated workload in Node: a bare `node` process spawns the same writer with
+ * a pipe for its stdout and copies every chunk to the file with writeSync, nothing else (no
+ * lines, no timestamps). What a Node supervisor cannot beat on this machine; measured alike.
+ */
+export async function ungatedFloor(ctx: Ctx): Promise<UngatedResult> {
+  const { script, started, ended, logFile } = ungatedWriter(ctx);
+  mkdirSync(join(ctx.dir, 'logs'), { recursive: true });
+  const copier = `const fs = require('node:fs'); const out = fs.openSync(${JSON.stringify(logFile)}, 'w');
+const c = require('node:child_process').spawn('/bin/sh', ['-c', ${JSON.stringify(script)}], { stdio: ['ignore', 'pipe', 'inherit'] });
+c.stdout.on('data', (b) => fs.writeSync(out, b));`;
+  const done = waitForLastLine(logFile, 120_000).then(() => statSync(logFile).mtimeMs);
+  done.catch(() => undefined);
+  const node = spawn(process.execPath, ['-e', copier], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '', BKBENCH_RUN: ctx.marker } });
+  try {
+    const doneAt = await done;
+    const cpuS = cpuOf([node.pid as number]);
+    await waitFor(() => existsSync(ended) && readFileSync(ended, 'utf8').endsWith('\n'), 'the writer to finish', 30_000);
+    const stamp = (f: string): number => Number(BigInt(readFileSync(f, 'utf8').trim()) / 1000n) / 1000;
+    const t0 = stamp(started);
+    return { ms: doneAt - t0, writerMs: stamp(ended) - t0, ...checkLog(logFile, 'floor'), cpuS, peakRssMiB: peakOf([node.pid as number]) / 2 ** 20 };
+  } finally {
+    await killTree(node.pid as number, ctx.marker);
   }
 }
 

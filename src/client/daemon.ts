@@ -36,7 +36,7 @@ export function placeOf(dir: DaemonDir): DaemonPlace {
 
 export function noDaemonMessage(dir: DaemonDir): string {
   const { root, how } = placeOf(dir);
-  return `no supervisor is running in ${root}${how ? ` (looked for ${STATE_DIR}/control.json there: ${how})` : ''}: start one with npm run supervise`;
+  return `no supervisor is running in ${root}${how ? ` (looked for ${STATE_DIR}/control.json there: ${how})` : ''}: start one with bksup up (npm run supervise in the bk-supervisor checkout)`;
 }
 
 function connectHost(host: string): string {

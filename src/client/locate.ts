@@ -10,6 +10,7 @@ import type { Dep } from '../config/deps.ts';
 import { findConfigFile, type ConfigSource } from '../config/find.ts';
 import { findMemo, memoVariants } from '../config/memo.ts';
 import { findDaemon, type DaemonPlace } from './daemon.ts';
+import { isSecretName, redactUrl } from '../util/redact.ts';
 
 export interface LocateOptions {
   /** The project directory: cwd, or `-C`. */
@@ -21,11 +22,20 @@ export interface LocateOptions {
 
 export type LocateResult = { ok: true; place: DaemonPlace } | { ok: false; error: string };
 
-const SOURCE: Record<ConfigSource, string> = { '--config': 'from --config', SUPERVISOR_CONFIG: 'from $SUPERVISOR_CONFIG', dir: 'found in the project directory' };
+const SOURCE: Record<ConfigSource, string> = {
+  '--config': 'from --config',
+  SUPERVISOR_CONFIG: 'from $SUPERVISOR_CONFIG',
+  dir: 'found in the project directory',
+  parent: 'found above the current directory',
+  bklite: "bk-supervisor's BK-Lite config: none in the directory",
+};
 
 /** The variables the config's evaluation read that are set (e.g. BKLITE_ROOT): part of "how". */
 function envNote(deps: readonly Dep[]): string {
-  const set = deps.flatMap((d) => (d.kind === 'env' && d.value !== null && !/^(NODE_|npm_)/.test(d.name) ? [`${d.name}=${d.value}`] : []));
+  // A config may read secrets (DB_PASSWORD) while it is evaluated: named, never shown.
+  const set = deps.flatMap((d) =>
+    d.kind === 'env' && d.value !== null && d.value !== '' && !/^(NODE_|npm_)/.test(d.name) ? [`${d.name}=${isSecretName(d.name) ? '***' : redactUrl(d.value)}`] : [],
+  );
   return set.length ? `, evaluated with ${set.join(' ')}` : '';
 }
 
@@ -36,7 +46,7 @@ export async function locateDaemon(opts: LocateOptions): Promise<LocateResult> {
     // Without a config to ask, the directory itself is the guess (a daemon may have been started
     // here with a config kept elsewhere); the message says why.
     if (opts.config !== undefined || env.SUPERVISOR_CONFIG) return { ok: false, error: found.error };
-    return { ok: true, place: { root: resolve(opts.dir), how: `no supervisor.config.ts is there either (run in the project, or pass -C or --config)` } };
+    return { ok: true, place: { root: resolve(opts.dir), how: `no supervisor.config.ts is there or above it either (run in the project, or pass -C or --config)` } };
   }
   const how = (deps: readonly Dep[]): string => `the root of ${found.file} (${SOURCE[found.via]}${envNote(deps)})`;
   const memo = findMemo(found.file, env);

@@ -165,15 +165,7 @@ async function runSession(daemon: Daemon, query: string, printer: Printer, state
         }
         case 'log':
         case 'logs': {
-          const all = frame.type === 'log' ? [frame] : frame.lines;
-          const fresh: WireLogLine[] = [];
-          for (const l of all) {
-            if (l.seq <= (state.printed.get(l.unit) ?? 0)) continue;
-            state.printed.set(l.unit, l.seq);
-            if (l.seq > (state.cursor.get(l.unit) ?? 0)) state.cursor.set(l.unit, l.seq);
-            fresh.push(l);
-          }
-          printer.write(printer.lines(fresh), ws);
+          printer.write(printer.lines(freshLines(frame.type === 'log' ? [frame] : frame.lines, state)), ws);
           return;
         }
       }
@@ -188,6 +180,18 @@ async function runSession(daemon: Daemon, query: string, printer: Printer, state
       finish({ kind: 'lost', helloSeen, why });
     });
   });
+}
+
+/** The lines not printed yet (a resumed session may repeat some), advancing the cursors. */
+function freshLines(all: readonly WireLogLine[], state: FollowState): WireLogLine[] {
+  const fresh: WireLogLine[] = [];
+  for (const l of all) {
+    if (l.seq <= (state.printed.get(l.unit) ?? 0)) continue;
+    state.printed.set(l.unit, l.seq);
+    if (l.seq > (state.cursor.get(l.unit) ?? 0)) state.cursor.set(l.unit, l.seq);
+    fresh.push(l);
+  }
+  return fresh;
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {

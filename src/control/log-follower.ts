@@ -52,7 +52,7 @@ export interface LogsRequest {
   instance: string | undefined;
 }
 
-/** Batches published since the hub's last flush (one event-loop turn), shared by every follower. */
+/** Batches published since the hub last pumped the followers (at most a turn, or a frame's worth), shared by all of them. */
 export interface RecentBatches {
   batches: LogBatch[];
   /** Per unit, the firstSeq of its first batch in `batches`. */

@@ -101,6 +101,19 @@ export class FrameCache {
     this.#scheduleClear();
   }
 
+  /**
+   * Lets the frames of batch ranges go: the hub calls this once every follower had its turn at
+   * them (a frame's worth of lines, under a flood). Kept until the turn's end, up to MAX_CHARS,
+   * they lived through young-generation GCs and were promoted (60 MiB of old-generation garbage
+   * in a 1M-line flood). Frames read from the ring stay until the turn's end: followers that
+   * fell behind together take them from send callbacks, at other moments of the turn.
+   */
+  clearBatchFrames(): void {
+    if (this.#frames.size === 0) return;
+    for (const text of this.#frames.values()) this.#bytes -= text.length;
+    this.#frames = new Map();
+  }
+
   #scheduleClear(): void {
     if (this.#clearScheduled) return;
     this.#clearScheduled = true;

@@ -2,17 +2,18 @@
 // hub that owns every connection's LogFollower (src/control/log-follower.ts: a cursor per unit,
 // served from the ring, the log files, or this turn's batches, with backpressure).
 //
-// The hub listens to the bus once for all clients. It only remembers the batches of the current
-// event-loop turn (shared, no copy) and pumps every follower once per turn: followers that keep
-// up send those batches' ranges, serialised once for all of them; a follower that is behind
-// reads what it needs itself. Nothing is queued per client, so nothing is ever dropped.
+// The hub listens to the bus once for all clients. It only remembers the batches published
+// since it last pumped the followers (shared, no copy), and pumps them at the end of the turn,
+// or as soon as a frame's worth is waiting: followers that keep up send those batches' ranges,
+// serialised once for all of them; a follower that is behind reads what it needs itself.
+// Nothing is queued per client, so nothing is ever dropped.
 
 import type { WebSocket } from 'ws';
-import type { EventBus } from '../events.ts';
+import { type EventBus, lineCount } from '../events.ts';
 import type { SupervisorHandle } from '../units/types.ts';
 import type { LogHistory } from './history.ts';
 import { DEFAULT_LOG_STREAM_LIMITS, LogFollower, type LogClientStats, type LogsRequest, type LogStreamLimits, type RecentBatches } from './log-follower.ts';
-import { FrameCache } from './log-frames.ts';
+import { FrameCache, LINE_OVERHEAD_BYTES } from './log-frames.ts';
 import { CLOSE, isValidUnitName, type LogsServerFrame } from './protocol.ts';
 import type { ControlLogger } from './server.ts';
 
@@ -110,6 +111,9 @@ export class LogStreamHub {
   readonly #recent: RecentBatches = { batches: [], first: new Map() };
   readonly #unsubscribe: () => void;
   #flushScheduled = false;
+  #flushQueued = false;
+  /** What `#recent` holds, in the bytes a frame is packed by. */
+  #held = 0;
   /** Gap lines of clients that are gone (the metrics counter must never go down). */
   #gapLinesOfClosed = 0;
 
@@ -117,7 +121,7 @@ export class LogStreamHub {
     this.#opts = opts;
     this.limits = { ...DEFAULT_LOG_STREAM_LIMITS, ...opts.limits };
     this.#unsubscribe = opts.bus.onLogs((batch) => {
-      if (this.#followers.size === 0 || batch.lines.length === 0) return;
+      if (this.#followers.size === 0 || lineCount(batch) === 0) return;
       let wanted = false;
       for (const f of this.#followers) {
         if (f.wants(batch.unit)) {
@@ -129,19 +133,41 @@ export class LogStreamHub {
       const recent = this.#recent;
       recent.batches.push(batch);
       if (!recent.first.has(batch.unit)) recent.first.set(batch.unit, batch.firstSeq);
-      if (!this.#flushScheduled) {
+      // Measured as frames are packed (text plus LINE_OVERHEAD_BYTES a line); the text is
+      // estimated when the batch has no raw bytes (system lines, masked secrets: rare).
+      const n = lineCount(batch);
+      this.#held += (batch.raw === undefined ? n * 80 : batch.raw.length) + n * LINE_OVERHEAD_BYTES;
+      if (this.#held >= this.limits.frameBytes) {
+        // A frame's worth is waiting: send it as soon as this batch's fan-out is over (the
+        // ring and the files have it then). Waiting for the turn's end would pin every chunk of
+        // the turn (libuv reads a flooding pipe up to 32 × 64 KiB per turn) across young-
+        // generation GCs, which promote them to the old generation: under a 1M-line flood
+        // that garbage, not any follower, made the daemon's RSS peak (bench/NOTES.md).
+        if (!this.#flushQueued) {
+          this.#flushQueued = true;
+          queueMicrotask(this.#flush);
+        }
+      } else if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        setImmediate(this.#flush);
+        setImmediate(this.#flushAtTurnEnd);
       }
     });
   }
 
-  /** Once per turn with new lines: every follower sends what it can, then the turn's batches are let go. */
-  readonly #flush = (): void => {
+  readonly #flushAtTurnEnd = (): void => {
     this.#flushScheduled = false;
+    this.#flush();
+  };
+
+  /** Every follower sends what it can, then the batches are let go (once per turn, or per frame's worth). */
+  readonly #flush = (): void => {
+    this.#flushQueued = false;
+    if (this.#recent.batches.length === 0) return;
     for (const f of this.#followers) f.pump();
+    this.#frames.clearBatchFrames();
     this.#recent.batches = [];
     this.#recent.first.clear();
+    this.#held = 0;
   };
 
   /** Takes over a freshly upgraded socket. */

@@ -16,8 +16,8 @@ const EXCERPT_CHARS = 200;
 
 type ReplyCheck = { kind: 'any' } | { kind: 'regex'; re: RegExp } | { kind: 'json'; expected: unknown };
 
-export function createNatsProbe(spec: NatsProbe, ctx: ProbeContext): Probe {
-  const timeoutMs = ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+/** The client's options, and the secrets (credentials, from the URL or the spec) to mask. */
+function connectionOptions(spec: NatsProbe, ctx: ProbeContext, timeoutMs: number): { options: ConnectionOptions; secrets: string[] } {
   const secrets: string[] = [spec.pass, spec.token].filter((s): s is string => typeof s === 'string' && s.length > 0);
   const options: ConnectionOptions = {
     servers: spec.nats,
@@ -51,7 +51,12 @@ export function createNatsProbe(spec: NatsProbe, ctx: ProbeContext): Probe {
   if (spec.user !== undefined) options.user = spec.user;
   if (spec.pass !== undefined) options.pass = spec.pass;
   if (spec.token !== undefined) options.token = spec.token;
+  return { options, secrets };
+}
 
+export function createNatsProbe(spec: NatsProbe, ctx: ProbeContext): Probe {
+  const timeoutMs = ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const { options, secrets } = connectionOptions(spec, ctx, timeoutMs);
   const request = spec.request;
   if (request && (typeof request.subject !== 'string' || !request.subject)) {
     throw new Error(`unit "${ctx.unit}": healthcheck nats request needs a subject`);

@@ -1,8 +1,8 @@
 // Appends every unit's log lines to `<dir>/<unit>.log`, with size rotation.
 //
-// Per batch (hot path): format the batch into one string and encode it at once into the
-// unit's pending buffer (bytes outside the JS heap: nothing for the GC to copy while it
-// waits). Per flush (once per event-loop turn via setImmediate, or at once when 256 KiB
+// Per batch (hot path): format the batch straight into the unit's pending buffer, copying
+// the lines from the pipe's bytes when the batch has them, else encoding each line into place
+// (bytes outside the JS heap: nothing for the GC to copy while it waits). Per flush (once per event-loop turn via setImmediate, or at once when 256 KiB
 // are pending): ONE write of everything pending, through an fd opened once per file; the
 // unit's two buffers swap, so new batches fill one while the other is being written.
 // Only one write per fd is ever in flight, so lines stay in order.
@@ -26,8 +26,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { EventBus, LogBatch } from '../events.ts';
-import { type FormatCursor, formatBatchInto, RECORD_OVERHEAD } from './format.ts';
+import { type EventBus, type LogBatch, lineCount } from '../events.ts';
+import { type FormatCursor, formatBatchInto, formatRawInto, RAW_SCRATCH, RECORD_OVERHEAD } from './format.ts';
 import { ensureLogDir, logModes, openLogFile, type LogModes } from './mode.ts';
 
 export interface LogFilesOptions {
@@ -135,6 +135,14 @@ class UnitLog {
 
   /** One batch, formatted and encoded straight into buf (no string of the batch is built). */
   append(batch: LogBatch): void {
+    const raw = batch.raw;
+    if (raw !== undefined) {
+      this.reserve(this.len + raw.count * RECORD_OVERHEAD + raw.length + RAW_SCRATCH);
+      this.len = formatRawInto(batch, raw, this.buf, this.len);
+      this.batchEnds.push(this.len);
+      this.batchLines.push(raw.count);
+      return;
+    }
     const lines = batch.lines;
     let units = 0;
     for (let i = 0; i < lines.length; i++) units += (lines[i] as string).length;
@@ -272,7 +280,7 @@ export class LogFiles {
 
   /** Takes one batch (what `attach` does for every bus batch). Never throws. */
   write(batch: LogBatch): void {
-    if (this.#closed || batch.lines.length === 0) return;
+    if (this.#closed || lineCount(batch) === 0) return;
     try {
       const u = this.#unit(batch.unit);
       if (u === undefined) return;

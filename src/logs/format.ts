@@ -8,6 +8,7 @@
 // across batches of the same millisecond), never once per line.
 
 import type { LogBatch, LogStream } from '../events.ts';
+import type { RawLines } from './line-splitter.ts';
 import type { LogLine } from '../units/types.ts';
 
 export type ParsedLogLine = Omit<LogLine, 'unit'>;
@@ -95,6 +96,57 @@ export function formatBatchInto(batch: LogBatch, out: Buffer, cur: FormatCursor)
   cur.at = at;
 }
 
+/** Bytes formatRawInto needs besides the records: room for the record head it keeps. */
+export const RAW_SCRATCH = RECORD_OVERHEAD + 14;
+
+/**
+ * formatBatchInto's bytes for a batch that came as raw bytes (see LineSplitter.pushRaw), from
+ * those bytes: no line is decoded or encoded. `out` must have room for
+ * `at + raw.count * RECORD_OVERHEAD + raw.length + RAW_SCRATCH` bytes; returns the end of
+ * what was written. The lines are first copied in one go behind the room the records take,
+ * the record head (`<time> <stream> <seq> `) after them; then per line two copyWithin (the
+ * head, the line) and the head's digits counted up in place: no allocation (a view of the
+ * source per line, which Buffer.copy and set() need, costs more than the copy itself) and no
+ * division per digit. Records never overtake the source: each takes at most RECORD_OVERHEAD
+ * bytes besides its line, and the head sits behind all of the source.
+ */
+export function formatRawInto(batch: LogBatch, raw: RawLines, out: Buffer, at: number): number {
+  const prefix = prefixBytes(batch);
+  const ends = raw.ends;
+  const n = ends.length;
+  const base = at + n * RECORD_OVERHEAD;
+  const head = raw.copyTo(out, base);
+  out.set(prefix, head);
+  const digits = head + prefix.length;
+  let headEnd = writeDigits(out, digits, batch.firstSeq);
+  out[headEnd++] = SPACE;
+  let src = base;
+  for (let i = 0; i < n; i++) {
+    const end = base + (ends[i] as number);
+    out.copyWithin(at, head, headEnd);
+    at += headEnd - head;
+    out.copyWithin(at, src, end);
+    at += end - src;
+    src = end;
+    // seq + 1, in the head's decimal digits: trailing 9s become 0s, then one digit goes up
+    // (or a '1' goes in front when they were all 9s).
+    let k = headEnd - 2;
+    while (k >= digits && out[k] === NINE) out[k--] = ZERO;
+    if (k >= digits) {
+      out[k] = (out[k] as number) + 1;
+    } else {
+      out.copyWithin(digits + 1, digits, headEnd);
+      out[digits] = ONE;
+      headEnd++;
+    }
+  }
+  return at;
+}
+
+const ZERO = 48;
+const ONE = 49;
+const NINE = 57;
+
 const NL = 10;
 const SPACE = 32;
 const digitScratch = new Uint8Array(20);
@@ -103,7 +155,7 @@ function writeDigits(out: Buffer, at: number, n: number): number {
   let d = 0;
   do {
     const q = Math.floor(n / 10);
-    digitScratch[d++] = 48 + n - q * 10;
+    digitScratch[d++] = 48 + (n - q * 10); // not (48 + n) - …: near 2 ** 53 that sum rounds
     n = q;
   } while (n > 0);
   while (d > 0) out[at++] = digitScratch[--d] as number;

@@ -6,12 +6,13 @@
 // holds no object per line, and its content lives outside the JS heap in memory it reuses:
 // nothing for every young-generation GC to copy and promote (holding the batches' strings
 // cost the hot path more in GC than everything else the ring does), and no allocation per
-// batch. Per batch: one join and one encode, both native. LogLine objects are only made
+// batch. Per batch: one copy of the pipe's bytes (a raw batch), else one join and one encode. LogLine objects are only made
 // when someone reads.
 
-import type { EventBus, LogBatch, LogStream } from '../events.ts';
+import { type EventBus, type LogBatch, type LogStream, lineCount } from '../events.ts';
 import type { LogLine } from '../units/types.ts';
 import { asciiOr } from './encoding.ts';
+import type { RawLines } from './line-splitter.ts';
 
 export const DEFAULT_RING_SIZE = 10_000;
 export const DEFAULT_RING_MAX_BYTES = 4 * 1024 * 1024;
@@ -103,19 +104,37 @@ class UnitRing {
     this.headSkip = 0;
   }
 
-  /** Stores `text` + `more` encoded; evicts (or grows the arena) to make room. */
-  store(seg: Segment, text: string, more = ''): void {
-    const first = Buffer.byteLength(text);
-    const length = more.length === 0 ? first : first + Buffer.byteLength(more);
+  /** Stores `text` encoded; evicts (or grows the arena) to make room. */
+  store(seg: Segment, text: string): void {
+    const length = Buffer.byteLength(text);
+    const at = this.#reserve(seg, length);
+    if (at < 0) seg.own = Buffer.from(text);
+    else if (length > 0) this.arena.write(text, at, asciiOr(text, length));
+  }
+
+  /**
+   * Stores a raw batch's bytes as they are (no decoding, one copy). They end with the last
+   * line's '\n', unlike a joined text: the empty piece after it is past `count` and never read.
+   */
+  storeRaw(seg: Segment, raw: RawLines): void {
+    const at = this.#reserve(seg, raw.length);
+    if (at < 0) seg.own = Buffer.concat([raw.head, raw.body]);
+    else raw.copyTo(this.arena, at);
+  }
+
+  /**
+   * Appends `seg` with room for `length` bytes in the arena, evicting or growing it as needed:
+   * returns where to write them, or -1 when the segment is larger than the whole ring and must
+   * hold its own bytes (it is then the only one kept).
+   */
+  #reserve(seg: Segment, length: number): number {
     seg.length = length;
     // A segment with its own bytes is over maxBytes alone: it goes as soon as anything follows.
     while (this.head < this.segments.length && (this.segments[this.head] as Segment).own !== undefined) this.dropFromHead(Infinity);
     if (length > this.maxBytes) {
-      // Larger than the whole ring: it is the only thing kept.
       while (this.head < this.segments.length) this.dropFromHead(Infinity);
-      seg.own = Buffer.from(more.length === 0 ? text : text + more);
       this.segments.push(seg);
-      return;
+      return -1;
     }
     let at = this.#place(length);
     while (at < 0) {
@@ -126,9 +145,8 @@ class UnitRing {
     seg.start = at;
     seg.lap = this.#placeLap;
     this.lap = this.#placeLap;
-    if (first > 0) this.arena.write(text, at, asciiOr(text, first));
-    if (length > first) this.arena.write(more, at + first, asciiOr(more, length - first));
     this.segments.push(seg);
+    return at;
   }
 
   /**
@@ -204,8 +222,8 @@ export class LogRing {
   }
 
   push(batch: LogBatch): void {
-    const lines = batch.lines;
-    const n = lines.length;
+    const raw = batch.raw;
+    const n = lineCount(batch);
     if (n === 0) return;
     let r = this.#units.get(batch.unit);
     if (r === undefined) {
@@ -213,7 +231,7 @@ export class LogRing {
       this.#units.set(batch.unit, r);
     }
     // LineSplitter output never contains '\n'; only supervisor lines might.
-    const keepLines = batch.stream === 'system' && lines.some((l) => l.includes('\n'));
+    const keepLines = batch.stream === 'system' && batch.lines.some((l) => l.includes('\n'));
     const seg: Segment = {
       firstSeq: batch.firstSeq,
       ts: batch.ts,
@@ -223,11 +241,11 @@ export class LogRing {
       length: 0,
       lap: 0,
       own: undefined,
-      lines: keepLines ? lines.slice() : undefined,
+      lines: keepLines ? batch.lines.slice() : undefined,
     };
-    if (n === 1) r.store(seg, lines[0] as string);
-    else if (batch.joined) r.store(seg, batch.joined[0], batch.joined[1]);
-    else r.store(seg, lines.join('\n'));
+    if (raw !== undefined) r.storeRaw(seg, raw);
+    else if (n === 1) r.store(seg, batch.lines[0] as string);
+    else r.store(seg, batch.lines.join('\n'));
     r.size += n;
     r.lastSeq = batch.firstSeq + n - 1;
     while (r.size > this.#capacity) r.dropFromHead(r.size - this.#capacity);

@@ -10,7 +10,9 @@
 // written once (no string of the whole batch on the JS heap).
 
 import { fstatSync, statSync } from 'node:fs';
-import type { EventBus, LogBatch, StateEvent, SupervisorEvent, UnitStateName } from '../events.ts';
+import { type EventBus, type LogBatch, lineCount, type StateEvent, type SupervisorEvent, type UnitStateName } from '../events.ts';
+import { FileSink } from './file-sink.ts';
+import type { RawLines } from './line-splitter.ts';
 import { redactText } from '../util/redact.ts';
 
 export interface TerminalPrinterOptions {
@@ -69,12 +71,21 @@ export class TerminalPrinter {
   #broken = false;
   /** Whether `out` writes to a descriptor (process.stdout), see printBatch. */
   readonly #syncFd: boolean;
+  /** When `out` is a regular file: its writes, off the main thread (src/logs/file-sink.ts). */
+  readonly #sink: FileSink | undefined;
   /** The last batch's buffer, when it may be reused. */
   #scratch: Buffer | undefined;
 
   constructor(out: NodeJS.WritableStream, opts: TerminalPrinterOptions) {
     this.#out = out;
-    this.#syncFd = typeof (out as { fd?: unknown }).fd === 'number';
+    const fd = (out as { fd?: unknown }).fd;
+    this.#syncFd = typeof fd === 'number';
+    this.#sink =
+      typeof fd === 'number' && FileSink.suits(fd)
+        ? new FileSink(fd, () => {
+            this.#broken = true;
+          })
+        : undefined;
     this.#color = opts.color;
     this.#order = new Map(opts.unitNames.map((n, i) => [n, i]));
     this.#width = opts.unitNames.reduce((w, n) => Math.max(w, n.length), 0);
@@ -95,24 +106,32 @@ export class TerminalPrinter {
   }
 
   printBatch(batch: LogBatch): void {
-    const lines = batch.lines;
-    const n = lines.length;
+    const n = lineCount(batch);
     if (n === 0 || this.#broken || batch.stateEcho) return;
     const p = this.#prefixesOf(batch.unit);
     const prefix = p[batch.stream];
     let text: string;
     if (batch.stream === 'system') {
       text = '';
-      for (let i = 0; i < n; i++) text += prefix + this.#paint(DIM, lines[i] as string) + '\n';
+      for (let i = 0; i < n; i++) text += prefix + this.#paint(DIM, batch.lines[i] as string) + '\n';
     } else {
-      // Encoded into one buffer line by line: a string of the whole batch (a join, then its
-      // encoding by the stream) put ~90 KB per 64 KiB chunk on the JS heap for the GC.
-      const bytes = linesAsBytes(batch.stream === 'stderr' ? p.stderrBytes : p.stdoutBytes, lines, this.#scratch);
+      // Into one buffer line by line, copied from the pipe's bytes when the batch has them: a
+      // string of the whole batch (a join, then its encoding by the stream) put ~90 KB per
+      // 64 KiB chunk on the JS heap for the GC.
+      const prefixBytes = batch.stream === 'stderr' ? p.stderrBytes : p.stdoutBytes;
+      const raw = batch.raw;
+      if (raw !== undefined && this.#sink !== undefined) {
+        // Straight into the file sink's pending bytes: no buffer of our own, no copy.
+        this.#sink.writeWith(rawPrintSize(prefixBytes, raw), (out, at) => rawInto(prefixBytes, raw, out, at));
+        return;
+      }
+      const bytes = raw !== undefined ? rawAsBytes(prefixBytes, raw, this.#scratch) : linesAsBytes(prefixBytes, batch.lines, this.#scratch);
       this.#write(bytes);
-      // A file or terminal descriptor written synchronously (process.stdout on Linux) is done
-      // with the buffer once write() returns and nothing is queued: the next batch reuses it,
-      // instead of leaving a fresh ~90 KB buffer per chunk for the GC to free.
-      this.#scratch = this.#syncFd && this.#out.writableLength === 0 && bytes.buffer.byteLength <= SCRATCH_MAX ? bytes : undefined;
+      // The file sink copies; a descriptor written synchronously (process.stdout on a pipe or
+      // terminal on Linux) is done with the buffer once write() returns and nothing is queued:
+      // the next batch reuses it, instead of leaving a fresh ~90 KB buffer per chunk for the GC.
+      const reusable = this.#sink !== undefined || (this.#syncFd && this.#out.writableLength === 0);
+      this.#scratch = reusable && bytes.buffer.byteLength <= SCRATCH_MAX ? bytes : undefined;
       return;
     }
     this.#write(text);
@@ -182,7 +201,29 @@ export class TerminalPrinter {
     return UNIT_COLORS[i % UNIT_COLORS.length] as string;
   }
 
+  /**
+   * Other text for the same output (the daemon's own `bksup: …` lines): through here, it stays
+   * in order with the lines printed before it.
+   */
+  write(text: string): void {
+    if (!this.#broken) this.#write(text);
+  }
+
+  /** Resolves once what was printed so far is written (at once unless stdout is a file). */
+  flush(): Promise<void> {
+    return this.#sink?.flush() ?? Promise.resolve();
+  }
+
+  /** Writes what is still pending, synchronously: for exit paths. */
+  flushSync(): void {
+    this.#sink?.flushSync();
+  }
+
   #write(text: string | Buffer): void {
+    if (this.#sink !== undefined) {
+      this.#sink.write(text);
+      return;
+    }
     try {
       this.#out.write(text);
     } catch {
@@ -222,6 +263,40 @@ export function linesAsBytes(prefix: Buffer, lines: readonly string[], scratch?:
     out[at++] = NL;
   }
   return out.subarray(0, at);
+}
+
+/**
+ * linesAsBytes for a raw batch (see LineSplitter.pushRaw), from its bytes: they are copied in
+ * one go behind the room the prefixes take, then each line is moved into place behind its
+ * prefix (copyWithin: no allocation per line; see formatRawInto in format.ts).
+ */
+export function rawAsBytes(prefix: Buffer, raw: RawLines, scratch?: Buffer): Buffer {
+  const size = rawPrintSize(prefix, raw);
+  const whole = scratch === undefined ? undefined : Buffer.from(scratch.buffer, 0, scratch.buffer.byteLength);
+  const out = whole !== undefined && whole.length >= size ? whole : Buffer.allocUnsafeSlow(size);
+  return out.subarray(0, rawInto(prefix, raw, out, 0));
+}
+
+function rawPrintSize(prefix: Buffer, raw: RawLines): number {
+  return raw.count * prefix.length + raw.length;
+}
+
+/** rawAsBytes's bytes written into `out` at `at` (room for rawPrintSize bytes); returns the end. */
+function rawInto(prefix: Buffer, raw: RawLines, out: Buffer, at: number): number {
+  const plen = prefix.length;
+  const ends = raw.ends;
+  const base = at + ends.length * plen;
+  raw.copyTo(out, base);
+  let src = base;
+  for (let i = 0; i < ends.length; i++) {
+    const end = base + (ends[i] as number);
+    out.set(prefix, at);
+    at += plen;
+    out.copyWithin(at, src, end);
+    at += end - src;
+    src = end;
+  }
+  return at;
 }
 
 /** Whether fd is open on /dev/null (same character device), i.e. whatever is written there is discarded. */

@@ -66,39 +66,8 @@ export async function ensureDatabases(url: string, names: readonly string[], opt
     } catch (err) {
       return { ok: false, reason: `postgres ${where}: cannot connect: ${describePgError(err, target.secrets)}` };
     }
-    const created: string[] = [];
-    const existing: string[] = [];
     try {
-      const found = await client.query<{ datname: string }>('select datname from pg_database where datname = any($1::text[])', [wanted]);
-      const present = new Set(found.rows.map((r) => r.datname));
-      for (const name of wanted) {
-        if (present.has(name)) {
-          existing.push(name);
-          log(`database "${name}" already exists`);
-          continue;
-        }
-        try {
-          await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
-          created.push(name);
-          log(`created database "${name}"`);
-        } catch (err) {
-          const code = (err as { code?: unknown }).code;
-          // 42P04 duplicate_database; 23505 when a concurrent creator wins the catalog insert race.
-          if (code === '42P04' || code === '23505') {
-            existing.push(name);
-            log(`database "${name}" already exists (created concurrently)`);
-          } else if (code === '42501') {
-            const role = await currentUser(client);
-            return {
-              ok: false,
-              reason: `role ${quoteIdent(role)} may not create databases: grant it with ALTER ROLE ${sqlIdent(role)} CREATEDB or create ${quoteIdent(name)} as a superuser`,
-            };
-          } else {
-            return { ok: false, reason: `postgres ${where}: CREATE DATABASE ${quoteIdent(name)} failed: ${describePgError(err, target.secrets)}` };
-          }
-        }
-      }
-      return { ok: true, created, existing };
+      return await createMissing(client, wanted, where, target.secrets, log);
     } catch (err) {
       return { ok: false, reason: `postgres ${where}: ${describePgError(err, target.secrets)}` };
     }
@@ -113,6 +82,42 @@ export async function ensureDatabases(url: string, names: readonly string[], opt
     await Promise.race([client.end().catch(() => undefined), new Promise((r) => (endTimer = setTimeout(r, 2000)))]);
     clearTimeout(endTimer);
   }
+}
+
+/** CREATE DATABASE for each name not there yet; a concurrent creator's win counts as existing. */
+async function createMissing(client: pg.Client, wanted: string[], where: string, secrets: readonly string[], log: (line: string) => void): Promise<EnsureDatabasesResult> {
+  const created: string[] = [];
+  const existing: string[] = [];
+  const found = await client.query<{ datname: string }>('select datname from pg_database where datname = any($1::text[])', [wanted]);
+  const present = new Set(found.rows.map((r) => r.datname));
+  for (const name of wanted) {
+    if (present.has(name)) {
+      existing.push(name);
+      log(`database "${name}" already exists`);
+      continue;
+    }
+    try {
+      await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+      created.push(name);
+      log(`created database "${name}"`);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      // 42P04 duplicate_database; 23505 when a concurrent creator wins the catalog insert race.
+      if (code === '42P04' || code === '23505') {
+        existing.push(name);
+        log(`database "${name}" already exists (created concurrently)`);
+      } else if (code === '42501') {
+        const role = await currentUser(client);
+        return {
+          ok: false,
+          reason: `role ${quoteIdent(role)} may not create databases: grant it with ALTER ROLE ${sqlIdent(role)} CREATEDB or create ${quoteIdent(name)} as a superuser`,
+        };
+      } else {
+        return { ok: false, reason: `postgres ${where}: CREATE DATABASE ${quoteIdent(name)} failed: ${describePgError(err, secrets)}` };
+      }
+    }
+  }
+  return { ok: true, created, existing };
 }
 
 async function currentUser(client: pg.Client): Promise<string> {

@@ -4,10 +4,11 @@
 // their private `#state` and call `publish` from their `#enterX` methods only.
 
 import type { ResolvedUnit, UnitKind } from '../config/types.ts';
-import type { EventBus, LogStream, StateEvent, UnitStateName } from '../events.ts';
-import { detach, LineSplitter } from '../logs/line-splitter.ts';
+import { type EventBus, type LogStream, RawBatch, type StateEvent, type UnitStateName } from '../events.ts';
+import { detach, LineSplitter, type RawLines } from '../logs/line-splitter.ts';
 import { RestartBudget, type RestartDecision } from '../restart-policy.ts';
 import type { ProcStat } from '../util/proc.ts';
+import { readBytes } from '../util/gc-pacer.ts';
 import { redactText } from '../util/redact.ts';
 import { unitSecrets } from '../util/secrets.ts';
 import type { UnitSnapshot } from './types.ts';
@@ -71,6 +72,11 @@ export abstract class UnitBase {
 
   #seq = 0;
   readonly #tail: string[] = [];
+  /**
+   * The newest raw batch, not yet decoded into #tail: only read when someone asks for the last
+   * lines, and a batch of TAIL_LINES or more replaces it undecoded (a flood decodes nothing).
+   */
+  #tailRaw: RawLines | undefined;
   /** `onDependencyFailure: 'wait'`: a dependency is down while this unit keeps running. */
   #dependencyNote: string | null = null;
   /** Why the current run exists (`restarted: server/x.py changed`); shown until a failure or a user's command. */
@@ -161,6 +167,7 @@ export abstract class UnitBase {
 
   /** Last lines of output, newest last (for failure reasons). */
   lastOutput(n = 5): string[] {
+    this.#settleTail();
     return this.#tail.slice(-n);
   }
 
@@ -201,19 +208,53 @@ export abstract class UnitBase {
   }
 
   /** Lines of one chunk, published as one batch. */
-  protected emitLines(stream: LogStream, lines: string[], joined?: readonly [string, string]): void {
+  protected emitLines(stream: LogStream, lines: string[]): void {
     if (lines.length === 0) return;
     // A child that prints its own DSN or password must not put it into files and clients.
     // Only units with secrets (in their env or config) pay for this scan.
-    if (this.#secrets.length && stream !== 'system' && maskSecrets(lines, presentIn(joined, this.#secrets))) joined = undefined;
+    if (this.#secrets.length && stream !== 'system') maskSecrets(lines, presentIn(lines, this.#secrets));
+    this.#publishLines(stream, lines);
+  }
+
+  #publishLines(stream: LogStream, lines: string[]): void {
     const firstSeq = this.#seq + 1;
     this.#seq += lines.length;
     if (stream !== 'system') {
-      const from = Math.max(0, lines.length - TAIL_LINES);
-      for (let i = from; i < lines.length; i++) this.#tail.push(detach(lines[i]!));
-      if (this.#tail.length > TAIL_LINES * 2) this.#tail.splice(0, this.#tail.length - TAIL_LINES);
+      this.#settleTail();
+      this.#keepTail(lines.length > TAIL_LINES ? lines.slice(-TAIL_LINES) : lines);
     }
-    this.bus.publishLogs(joined ? { unit: this.name, stream, firstSeq, ts: Date.now(), lines, joined } : { unit: this.name, stream, firstSeq, ts: Date.now(), lines });
+    this.bus.publishLogs({ unit: this.name, stream, firstSeq, ts: Date.now(), lines });
+  }
+
+  /** A chunk's lines as read (see LineSplitter.pushRaw), published as one batch. */
+  #emitRaw(stream: 'stdout' | 'stderr', raw: RawLines): void {
+    if (this.#secrets.length) {
+      // Searched in the bytes: only a batch that holds a secret is turned into strings.
+      const present = this.#secrets.filter((s) => raw.includes(s));
+      if (present.length > 0) {
+        const lines = raw.lines.slice();
+        maskSecrets(lines, present);
+        this.#publishLines(stream, lines);
+        return;
+      }
+    }
+    const firstSeq = this.#seq + 1;
+    this.#seq += raw.count;
+    if (raw.count < TAIL_LINES) this.#settleTail();
+    this.#tailRaw = raw;
+    this.bus.publishLogs(new RawBatch(this.name, stream, firstSeq, Date.now(), raw));
+  }
+
+  #settleTail(): void {
+    const raw = this.#tailRaw;
+    if (raw === undefined) return;
+    this.#tailRaw = undefined;
+    this.#keepTail(raw.lastLines(TAIL_LINES));
+  }
+
+  #keepTail(lines: readonly string[]): void {
+    for (const line of lines) this.#tail.push(detach(line));
+    if (this.#tail.length > TAIL_LINES * 2) this.#tail.splice(0, this.#tail.length - TAIL_LINES);
   }
 
   /** A line from the supervisor about this unit in its own log (file, ring, clients). */
@@ -232,8 +273,10 @@ export abstract class UnitBase {
     const splitter = new LineSplitter();
     return new Promise((resolve) => {
       stream.on('data', (chunk: Buffer) => {
-        const lines = splitter.push(chunk);
-        this.emitLines(name, lines, splitter.joined);
+        const got = splitter.pushRaw(chunk);
+        if (Array.isArray(got)) this.emitLines(name, got);
+        else this.#emitRaw(name, got);
+        readBytes(chunk.length);
         // The disk is behind: stop reading until it catches up, so the child (blocked on a full
         // pipe) waits instead of its lines being dropped. Never set while writes are failing.
         const wait = this.bus.logBackpressure?.(this.name);
@@ -258,28 +301,25 @@ export abstract class UnitBase {
 }
 
 /**
- * The secrets that may occur in a batch, judged on its pre-joined text (two native searches a
- * secret for the whole batch) instead of every line: the stack's list of secrets is shared by
- * every unit, and almost no batch holds one. Without the joined text, all of them.
+ * The secrets that may occur in a batch, judged on its joined text (one native search a secret
+ * for the whole batch) instead of every line: the stack's list of secrets is shared by every
+ * unit, and almost no batch holds one.
  */
-function presentIn(joined: readonly [string, string] | undefined, secrets: readonly string[]): readonly string[] {
-  if (joined === undefined) return secrets;
-  const [head, body] = joined;
-  return secrets.filter((s) => head.includes(s) || body.includes(s) || (head.slice(1 - s.length) + body.slice(0, s.length - 1)).includes(s));
+function presentIn(lines: readonly string[], secrets: readonly string[]): readonly string[] {
+  if (lines.length < 2) return secrets;
+  const text = lines.join('\n');
+  return secrets.filter((s) => text.includes(s));
 }
 
-/** Masks in place; true when a line changed (the batch's pre-joined text is then stale). */
-function maskSecrets(lines: string[], secrets: readonly string[]): boolean {
-  let changed = false;
+/** Masks in place. */
+function maskSecrets(lines: string[], secrets: readonly string[]): void {
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
     for (const secret of secrets) {
       if (line.includes(secret)) {
         line = line.split(secret).join('***');
-        changed = true;
       }
     }
     lines[i] = line;
   }
-  return changed;
 }
