@@ -38,4 +38,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error </dev/null
 fi
+# npm ci builds it (postinstall); a checkout installed before that script existed gets it here.
+node scripts/build-watcher.mjs
 echo "setup: ready"

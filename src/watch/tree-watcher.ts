@@ -4,11 +4,12 @@
 //
 // @parcel/watcher keeps one inotify watch per directory (not per file, as chokidar does) and
 // skips ignored directories while crawling, so a BK-Lite checkout costs a watch per source
-// directory, never one per file of node_modules or .venv.
+// directory, never one per file of node_modules or .venv. Which binary: src/watch/binding.ts.
 
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
+import { watcherBinding } from './binding.ts';
 import { Burst } from './debounce.ts';
 import { defaultIgnored, watcherIgnores } from './ignores.ts';
 
@@ -95,7 +96,7 @@ export class TreeWatcher {
   /** Resolves once every base is watched: a change made after this is seen. */
   async start(): Promise<void> {
     if (this.#routes.length === 0) return;
-    const watcher = await import('@parcel/watcher');
+    const watcher = await watcherBinding();
     const ignore = watcherIgnores(this.#opts.logsDir, this.#opts.stateDir);
     for (const base of this.bases()) {
       try {
