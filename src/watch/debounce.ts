@@ -33,9 +33,16 @@ export class Burst {
   }
 
   cancel(): void {
+    this.take();
+  }
+
+  /** The paths gathered and not fired yet; the burst forgets them (another one takes them over). */
+  take(): string[] {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    const paths = [...this.#paths];
     this.#paths.clear();
+    return paths;
   }
 
   #flush(): void {

@@ -58,11 +58,15 @@ export class LiveUpdates {
         void this.reloader.reload(`${displayed(config.root, first)} changed`);
       }, (m) => this.#log('warn', m));
     }
+    // The new watches are in place before the old ones go, and the old watcher's unfired bursts
+    // move over: an edit saved just before or while the config reloads still restarts its unit.
+    const tree = await watchUnits(config, this.#sup, this.#log);
     const old = this.#tree;
     this.#tree = undefined;
-    await old?.close();
-    if (this.#closed) return;
-    const tree = await watchUnits(config, this.#sup, this.#log);
+    if (old) {
+      tree.adopt(old.takePending());
+      await old.close();
+    }
     if (this.#closed) await tree.close();
     else this.#tree = tree;
   }

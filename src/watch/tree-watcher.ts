@@ -120,6 +120,28 @@ export class TreeWatcher {
     await Promise.all(subs.map((s) => s.unsubscribe().catch(() => {})));
   }
 
+  /**
+   * What each unit's burst holds and has not fired yet, taken away from this watcher: a reload
+   * replaces the watcher, and an edit saved within a unit's quiet time must still restart it.
+   */
+  takePending(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const r of this.#routes) {
+      const paths = r.burst.take();
+      if (paths.length) out.set(r.target.unit, [...(out.get(r.target.unit) ?? []), ...paths]);
+    }
+    return out;
+  }
+
+  /** Another watcher's pending paths, for the units this one still watches, by this one's globs. */
+  adopt(pending: ReadonlyMap<string, readonly string[]>): void {
+    if (this.#closed) return;
+    for (const r of this.#routes) {
+      const paths = (pending.get(r.target.unit) ?? []).filter((p) => r.match(p) && !r.ignored(p));
+      if (paths.length) r.burst.add(paths);
+    }
+  }
+
   #dispatch(absPaths: readonly string[]): void {
     if (this.#closed) return;
     const perRoute = new Map<Route, string[]>();
