@@ -360,10 +360,12 @@ const rows: Row[] = [
   { name: '… the same from `bksup up` (includes the daemon start-up)', c: results.healthyFromUp, fmt: ms },
   { name: '… daemon start-up (`bksup up` → first unit starting)', c: results.healthyStartup, fmt: ms },
   { name: '`node -e 0` (the floor of any CLI command, same run)', c: results.cliNode, fmt: ms },
-  { name: '`npx bksup status`, wall', c: results.cliNpx, fmt: ms, target: '≤ 200 ms', met: (v) => v <= 200 },
+  // The README's form was `npx bksup status` when issue 15 set "≤ 200 ms for the README's form";
+  // npx is npm's own start-up (~0.6 s), so the README now puts bksup on PATH (the row below).
+  { name: '`npx bksup status` (the former README form; npm starts first), wall', c: results.cliNpx, fmt: ms },
   { name: '`npm run status`, wall', c: results.cliNpmRun, fmt: ms },
   { name: '`bin/bksup status`, wall', c: results.cliBin, fmt: ms, target: '≤ 100 ms', met: (v) => v <= 100 },
-  { name: '`bksup status` on PATH (`npm link`), wall', c: results.cliLinked, fmt: ms, target: '≤ 100 ms', met: (v) => v <= 100 },
+  { name: "`bksup status` on PATH (`npm link`: the README's form), wall", c: results.cliLinked, fmt: ms, target: '≤ 100 ms', met: (v) => v <= 100 },
   { name: 'daemon start-up, new config (`bksup up` → first unit starting)', c: results.startupCold, fmt: ms },
   { name: 'daemon start-up, unchanged config (memo)', c: results.startupWarm, fmt: ms, target: '≤ 150 ms', met: (v) => v <= 150 },
 ];
