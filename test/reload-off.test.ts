@@ -7,11 +7,11 @@
 // reload runs to its end before the next one. So an explicit `bksup reload` made after that
 // restart can only report the edited units as restarted if no automatic reload applied the edit.
 
-import { readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INDEX, controlFile, runCli, startCli, units, waitForControl, type RunningCli } from './helpers/daemon.ts';
+import { INDEX, controlFile, runCli, startCli, units, waitForControl, type RunningCli, downAndRemove } from './helpers/daemon.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const FOREVER = `${JSON.stringify(process.execPath)} -e "setInterval(() => {}, 1e9)"`;
@@ -70,13 +70,7 @@ beforeAll(async () => {
   }, { message: 'all healthy', timeout: 30_000 });
 }, 60_000);
 
-afterAll(async () => {
-  if (cli) {
-    await runCli(dir, ['down']);
-    await cli.exited;
-  }
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => downAndRemove(dir, cli), 60_000);
 
 describe('reload: false', () => {
   it('says nothing about reloading on up', () => {

@@ -1,11 +1,11 @@
 // Live config reload through the real CLI: an invalid edit leaves every process alone and is
 // reported everywhere `up` would report it; a valid edit applies only the difference.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INDEX, controlFile, runCli, startCli, units, waitForControl, writeConfig, type RunningCli } from './helpers/daemon.ts';
+import { INDEX, controlFile, runCli, startCli, units, waitForControl, writeConfig, type RunningCli, downAndRemove } from './helpers/daemon.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const FOREVER = `${JSON.stringify(process.execPath)} -e "setInterval(() => {}, 1e9)"`;
@@ -50,13 +50,7 @@ beforeAll(async () => {
   await allUp(['a', 'b', 'c', 'e', 't']);
 }, 60_000);
 
-afterAll(async () => {
-  if (cli) {
-    await runCli(dir, ['down']);
-    await cli.exited;
-  }
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => downAndRemove(dir, cli), 60_000);
 
 describe('reload', () => {
   it('an invalid edit leaves every pid unchanged and reports the errors as up does', async () => {

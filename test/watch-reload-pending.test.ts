@@ -2,11 +2,11 @@
 // the file watcher while the unit's burst is still waiting out its quiet time. The edit must
 // still restart the unit (a developer's `git checkout` touches both the config and the code).
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { INDEX, runCli, startCli, units, waitForControl, type RunningCli } from './helpers/daemon.ts';
+import { INDEX, downAndRemove, startCli, units, waitForControl, type RunningCli } from './helpers/daemon.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const FOREVER = `${JSON.stringify(process.execPath)} -e "setInterval(() => {}, 1e9)"`;
@@ -14,13 +14,7 @@ const FOREVER = `${JSON.stringify(process.execPath)} -e "setInterval(() => {}, 1
 let dir: string | undefined;
 let cli: RunningCli | undefined;
 
-afterAll(async () => {
-  if (dir && cli) {
-    await runCli(dir, ['down']);
-    await cli.exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => downAndRemove(dir, cli), 60_000);
 
 function writeConfig(root: string, aEnv: string): void {
   writeFileSync(

@@ -1,11 +1,11 @@
 // File watch through the real CLI: real files, real processes. An edit restarts exactly the
 // units that watch it (dependents too with `cascade`), once per burst, and says why.
 
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli, units, waitForControl, writeConfig, type RunningCli } from './helpers/daemon.ts';
+import { runCli, startCli, units, waitForControl, writeConfig, type RunningCli, downAndRemove } from './helpers/daemon.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const FOREVER = `${JSON.stringify(process.execPath)} -e "setInterval(() => {}, 1e9)"`;
@@ -71,13 +71,7 @@ beforeAll(async () => {
   await waitFor(async () => [...(await byName()).values()].every((u) => u.state === (u.name === 'crashy' ? 'backoff' : 'healthy')), { message: 'all healthy, crashy in backoff', timeout: 30_000 });
 }, 60_000);
 
-afterAll(async () => {
-  if (cli) {
-    await runCli(dir, ['down']);
-    await cli.exited;
-  }
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => downAndRemove(dir, cli), 60_000);
 
 describe('watch', () => {
   it('an edit restarts the unit once, its dependents with cascade, and says which file changed', async () => {

@@ -1,7 +1,7 @@
 // Runs the real CLI (`node bin/bksup.js …`) as a child process in a project directory.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive } from '../../src/util/proc.ts';
 import { waitFor } from './wait.ts';
@@ -34,6 +34,15 @@ export async function runCli(dir: string, args: string[], env: NodeJS.ProcessEnv
   const c = startCli(dir, args, env);
   const code = await c.exited;
   return { code, output: c.output() };
+}
+
+/** A test's teardown: `bksup down` for the daemon `cli` runs (if any), then the project goes. */
+export async function downAndRemove(dir: string | undefined, cli: RunningCli | undefined): Promise<void> {
+  if (dir && cli) {
+    await runCli(dir, ['down']);
+    await cli.exited;
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }
 
 export function controlFile(dir: string): { pid: number; port: number; token: string } | undefined {
