@@ -116,6 +116,12 @@ describe('client commands find the daemon where up put it', () => {
     expect(r.code).toBe(1);
     expect(r.output).toContain('evaluated with DB_PASSWORD=*** STACK_DSN=postgres://u:***@127.0.0.1/db STACK_NAME=demo');
     expect(r.output).not.toMatch(/pw-top-secret-1|dsn-secret-2/);
+
+    // A config that copies the whole environment: a few variables, the count of the rest, no PATH.
+    writeFileSync(join(root, 'supervisor.config.ts'), `const env = { ...process.env };\nexport default { units: { a: { command: 'sleep 1', env } } };\n`);
+    const copied = await runCli(root, ['status'], env);
+    expect(copied.output).toMatch(/, evaluated with (\S+=\S+ ){4}and \d+ more variables\)/);
+    expect(copied.output).not.toMatch(/[\s(](PATH|HOME)=|pw-top-secret-1|dsn-secret-2/);
   });
 
   it("BKLITE_ROOT through the repository's supervisor.config.ts: the checkout's .supervisor, also for a terminal without BKLITE_ROOT", async () => {

@@ -30,13 +30,20 @@ const SOURCE: Record<ConfigSource, string> = {
   bklite: "bk-supervisor's BK-Lite config: none in the directory",
 };
 
+/** What every shell sets: not what placed the daemon, even when a config copies the whole environment. */
+const SHELL_VARS = /^(NODE_|npm_|LC_)|^(PATH|HOME|PWD|OLDPWD|SHLVL|_|TERM|LANG|SHELL|USER|LOGNAME|HOSTNAME)$/;
+const SHOWN_VARS = 4;
+
 /** The variables the config's evaluation read that are set (e.g. BKLITE_ROOT): part of "how". */
 function envNote(deps: readonly Dep[]): string {
   // A config may read secrets (DB_PASSWORD) while it is evaluated: named, never shown.
   const set = deps.flatMap((d) =>
-    d.kind === 'env' && d.value !== null && d.value !== '' && !/^(NODE_|npm_)/.test(d.name) ? [`${d.name}=${isSecretName(d.name) ? '***' : redactUrl(d.value)}`] : [],
+    d.kind === 'env' && d.value !== null && d.value !== '' && !SHELL_VARS.test(d.name) ? [`${d.name}=${isSecretName(d.name) ? '***' : redactUrl(d.value)}`] : [],
   );
-  return set.length ? `, evaluated with ${set.join(' ')}` : '';
+  if (set.length === 0) return '';
+  // A config that copies the environment read every variable: a few say enough.
+  const more = set.length > SHOWN_VARS ? ` and ${set.length - SHOWN_VARS} more variables` : '';
+  return `, evaluated with ${set.slice(0, SHOWN_VARS).join(' ')}${more}`;
 }
 
 export async function locateDaemon(opts: LocateOptions): Promise<LocateResult> {
