@@ -2,16 +2,14 @@
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { controlFile, runCli, startCli, units, waitForControl, writeConfig, type RunningCli } from './helpers/daemon.ts';
 import { FIXTURES, removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
 import { identify, stillAlive } from './helpers/pids.ts';
+import { cleanupsAfterEach, stopAtCleanup } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 function project(): string {
   const dir = tempDir();
@@ -21,12 +19,7 @@ function project(): string {
 
 function daemon(dir: string, args: string[] = ['up']): RunningCli {
   const d = startCli(dir, args);
-  cleanups.push(async () => {
-    if (d.child.exitCode === null && d.child.signalCode === null) {
-      d.child.kill('SIGTERM');
-      await d.exited;
-    }
-  });
+  stopAtCleanup(cleanups, d);
   return d;
 }
 

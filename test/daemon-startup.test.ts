@@ -4,31 +4,20 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { INDEX, runCli, startCli, waitForControl, type RunningCli } from './helpers/daemon.ts';
-import { removeDir, tempDir } from './helpers/stack.ts';
+
 import { waitFor } from './helpers/wait.ts';
 import { isAlive } from '../src/util/proc.ts';
+import { cleanupsAfterEach, dirUntilCleanup, stopAtCleanup } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
-function dir(): string {
-  const d = tempDir();
-  cleanups.push(() => removeDir(d));
-  return d;
-}
+const dir = (): string => dirUntilCleanup(cleanups);
 
 function daemon(cwd: string, env: NodeJS.ProcessEnv): RunningCli {
   const d = startCli(cwd, ['up'], env);
-  cleanups.push(async () => {
-    if (d.child.exitCode === null && d.child.signalCode === null) {
-      d.child.kill('SIGTERM');
-      await d.exited;
-    }
-  });
+  stopAtCleanup(cleanups, d);
   return d;
 }
 

@@ -4,15 +4,13 @@
 
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { runCli, startCli, waitForControl, writeConfig, type RunningCli } from './helpers/daemon.ts';
 import { removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { cleanupsAfterEach, stopAtCleanup } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 it('check says the file will be created; up creates it from the template, says so, and never prints the secret', async () => {
   const dir = tempDir();
@@ -30,12 +28,7 @@ it('check says the file will be created; up creates it from the template, says s
   expect(existsSync(join(dir, 'app.env'))).toBe(false);
 
   const d: RunningCli = startCli(dir, ['up']);
-  cleanups.push(async () => {
-    if (d.child.exitCode === null && d.child.signalCode === null) {
-      d.child.kill('SIGTERM');
-      await d.exited;
-    }
-  });
+  stopAtCleanup(cleanups, d);
   await waitForControl(dir);
   await waitFor(() => d.output().includes('ready on port 15432'), { timeout: 30_000, message: `app ready in:\n${d.output()}` });
   expect(d.output()).toContain("bksup: preflight: created app.env from env.example with the stack's values (DB_PORT, DB_PASSWORD)");

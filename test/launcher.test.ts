@@ -6,16 +6,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ROOT, waitForControl, writeConfig } from './helpers/daemon.ts';
 import { removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { cleanupsAfterEach } from './helpers/cleanups.ts';
 
 const LAUNCHER = join(ROOT, 'bin', 'bksup');
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function upWithEnvPrinter(env: NodeJS.ProcessEnv, opts: { dir?: string; extraUnits?: string } = {}): Promise<{ daemonArgs: string[]; daemonEnv: string[]; childEnv: string[]; dir: string }> {
   const dir = opts.dir ?? tempDir();

@@ -17,15 +17,13 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BKSUP, startCli, waitForControl, writeConfig } from './helpers/daemon.ts';
 import { FIXTURES, removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { cleanupsAfterEach } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const BURST = 20_000;
 /** The test stops reading the file at this burst line; the child prints the rest (~450 KB in the file) only then. */

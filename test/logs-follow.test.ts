@@ -7,17 +7,15 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BKSUP, units } from './helpers/daemon.ts';
 import { removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
 import { Follower, floodScript, go, memoryMiB, startDaemon, type Daemon } from './fixtures/logs/follower.ts';
 import { LogsClient } from './fixtures/control/harness.ts';
+import { cleanupsAfterEach } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function project(config: (script: string) => string, lines: number): Promise<{ dir: string; d: Daemon }> {
   const dir = tempDir('bksup-follow-');

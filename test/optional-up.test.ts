@@ -1,16 +1,14 @@
 // dev.sh's `|| true` through the real CLI: an optional init step that fails leaves the next step,
 // the app and verify alone, and `bksup status` warns about it.
 
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { runCli, startCli, waitForControl, writeConfig, type RunningCli } from './helpers/daemon.ts';
 import { freePort } from './helpers/ports.ts';
 import { removeDir, tempDir } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
+import { cleanupsAfterEach, stopAtCleanup } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 it('a failed optional task: the next step runs, verify runs and passes, status warns', async () => {
   const dir = tempDir();
@@ -29,12 +27,7 @@ it('a failed optional task: the next step runs, verify runs and passes, status w
   }`,
   );
   const d: RunningCli = startCli(dir, ['up']);
-  cleanups.push(async () => {
-    if (d.child.exitCode === null && d.child.signalCode === null) {
-      d.child.kill('SIGTERM');
-      await d.exited;
-    }
-  });
+  stopAtCleanup(cleanups, d);
   await waitForControl(dir);
   await waitFor(() => d.output().includes('verify passed'), { timeout: 30_000, message: `verify passed in:\n${d.output()}` });
   const { code, output } = await runCli(dir, ['status']);

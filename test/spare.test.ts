@@ -9,20 +9,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { discardSpare, launchSpare, prepareSpare, spareFits, type Spare } from '../src/units/spare.ts';
 import { isAlive, readStat } from '../src/util/proc.ts';
 import { controlFile, ROOT, writeConfig } from './helpers/daemon.ts';
-import { removeDir, startStack, tempDir, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/wait.ts';
 import { identify, stillAlive } from './helpers/pids.ts';
+import { cleanupsAfterEach, dirUntilCleanup } from './helpers/cleanups.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
-function dir(): string {
-  const d = tempDir();
-  cleanups.push(() => removeDir(d));
-  return d;
-}
+const dir = (): string => dirUntilCleanup(cleanups);
 
 function spareIn(cwd: string, env: Record<string, string>): Spare {
   const spare = prepareSpare({ cwd, env });
