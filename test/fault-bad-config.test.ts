@@ -71,7 +71,11 @@ describe('fault injection: the bad-config corpus through the real CLI', () => {
     expect(good.marked).toBe(true);
     writeFileSync(join(control, 'supervisor.config.ts'), good.text);
     const d = cleanups.daemon(control, ['up'], { PATH: bin.path, FAULT_SPAWN_LOG: bin.log });
-    await waitFor(() => existsSync(join(control, MARKER_FILE)) && existsSync(bin.log), { timeout: 60_000, message: 'marker and stand-in traces of a valid config' });
+    // The stand-in's `>>` creates the file before echo writes its line: wait for the whole line.
+    await waitFor(() => existsSync(join(control, MARKER_FILE)) && existsSync(bin.log) && readFileSync(bin.log, 'utf8').endsWith('\n'), {
+      timeout: 60_000,
+      message: 'marker and stand-in traces of a valid config',
+    });
     expect(readFileSync(bin.log, 'utf8')).toBe('pnpm dev\n');
     expect(await d.signal('SIGTERM')).toBe(0);
     rmSync(bin.log);
