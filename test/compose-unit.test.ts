@@ -160,6 +160,11 @@ describe.skipIf(!gate.ok)('compose units on a real dockerd', () => {
     // No double handling of the one death: exactly one backoff.
     expect(s.statesOf('nats').filter((st) => st === 'backoff')).toHaveLength(1);
 
+    // Each run's output once: the restarted container's start-up lines arrived, the first
+    // run's were not replayed (`docker logs` of the same container holds both runs).
+    await waitFor(() => readLog(s, 'nats').split('Server is ready').length - 1 >= 2, { timeout: 30_000, message: "the second run's output in logs/nats.log" });
+    expect(readLog(s, 'nats').split('Server is ready').length - 1).toBe(2);
+
     // Persistence: same volume, the stream and its message are still there.
     const again = await natsClient(p.natsUrl);
     const info = await (await again.jetstreamManager()).streams.info('ORDERS');

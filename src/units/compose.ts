@@ -74,6 +74,12 @@ export interface ComposeUnitDeps extends UnitDeps {
 interface Attached {
   id: string;
   startedAt: number;
+  /**
+   * Where this run's output begins in `docker logs`: after the previous run's end, not at
+   * StartedAt, which dockerd can record after it has already timestamped the first lines (a
+   * loaded machine: nats' whole start-up output was lost that way).
+   */
+  logsFrom: number | undefined;
   logs: LogFollower | undefined;
   monitor: HealthMonitor | undefined;
 }
@@ -255,7 +261,11 @@ export class ComposeUnit extends UnitBase {
     if (!info.ok) return this.#afterExit(info.reason, null);
     if (!info.running) return this.#afterExit(`container exited with code ${info.exitCode}`, info.exitCode);
     const startedAt = Date.parse(info.startedAt) || Date.now();
-    const c: Attached = { id, startedAt, logs: undefined, monitor: undefined };
+    // The previous run of this container ended here (`up` restarts a container in place); never
+    // started before: the epoch's year 1, i.e. no bound.
+    const finished = Date.parse(info.finishedAt);
+    const logsFrom = finished > 0 && finished <= startedAt ? finished : undefined;
+    const c: Attached = { id, startedAt, logsFrom, logs: undefined, monitor: undefined };
     this.#state = { name: 'running', gen, c };
     this.publish('running', { pid: info.pid || null, reason: this.adopted ? 'adopted (was already running)' : null });
     this.#followLogs(gen, c);
@@ -265,11 +275,12 @@ export class ComposeUnit extends UnitBase {
   #followLogs(gen: number, c: Attached): void {
     const out = new LineSplitter();
     const err = new LineSplitter();
-    // Adopted containers: only what comes from now on; ours: everything since this start.
-    const since = this.adopted ? Date.now() : c.startedAt;
+    // Adopted containers: only what comes from now on; ours: everything of this run (a line of
+    // the previous run stamped after its end may repeat: that loses nothing).
+    const since = this.adopted ? Date.now() : c.logsFrom;
     c.logs = this.#project.followLogs(
       c.id,
-      { since },
+      since === undefined ? {} : { since },
       (stream, chunk) => {
         if (gen === this.#gen) this.emitLines(stream, (stream === 'stdout' ? out : err).push(chunk));
       },
