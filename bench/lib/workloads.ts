@@ -551,12 +551,20 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** `n` distinct free ports: the kernel may hand out a port just closed again, so one round saw two units on one port. */
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
 export async function timeToHealthy(tool: Tool, ctx: Ctx, healthIntervalMs: number | undefined): Promise<HealthyResult> {
   const units: UnitSpec[] = [];
+  const ports = await freePorts(LEVELS * PER_LEVEL);
   const portAfter = join(import.meta.dirname, '..', 'fixtures', 'port-after.mjs');
   for (let level = 1; level <= LEVELS; level++) {
     for (let k = 1; k <= PER_LEVEL; k++) {
-      const port = await freePort();
+      const port = ports.pop() as number;
       units.push({
         name: `l${level}u${k}`,
         script: `exec ${process.execPath} ${portAfter} ${port} ${OPEN_AFTER_MS} ${join(ctx.dir, `open-l${level}u${k}.txt`)}`,
@@ -618,10 +626,11 @@ export async function healthyFloor(ctx: Ctx): Promise<{ graphOverheadMs: number 
   const fifo = join(ctx.dir, 'tick.fifo');
   const lines = ['set -u', `mkfifo ${fifo}`, `exec 9<>${fifo}`, `echo "$EPOCHREALTIME" > ${join(ctx.dir, 'floor-start.txt')}`];
   const opens: string[] = [];
+  const ports = await freePorts(LEVELS * PER_LEVEL);
   for (let level = 1; level <= LEVELS; level++) {
     const files: string[] = [];
     for (let k = 1; k <= PER_LEVEL; k++) {
-      const port = await freePort();
+      const port = ports.pop() as number;
       const file = join(ctx.dir, `open-l${level}u${k}.txt`);
       files.push(file);
       lines.push(`${process.execPath} ${portAfter} ${port} ${OPEN_AFTER_MS} ${file} &`);
