@@ -117,6 +117,7 @@ export function markOf(p: ProcStat): string | undefined {
   const known = marks.get(p.pid);
   if (known && known.startTime === p.startTime) return known.mark;
   const mark = readMark(p.pid);
+  if (mark === UNKNOWN) return undefined;
   if (p.ppid !== process.pid) {
     // A map of the machine's pids is pruned of the dead ones whenever it doubled.
     if (marks.size > pruneAt) {
@@ -131,13 +132,22 @@ export function markOf(p: ProcStat): string | undefined {
 const PRUNE_MIN = 4096;
 let pruneAt = PRUNE_MIN;
 
-function readMark(pid: number): string | undefined {
+/**
+ * An environment that reads empty: a process inside execve (the kernel has installed the new
+ * program's memory but not yet its environment) — or a kernel thread or zombie. Not remembered:
+ * the next scan reads it again. Remembering it hid a unit's detached process for its whole life
+ * (its pid and start time do not change across exec).
+ */
+const UNKNOWN = Symbol('unknown');
+
+function readMark(pid: number): string | undefined | typeof UNKNOWN {
   let env: Buffer;
   try {
     env = readFileSync(`/proc/${pid}/environ`);
   } catch {
     return undefined; // gone, or another user's process
   }
+  if (env.length === 0) return UNKNOWN;
   let at = env.indexOf(MARK_BYTES);
   while (at > 0 && env[at - 1] !== 0) at = env.indexOf(MARK_BYTES, at + 1);
   if (at < 0) return undefined;
