@@ -15,6 +15,13 @@ export interface Problem {
   message: string;
 }
 
+/**
+ * Words the shell runs itself (keywords and builtins with no program of the same name on a usual
+ * system): a command starting with one names no program to look for (`umask 022 && exec
+ * redis-server …` in the demo was reported as a missing program "umask").
+ */
+const SHELL_OWN = new Set(['umask', 'cd', 'set', 'unset', 'export', 'readonly', 'trap', '.', 'source', 'eval', 'exit', 'return', 'shift', 'read', 'wait', 'alias', 'unalias', 'ulimit', 'local', 'getopts', 'hash', 'type', 'command', 'builtin', 'times', ':', 'if', 'then', 'while', 'until', 'for', 'case', 'do', '{', '!']);
+
 /** The program a command runs: argv[0], or the first word of a shell string after `VAR=x` prefixes. */
 export function programOf(command: string | readonly string[]): string | undefined {
   if (typeof command !== 'string') return command[0];
@@ -22,7 +29,7 @@ export function programOf(command: string | readonly string[]): string | undefin
     if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(word)) continue;
     if (word === 'exec' || word === 'env') continue;
     // Shell syntax we do not try to interpret: leave it to the shell.
-    if (/[|&;<>()$`\\"']/.test(word)) return undefined;
+    if (/[|&;<>()$`\\"']/.test(word) || SHELL_OWN.has(word)) return undefined;
     return word;
   }
   return undefined;

@@ -46,6 +46,15 @@ describe('bksup check', () => {
     expect(output).not.toMatch(/server: program/);
   });
 
+  it('leaves a command that starts with a shell builtin to the shell (the demo redis: umask … && exec redis-server)', async () => {
+    const { dir, home } = setup();
+    writeConfig(dir, `{ units: { redis: { command: 'umask 022 && mkdir -p d && exec sleep 1' }, a: { command: 'cd /tmp && sleep 1' }, b: { command: '. ./env.sh; sleep 1' } } }`);
+    const { code, output } = await runCli(dir, ['check'], { HOME: home, PATH });
+    expect(output).not.toMatch(/program "/);
+    expect(output).toContain('preflight: all checks passed');
+    expect(code).toBe(0);
+  });
+
   it('names a missing required file with its unit and the fix', async () => {
     const { dir, home } = setup();
     mkdirSync(join(dir, 'server'));
