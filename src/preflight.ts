@@ -6,6 +6,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { SHELL_OWN } from './util/shell-words.ts';
 import type { ResolvedConfig, ResolvedUnit } from './config/types.ts';
 
 export const EXTRA_BIN_DIRS = ['.local/bin', '.cargo/bin'];
@@ -14,13 +15,6 @@ export interface Problem {
   unit: string | undefined;
   message: string;
 }
-
-/**
- * Words the shell runs itself (keywords and builtins with no program of the same name on a usual
- * system): a command starting with one names no program to look for (`umask 022 && exec
- * redis-server …` in the demo was reported as a missing program "umask").
- */
-const SHELL_OWN = new Set(['umask', 'cd', 'set', 'unset', 'export', 'readonly', 'trap', '.', 'source', 'eval', 'exit', 'return', 'shift', 'read', 'wait', 'alias', 'unalias', 'ulimit', 'local', 'getopts', 'hash', 'type', 'command', 'builtin', 'times', ':', 'if', 'then', 'while', 'until', 'for', 'case', 'do', '{', '!']);
 
 /** The program a command runs: argv[0], or the first word of a shell string after `VAR=x` prefixes. */
 export function programOf(command: string | readonly string[]): string | undefined {

@@ -107,7 +107,9 @@ describe('a spare', () => {
     const cwd = dir();
     const spare = spareIn(cwd, env);
     expect(spareFits(spare, { command: ['sleep', '1'], cwd, env })).toBe(true);
-    expect(spareFits(spare, { command: 'anything at all', cwd, env })).toBe(true); // /bin/sh
+    expect(spareFits(spare, { command: 'anything at all && more', cwd, env })).toBe(true); // /bin/sh
+    expect(spareFits(spare, { command: 'sleep 1', cwd, env })).toBe(true); // plain words: sleep itself
+    expect(spareFits(spare, { command: 'no-such-program-here 1', cwd, env })).toBe(false);
     expect(spareFits(spare, { command: ['sleep', '1'], cwd, env: { ...env } })).toBe(false);
     expect(spareFits(spare, { command: ['no-such-program-here'], cwd, env })).toBe(false);
     expect(spareFits(spare, { command: ['./not-there.sh'], cwd, env })).toBe(false);

@@ -18,6 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { isAlive, listProcesses, treeMembers, type ProcStat } from '../util/proc.ts';
+import { plainArgv } from '../util/shell-words.ts';
 import { withMarker } from './marker.ts';
 
 export interface SpawnSpec {
@@ -53,9 +54,16 @@ export type SpawnResult =
 const SETPRIV = '/usr/bin/setpriv';
 const hasSetpriv = existsSync(SETPRIV) && process.platform === 'linux';
 
-/** The command as an argv: a string runs through `/bin/sh -c`. */
+/**
+ * The command as an argv: a string runs through `/bin/sh -c`, unless it is plain words, which
+ * are exec'd as they are. Same program, arguments and environment as through the shell, but
+ * the unit's pid is the program itself: dash (Debian's /bin/sh) does not exec the last command
+ * of `-c`, so it stayed as a parent (one more process per unit, a fork more per start, and a
+ * crash by a signal reported as the shell's exit code 128+N).
+ */
 export function baseArgv(command: string | readonly string[]): string[] {
-  return typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
+  if (typeof command !== 'string') return [...command];
+  return plainArgv(command) ?? ['/bin/sh', '-c', command];
 }
 
 /** What is actually spawned: baseArgv behind setpriv's parent-death signal where it exists. */
