@@ -134,8 +134,9 @@ let pruneAt = PRUNE_MIN;
 
 /**
  * An environment that reads empty: a process inside execve (the kernel has installed the new
- * program's memory but not yet its environment) — or a kernel thread or zombie. Not remembered:
- * the next scan reads it again. Remembering it hid a unit's detached process for its whole life
+ * program's memory but not yet its environment; ~5% of reads of a process that keeps exec'ing,
+ * test/proc-marks.test.ts), or a zombie (listProcesses leaves those out). Not remembered: the
+ * next scan reads it again. Remembering it hid a unit's detached process for its whole life
  * (its pid and start time do not change across exec).
  */
 const UNKNOWN = Symbol('unknown');
