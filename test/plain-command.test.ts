@@ -6,19 +6,14 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { baseArgv } from '../src/units/child.ts';
 import { readStat } from '../src/util/proc.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { startStack } from './helpers/stack.ts';
 import { cleanupsAfterEach, dirUntilCleanup } from './helpers/cleanups.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const cleanups = cleanupsAfterEach();
-let stack: Stack | undefined;
-afterEach(async () => {
-  await stack?.stop();
-  stack = undefined;
-});
 
 describe('which command strings skip the shell', () => {
   it.each([
@@ -59,10 +54,11 @@ describe('a unit with a plain command string', () => {
     const dir = dirUntilCleanup(cleanups);
     const script = join(dir, 'show.sh');
     writeFileSync(script, 'echo "args=$* cwd=$(pwd) greeting=$GREETING"; exec sleep 1000\n');
-    stack = await startStack({
+    const stack = await startStack({
       root: dir,
       units: { app: { command: `sh ${script} one two`, env: { GREETING: 'hello' }, restart: { policy: 'never' } } },
     });
+    cleanups.push(() => stack.stop());
     await stack.waitState('app', 'healthy');
     const pid = stack.sup.unit('app')!.snapshot().pid!;
     // The unit's own pid runs the script, then becomes sleep: no shell between the daemon and it.
@@ -71,7 +67,7 @@ describe('a unit with a plain command string', () => {
     const log = join(stack.config.logs.dir, 'app.log');
     await waitFor(
       () => {
-        stack!.files.flushSync();
+        stack.files.flushSync();
         return readFileSync(log, 'utf8').includes(`args=one two cwd=${dir} greeting=hello`);
       },
       { message: 'the script’s line in logs/app.log' },

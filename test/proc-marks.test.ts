@@ -5,34 +5,21 @@
 // change across exec — is invisible to every later search by mark: a detached escapee that
 // `exec`s `sleep` right after it detached survived `stop <unit>` that way in CI.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { listProcesses, markOf, readStat } from '../src/util/proc.ts';
+import { cleanupsAfterEach, dirUntilCleanup } from './helpers/cleanups.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const CHAINS = 60;
 const EXECS = 40;
 
-let dir = '';
-const children: ChildProcess[] = [];
-afterEach(() => {
-  // The launcher's group: the launcher and every chain (they stay in its process group).
-  for (const c of children.splice(0)) {
-    try {
-      process.kill(-c.pid!, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = '';
-});
+const cleanups = cleanupsAfterEach();
 
 it('a process read while it execs keeps its mark once its environment is back', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bksup-marks-'));
+  const dir = dirUntilCleanup(cleanups);
   const chain = join(dir, 'chain.sh');
   // Execs itself EXECS times (same pid, same start time), then becomes `sleep`.
   writeFileSync(chain, `n=$1; if [ "$n" -gt 0 ]; then exec /bin/sh ${chain} $((n - 1)); fi; exec sleep 60\n`);
@@ -43,7 +30,14 @@ it('a process read while it execs keeps its mark once its environment is back', 
     stdio: ['ignore', 'pipe', 'ignore'],
     detached: true,
   });
-  children.push(launcher);
+  // The launcher's group: the launcher and every chain (they stay in its process group).
+  cleanups.push(() => {
+    try {
+      process.kill(-launcher.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  });
   let out = '';
   launcher.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const marks = new Map<number, string>();
