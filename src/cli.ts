@@ -22,7 +22,10 @@ const io = { out: process.stdout, err: process.stderr };
 async function located(): Promise<DaemonPlace | undefined> {
   const g = globals();
   const found = await locateDaemon({ dir: g.dir, ...(g.config ? { config: g.config } : {}) });
-  if (found.ok) return found.place;
+  if (found.ok) {
+    if (found.place.notice) process.stderr.write(`${found.place.notice}\n`);
+    return found.place;
+  }
   process.stderr.write(`${found.error}\n`);
   process.exitCode = 1;
   return undefined;

@@ -143,6 +143,7 @@ describe('client commands find the daemon where up put it', () => {
     const plain = await runCli(ROOT, ['status'], { ...env, BKLITE_ROOT: undefined });
     expect(plain.code, plain.output).toBe(0);
     expect(plain.output).toMatch(/^postgres\s+compose\s+/m);
+    expect(plain.output).toContain(`no supervisor runs in ${ROOT}; this is the only one of ${join(ROOT, 'supervisor.config.ts')}, in ${checkout}`);
 
     // `bksup` on PATH, run inside the checkout: bk-supervisor's own config, the same daemon.
     const inside = await runCli(join(checkout, 'server'), ['status'], { ...env, BKLITE_ROOT: undefined });

@@ -25,6 +25,8 @@ export interface DaemonPlace {
   root: string;
   /** Why this root, e.g. `the root of /x/supervisor.config.ts (from --config)`: said when no daemon is there. */
   how?: string;
+  /** Said before the command's output: the daemon found is not at the root this evaluation names. */
+  notice?: string;
 }
 
 /** A project root as such, or a located place. */

@@ -132,6 +132,7 @@ export async function runFast(argv: readonly string[]): Promise<boolean> {
     process.exitCode = 1;
     return true;
   }
+  if (located.place.notice) process.stderr.write(`${located.place.notice}\n`);
   process.exitCode = await command.run(located.place, args);
   return true;
 }
