@@ -80,7 +80,7 @@ async function preferRunning(place: DaemonPlace, file: string, env: NodeJS.Proce
   if ((await findDaemon(place)).ok) return place;
   const other = await onlyRunning(file, env, [], place.root);
   // Said, not silent: BKLITE_ROOT set here but not in `up`'s terminal would show another stack.
-  return other ? { ...other, notice: `bksup: no supervisor runs in ${place.root}; this is the only one of ${file}, in ${other.root} (${other.how})` } : place;
+  return other ? { ...other, notice: `bksup: no supervisor runs in ${place.root}; this is the only one of ${file}, in ${other.root}` } : place;
 }
 
 /** The one live daemon among the roots `file` was evaluated to (and `extra` directories), if exactly one. */
